@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the test peers (Debian packages, npm packages), builds, runs every test, and prints
+# "N passed, N failed" counted from the TRX results. CI (.ci/run) calls this same script.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+python3 -c 'import paho.mqtt' >/dev/null 2>&1 || need_apt+=(python3-paho-mqtt)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing test peers: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian's python3-paho-mqtt lives in the system interpreter's path; make sure tests use that one.
+export MIDGE_PYTHON="${MIDGE_PYTHON:-/usr/bin/python3}"
+
+results=.test-results
+rm -rf "$results"
+dotnet build Midge.slnx -c Release -nologo -v q
+set +e
+dotnet test Midge.slnx -c Release --no-build --logger "trx" --results-directory "$results" -- RunConfiguration.TestSessionTimeout=1200000
+rc=$?
+set -e
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = 0
+for f in glob.glob(sys.argv[1] + "/*.trx"):
+    c = ET.parse(f).getroot().find(".//{*}ResultSummary/{*}Counters")
+    passed += int(c.get("passed", 0)); failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
+print(f"{passed} passed, {failed} failed")
+PY
+exit $rc

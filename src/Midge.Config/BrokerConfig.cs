@@ -1,0 +1,134 @@
+namespace Midge.Config;
+
+/// <summary>Where an option came from, for error messages ("file:line").</summary>
+public readonly record struct ConfigSource(string File, int Line)
+{
+    public override string ToString() => Line > 0 ? $"{File}:{Line}" : File;
+}
+
+public enum ListenerProtocol
+{
+    Mqtt,
+    WebSockets,
+}
+
+public enum SocketDomain
+{
+    Any,
+    IPv4,
+    IPv6,
+}
+
+[Flags]
+public enum LogTypes
+{
+    None = 0,
+    Debug = 1,
+    Error = 2,
+    Warning = 4,
+    Notice = 8,
+    Information = 16,
+    Subscribe = 32,
+    Unsubscribe = 64,
+    WebSockets = 128,
+    /// <summary>Mosquitto's default: error, warning, notice, information.</summary>
+    Default = Error | Warning | Notice | Information,
+    All = Debug | Error | Warning | Notice | Information | Subscribe | Unsubscribe | WebSockets,
+}
+
+public enum LogDestinationKind
+{
+    Stdout,
+    Stderr,
+    File,
+    Syslog,
+    Topic,
+    None,
+    Dlt,
+}
+
+public sealed record LogDestination(LogDestinationKind Kind, string? Path = null);
+
+/// <summary>
+/// Per-listener settings. With <c>per_listener_settings false</c> (the default) the security options are
+/// global and copied to every listener by the parser.
+/// </summary>
+public sealed record ListenerConfig
+{
+    public int Port { get; init; } = 1883;
+    /// <summary>Address or host name to bind; null binds all addresses.</summary>
+    public string? BindAddress { get; init; }
+    public string? BindInterface { get; init; }
+    public SocketDomain SocketDomain { get; init; } = SocketDomain.Any;
+    public ListenerProtocol Protocol { get; init; } = ListenerProtocol.Mqtt;
+    /// <summary>-1 = unlimited.</summary>
+    public int MaxConnections { get; init; } = -1;
+    public int MaxQoS { get; init; } = 2;
+    public ushort MaxTopicAlias { get; init; } = 10;
+    public string? MountPoint { get; init; }
+    public bool UseUsernameAsClientId { get; init; }
+    /// <summary>Null = Mosquitto 2.0's default (false once any listener is configured; true in local-only mode).</summary>
+    public bool? AllowAnonymous { get; init; }
+    /// <summary>Listener-level <c>max_keepalive</c> is global in Mosquitto; kept here for per-listener use.</summary>
+    public ConfigSource Source { get; init; }
+}
+
+/// <summary>
+/// The whole broker configuration, with Mosquitto 2.0's defaults. Produced by <see cref="ConfigParser"/> from
+/// a mosquitto.conf, or built in code.
+/// </summary>
+public sealed record BrokerConfig
+{
+    /// <summary>Empty means Mosquitto 2.0's local-only mode: 127.0.0.1 and ::1 port 1883, anonymous allowed.</summary>
+    public IReadOnlyList<ListenerConfig> Listeners { get; init; } = [];
+    /// <summary>True when no listener was configured (no config file, or a file with no listener/port).</summary>
+    public bool LocalOnlyMode => Listeners.Count == 0;
+
+    public bool AllowZeroLengthClientId { get; init; } = true;
+    public string AutoIdPrefix { get; init; } = "auto-";
+    /// <summary>When set, only client ids starting with one of these are allowed.</summary>
+    public IReadOnlyList<string> ClientIdPrefixes { get; init; } = [];
+    public bool CheckRetainSource { get; init; }
+    public bool ConnectionMessages { get; init; } = true;
+    public bool PerListenerSettings { get; init; }
+
+    // Limits
+    /// <summary>0 = no limit.</summary>
+    public long MaxInflightBytes { get; init; }
+    /// <summary>0 = no limit (Mosquitto: 20). Also the Receive Maximum announced to MQTT 5 clients.</summary>
+    public int MaxInflightMessages { get; init; } = 20;
+    public ushort MaxKeepalive { get; init; } = 65535;
+    /// <summary>0 = no limit other than the protocol's.</summary>
+    public int MaxPacketSize { get; init; }
+    /// <summary>0 = no limit.</summary>
+    public long MaxQueuedBytes { get; init; }
+    /// <summary>0 = no limit (Mosquitto: 1000).</summary>
+    public int MaxQueuedMessages { get; init; } = 1000;
+    /// <summary>0 = no limit.</summary>
+    public long MemoryLimit { get; init; }
+    /// <summary>0 = no limit (payload bytes).</summary>
+    public int MessageSizeLimit { get; init; }
+    /// <summary>Null = persistent sessions never expire (Mosquitto's default).</summary>
+    public TimeSpan? PersistentClientExpiration { get; init; }
+    public bool QueueQoS0Messages { get; init; }
+    public bool RetainAvailable { get; init; } = true;
+    public bool SetTcpNoDelay { get; init; }
+    public bool UpgradeOutgoingQoS { get; init; }
+    /// <summary>Seconds between $SYS updates; 0 disables $SYS.</summary>
+    public int SysInterval { get; init; } = 10;
+
+    // Process
+    public string? PidFile { get; init; }
+    public string? User { get; init; } = "mosquitto";
+
+    // Logging
+    public IReadOnlyList<LogDestination> LogDestinations { get; init; } = [new(LogDestinationKind.Stderr)];
+    public LogTypes LogTypes { get; init; } = LogTypes.Default;
+    public bool LogTimestamp { get; init; } = true;
+    /// <summary>strftime-style format as in Mosquitto; null = seconds since the epoch.</summary>
+    public string? LogTimestampFormat { get; init; }
+    public int? LogFacility { get; init; }
+
+    /// <summary>Files this configuration was read from (main file first, then includes).</summary>
+    public IReadOnlyList<string> Files { get; init; } = [];
+}
