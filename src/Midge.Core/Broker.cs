@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Midge.Config;
+using Midge.Core.Messages;
+using Midge.Core.Retained;
+using Midge.Core.Routing;
+using Midge.Core.Sessions;
+using Midge.Protocol;
+
+namespace Midge.Core;
+
+/// <summary>
+/// The broker: the session registry, the routing index, retained messages and housekeeping (keep-alive,
+/// session expiry, delayed wills). Connections drive it through <see cref="Channel.MqttChannel"/>.
+/// </summary>
+public sealed partial class Broker
+{
+    private const int ClientLockStripes = 64;
+
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Channel.MqttChannel, byte> _channels = new();
+    private readonly object[] _clientLocks = new object[ClientLockStripes];
+    private readonly TimeProvider _time;
+    private BrokerConfig _config;
+
+    public Broker(BrokerConfig config, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    {
+        _config = config;
+        _time = time ?? TimeProvider.System;
+        Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Midge.Broker");
+        for (int i = 0; i < ClientLockStripes; i++) _clientLocks[i] = new object();
+        StartedAtMs = NowMs;
+    }
+
+    public BrokerConfig Config => Volatile.Read(ref _config);
+
+    public BrokerStats Stats { get; } = new();
+
+    internal ILogger Logger { get; }
+
+    internal SubscriptionIndex<Session, Subscription> Subscriptions { get; } = new();
+
+    internal RetainedStore<Message> Retained { get; } = new();
+
+    /// <summary>Broker clock in milliseconds (monotonic).</summary>
+    public long NowMs => (long)(_time.GetTimestamp() * 1000.0 / _time.TimestampFrequency);
+
+    public long StartedAtMs { get; }
+
+    public DateTimeOffset UtcNow => _time.GetUtcNow();
+
+    public int SessionCount => _sessions.Count;
+
+    public int RetainedCount => Retained.Count;
+
+    public int SubscriptionCount => Subscriptions.Count;
+
+    public int ConnectedCount => _channels.Count;
+
+    /// <summary>Applies a re-read configuration (SIGHUP). Listeners are not re-bound.</summary>
+    public void Reload(BrokerConfig config) => Volatile.Write(ref _config, config);
+
+    /// <summary>Publishes a message made by the broker or a plugin (not from a client connection).</summary>
+    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false)
+    {
+        var message = Message.Create(topic, payload, qos, retain, null, null, NowMs);
+        return Publish(message);
+    }
+
+    /// <summary>Stores the retained state of a message and routes it to every matching subscriber.
+    /// Returns how many subscriptions or groups it matched.</summary>
+    internal int Publish(Message message)
+    {
+        if (message.Retain)
+        {
+            if (message.PayloadLength == 0) Retained.Remove(message.Topic);
+            else Retained.Set(message.Topic, message);
+        }
+        return Route(message);
+    }
+
+    internal object ClientLock(string clientId) =>
+        _clientLocks[(StringComparer.Ordinal.GetHashCode(clientId) & int.MaxValue) % ClientLockStripes];
+
+    internal bool TryGetSession(string clientId, out Session? session) => _sessions.TryGetValue(clientId, out session);
+
+    internal Session CreateSession(string clientId)
+    {
+        var session = new Session(this, clientId);
+        _sessions[clientId] = session;
+        return session;
+    }
+
+    /// <summary>Removes a session (clean start replacing it, or expiry), with its subscriptions.</summary>
+    internal void RemoveSession(Session session)
+    {
+        _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
+        lock (session.Sync)
+        {
+            foreach (var filter in session.Subscriptions.Keys) Subscriptions.Unsubscribe(filter, session);
+        }
+        session.Clear();
+    }
+
+    internal void OnChannelOpened(Channel.MqttChannel channel) => _channels.TryAdd(channel, 0);
+
+    internal void OnChannelClosed(Channel.MqttChannel channel) => _channels.TryRemove(channel, out _);
+
+    /// <summary>Runs once a second: keep-alive, delayed wills, session and message expiry.</summary>
+    public void Tick()
+    {
+        long now = NowMs;
+        foreach (var channel in _channels.Keys) channel.Tick(now);
+        var config = Config;
+        foreach (var session in _sessions.Values)
+        {
+            if (session.IsOnline) continue;
+            var will = session.PendingWill;
+            if (will is { } w && now >= w.DueMs)
+            {
+                session.PendingWill = null;
+                Publish(w.Will);
+            }
+            if (session.DisconnectedAtMs == 0) continue;
+            long expiryMs = SessionExpiryMs(session, config);
+            if (expiryMs >= 0 && now - session.DisconnectedAtMs >= expiryMs)
+            {
+                lock (ClientLock(session.ClientId))
+                {
+                    if (session.IsOnline) continue;
+                    if (session.PendingWill is { } pending)
+                    {
+                        session.PendingWill = null;
+                        Publish(pending.Will);
+                    }
+                    RemoveSession(session);
+                    Stats.OnSessionExpired();
+                }
+                continue;
+            }
+            session.ExpireQueued(now);
+        }
+    }
+
+    /// <summary>How long an offline session lives, in ms; -1 = forever.</summary>
+    internal static long SessionExpiryMs(Session session, BrokerConfig config)
+    {
+        long ms = session.ExpiryInterval == uint.MaxValue ? -1 : session.ExpiryInterval * 1000L;
+        if (config.PersistentClientExpiration is { } cap)
+        {
+            long capMs = (long)cap.TotalMilliseconds;
+            if (ms < 0 || ms > capMs) ms = capMs;
+        }
+        return ms;
+    }
+
+    /// <summary>Closes every connection (MQTT 5 clients get DISCONNECT 0x8B) for a clean shutdown.</summary>
+    public void Shutdown()
+    {
+        foreach (var channel in _channels.Keys) channel.ServerDisconnect(ReasonCode.ServerShuttingDown, publishWill: false);
+    }
+}

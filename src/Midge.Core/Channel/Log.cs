@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+using Midge.Protocol;
+
+namespace Midge.Core.Channel;
+
+/// <summary>Broker log messages with stable event ids (1xxx connections, 2xxx protocol, 3xxx subscriptions).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1001, LogLevel.Information, "New client connected from {Remote} as {ClientId} (p{Version}, c{Clean}, k{KeepAlive}, u'{UserName}').")]
+    public static partial void ClientConnected(ILogger logger, string remote, string clientId, int version, bool clean, int keepAlive, string? userName);
+
+    [LoggerMessage(1002, LogLevel.Information, "Client {ClientId} disconnected.")]
+    public static partial void ClientDisconnected(ILogger logger, string clientId);
+
+    [LoggerMessage(1003, LogLevel.Information, "Client {Remote} refused: {Reason} ({Message}).")]
+    public static partial void ConnectRejected(ILogger logger, string remote, ReasonCode reason, string message);
+
+    [LoggerMessage(1004, LogLevel.Information, "Client {ClientId} has exceeded timeout, disconnecting.")]
+    public static partial void KeepAliveTimeout(ILogger logger, string clientId);
+
+    [LoggerMessage(1005, LogLevel.Debug, "Closing connection {ClientId}: {Reason}.")]
+    public static partial void Closing(ILogger logger, string clientId, string reason);
+
+    [LoggerMessage(2001, LogLevel.Warning, "Protocol error from {ClientId}: {Reason} ({Message}), disconnecting.")]
+    public static partial void ProtocolError(ILogger logger, string clientId, ReasonCode reason, string message);
+
+    [LoggerMessage(2002, LogLevel.Debug, "Denied PUBLISH from {ClientId} to '{Topic}': {Reason}.")]
+    public static partial void PublishDenied(ILogger logger, string clientId, string topic, ReasonCode reason);
+
+    [LoggerMessage(3001, LogLevel.Debug, "{ClientId} {QoS} {Filter}", EventName = "Subscribe")]
+    private static partial void SubscribedCore(ILogger logger, string clientId, int qoS, string filter);
+
+    public static void Subscribed(ILogger logger, string clientId, string filter, int qos) => SubscribedCore(logger, clientId, qos, filter);
+
+    [LoggerMessage(3002, LogLevel.Debug, "{ClientId} {Filter}", EventName = "Unsubscribe")]
+    public static partial void Unsubscribed(ILogger logger, string clientId, string filter);
+}

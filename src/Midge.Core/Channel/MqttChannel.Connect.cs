@@ -1,0 +1,211 @@
+using Midge.Core.Sessions;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Core.Channel;
+
+public sealed partial class MqttChannel
+{
+    private void HandleConnect(ConnectPacket connect)
+    {
+        var config = _broker.Config;
+        Version = connect.ProtocolVersion;
+        _connectProperties = connect.Properties;
+        var props = connect.Properties;
+        string clientId = connect.ClientId;
+        string? assignedId = null;
+
+        if (props?.AuthenticationMethod is not null)
+        {
+            // Enhanced authentication is not offered: say so truthfully (MQTT 5.0 section 4.12).
+            RejectConnect(Version, ReasonCode.BadAuthenticationMethod, "authentication method not supported");
+            return;
+        }
+
+        if (_listener.UseUsernameAsClientId)
+        {
+            if (connect.UserName is null)
+            {
+                RejectConnect(Version, ReasonCode.NotAuthorized, "use_username_as_clientid needs a username");
+                return;
+            }
+            clientId = connect.UserName;
+        }
+        else if (clientId.Length == 0)
+        {
+            // MQTT-3.1.3-8 (3.1.1): a zero-length id needs Clean Session; 3.1 does not allow it at all.
+            if (Version == ProtocolVersion.V310 || !config.AllowZeroLengthClientId ||
+                (Version == ProtocolVersion.V311 && !connect.CleanStart))
+            {
+                RejectConnect(Version, ReasonCode.ClientIdentifierNotValid, "zero-length client id not allowed");
+                return;
+            }
+            clientId = config.AutoIdPrefix + Guid.NewGuid().ToString("N");
+            assignedId = clientId;
+        }
+
+        if (config.ClientIdPrefixes.Count > 0 && !HasAllowedPrefix(clientId, config.ClientIdPrefixes))
+        {
+            RejectConnect(Version, ReasonCode.NotAuthorized, "client id prefix not allowed");
+            return;
+        }
+
+        bool allowAnonymous = _localOnly || (_listener.AllowAnonymous ?? false);
+        if (!allowAnonymous)
+        {
+            // No password file exists yet (it arrives with the security work), so, as Mosquitto does with
+            // allow_anonymous false and no password_file, nobody is authorised.
+            RejectConnect(Version, connect.UserName is null ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword,
+                "anonymous connections are not allowed (allow_anonymous false)");
+            return;
+        }
+
+        ushort keepAlive = connect.KeepAlive;
+        bool serverKeepAlive = false;
+        if (config.MaxKeepalive < 65535 && (keepAlive > config.MaxKeepalive || keepAlive == 0))
+        {
+            if (Version != ProtocolVersion.V500)
+            {
+                RejectConnect(Version, ReasonCode.ClientIdentifierNotValid, $"keep alive {keepAlive} exceeds max_keepalive");
+                return;
+            }
+            keepAlive = config.MaxKeepalive;
+            serverKeepAlive = true;
+        }
+
+        if (connect.Will is { } will)
+        {
+            if ((int)will.QoS > _listener.MaxQoS)
+            {
+                RejectConnect(Version, ReasonCode.QoSNotSupported, "will QoS exceeds max_qos");
+                return;
+            }
+            if (will.Retain && !config.RetainAvailable)
+            {
+                RejectConnect(Version, ReasonCode.RetainNotSupported, "retain not available");
+                return;
+            }
+            if (IsReservedTopic(will.Topic))
+            {
+                RejectConnect(Version, ReasonCode.NotAuthorized, "will topic is reserved");
+                return;
+            }
+            if (_listener.MountPoint is { } mount) will.Topic = mount + will.Topic;
+        }
+
+        uint expiry = Version == ProtocolVersion.V500
+            ? props?.SessionExpiryInterval ?? 0
+            : connect.CleanStart ? 0 : uint.MaxValue;
+
+        UserName = connect.UserName;
+        KeepAlive = keepAlive;
+        _will = connect.Will;
+
+        long now = _broker.NowMs;
+        Session session;
+        bool sessionPresent;
+        lock (_broker.ClientLock(clientId))
+        {
+            if (_broker.TryGetSession(clientId, out var existing) && existing is not null)
+            {
+                var old = existing.Channel;
+                if (old is not null)
+                {
+                    existing.Detach(old, now);
+                    old.TakeOver();
+                }
+                if (connect.CleanStart)
+                {
+                    // The old session ends here, so a will still waiting for its delay goes now.
+                    if (existing.PendingWill is { } pending) _broker.Publish(pending.Will);
+                    _broker.RemoveSession(existing);
+                    existing = null;
+                }
+            }
+            if (existing is not null)
+            {
+                session = existing;
+                sessionPresent = true;
+                session.PendingWill = null; // reconnected in time: the delayed will is not sent (MQTT-3.1.3-9)
+            }
+            else
+            {
+                session = _broker.CreateSession(clientId);
+                sessionPresent = false;
+            }
+            session.ExpiryInterval = expiry;
+            _session = session;
+            Volatile.Write(ref _state, 1);
+
+            _output.Send(BuildConnAck(config, sessionPresent, assignedId, serverKeepAlive ? keepAlive : null));
+            var limits = new ClientLimits
+            {
+                Version = Version,
+                SendWindow = SendWindow(config, props),
+                MaxPacketSize = props?.MaximumPacketSize ?? 0,
+                MountPoint = _listener.MountPoint,
+            };
+            session.Attach(this, _output, limits, now);
+        }
+        _broker.Stats.OnClientConnected();
+        if (config.ConnectionMessages)
+        {
+            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, (int)Version, connect.CleanStart, keepAlive, connect.UserName);
+        }
+    }
+
+    private ConnAckPacket BuildConnAck(Config.BrokerConfig config, bool sessionPresent, string? assignedId, ushort? serverKeepAlive)
+    {
+        var connack = new ConnAckPacket { SessionPresent = sessionPresent, ReasonCode = ReasonCode.Success };
+        if (Version != ProtocolVersion.V500) return connack;
+        var p = connack.GetOrCreateProperties();
+        if (config.MaxInflightMessages is > 0 and < 65535) p.ReceiveMaximum = (ushort)config.MaxInflightMessages;
+        if (_listener.MaxQoS < 2) p.MaximumQoS = (byte)_listener.MaxQoS;
+        if (!config.RetainAvailable) p.RetainAvailable = 0;
+        if (config.MaxPacketSize > 0) p.MaximumPacketSize = (uint)config.MaxPacketSize;
+        if (assignedId is not null) p.AssignedClientIdentifier = assignedId;
+        p.TopicAliasMaximum = _listener.MaxTopicAlias;
+        if (serverKeepAlive is { } ka) p.ServerKeepAlive = ka;
+        return connack;
+    }
+
+    /// <summary>How many QoS 1/2 PUBLISHes may await acknowledgement: the client's Receive Maximum
+    /// (MQTT-3.3.4-9) capped by max_inflight_messages (0 = no cap).</summary>
+    private static int SendWindow(Config.BrokerConfig config, MqttProperties? props)
+    {
+        int window = props?.ReceiveMaximum ?? 65535;
+        if (config.MaxInflightMessages > 0 && config.MaxInflightMessages < window) window = config.MaxInflightMessages;
+        return window;
+    }
+
+    /// <summary>Answers CONNECT with a failure CONNACK and closes (MQTT-3.2.2-5/-6).</summary>
+    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message)
+    {
+        if (Interlocked.Exchange(ref _state, 2) == 2) return;
+        Version = version;
+        Log.ConnectRejected(_broker.Logger, RemoteEndPoint, reason, message);
+        var connack = new ConnAckPacket { ReasonCode = reason };
+        if (version == ProtocolVersion.V500)
+        {
+            if (_connectProperties?.RequestProblemInformation != 0) connack.GetOrCreateProperties().ReasonString = message;
+        }
+        else if (reason == ReasonCode.ClientIdentifierNotValid)
+        {
+            connack.V3ReturnCode = ConnectReturnCode.IdentifierRejected;
+        }
+        _output.Close(connack);
+    }
+
+    private static bool HasAllowedPrefix(string clientId, IReadOnlyList<string> prefixes)
+    {
+        foreach (var prefix in prefixes)
+        {
+            if (clientId.StartsWith(prefix, StringComparison.Ordinal)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Topics clients may not publish to: the broker's own $SYS tree and the $share prefix.</summary>
+    internal static bool IsReservedTopic(string topic) =>
+        topic.StartsWith("$SYS", StringComparison.Ordinal) || topic.StartsWith("$share/", StringComparison.Ordinal);
+}

@@ -1,0 +1,124 @@
+using Midge.Core.Messages;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Core.Channel;
+
+public sealed partial class MqttChannel
+{
+    private void HandlePublish(PublishPacket publish)
+    {
+        var config = _broker.Config;
+        var session = _session!;
+        _broker.Stats.OnPublishReceived();
+
+        // MQTT 5 topic aliases from the client (section 3.3.2.3.4).
+        if (publish.Properties?.TopicAlias is { } alias)
+        {
+            if (Version != ProtocolVersion.V500 || alias == 0 || alias > _listener.MaxTopicAlias)
+            {
+                throw new MqttProtocolException(ReasonCode.TopicAliasInvalid, $"topic alias {alias} is out of range"); // MQTT-3.3.2-8/-9
+            }
+            if (publish.Topic.Length == 0)
+            {
+                if (_topicAliases is null || !_topicAliases.TryGetValue(alias, out var known))
+                {
+                    throw new MqttProtocolException(ReasonCode.ProtocolError, $"unknown topic alias {alias}");
+                }
+                publish.Topic = known;
+            }
+            else
+            {
+                (_topicAliases ??= [])[alias] = publish.Topic;
+            }
+        }
+        else if (publish.Topic.Length == 0)
+        {
+            throw new MqttProtocolException(ReasonCode.ProtocolError, "empty topic without a topic alias");
+        }
+
+        if ((int)publish.QoS > _listener.MaxQoS)
+        {
+            throw new MqttProtocolException(ReasonCode.QoSNotSupported, $"QoS {(int)publish.QoS} exceeds max_qos"); // MQTT-3.2.2-11
+        }
+        if (publish.Retain && !config.RetainAvailable)
+        {
+            throw new MqttProtocolException(ReasonCode.RetainNotSupported, "retain is not available"); // MQTT-3.2.2-14
+        }
+
+        if (publish.QoS == QoS.ExactlyOnce)
+        {
+            var pending = session.IncomingQoS2;
+            if (pending.Contains(publish.PacketId))
+            {
+                // A retransmission of a message already routed: acknowledge, never route twice (MQTT-4.3.3-?).
+                _output.Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
+                return;
+            }
+            int receiveMax = config.MaxInflightMessages is > 0 and < 65535 ? config.MaxInflightMessages : 65535;
+            if (Version == ProtocolVersion.V500 && pending.Count >= receiveMax)
+            {
+                throw new MqttProtocolException(ReasonCode.ReceiveMaximumExceeded, "receive maximum exceeded"); // MQTT-3.3.4-7
+            }
+        }
+
+        ReasonCode reason = ReasonCode.Success;
+        if (IsReservedTopic(publish.Topic))
+        {
+            reason = ReasonCode.NotAuthorized;
+        }
+        else if (config.MessageSizeLimit > 0 && publish.Payload.Length > config.MessageSizeLimit)
+        {
+            reason = ReasonCode.PacketTooLarge;
+        }
+        else
+        {
+            if (_listener.MountPoint is { } mount) publish.Topic = mount + publish.Topic;
+            var message = Message.FromPublish(publish, session.ClientId, _broker.NowMs);
+            int matched = _broker.Publish(message);
+            if (matched == 0) reason = ReasonCode.NoMatchingSubscribers;
+        }
+        if (reason != ReasonCode.Success && reason != ReasonCode.NoMatchingSubscribers)
+        {
+            Log.PublishDenied(_broker.Logger, session.ClientId, publish.Topic, reason);
+        }
+
+        switch (publish.QoS)
+        {
+            case QoS.AtLeastOnce:
+                _output.Send(new PublishAckPacket(PacketType.PubAck, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
+                break;
+            case QoS.ExactlyOnce:
+                if (!ReasonCodes.IsError(reason) || Version != ProtocolVersion.V500)
+                {
+                    session.IncomingQoS2.Add(publish.PacketId);
+                }
+                _output.Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
+                break;
+        }
+    }
+
+    private void HandlePublishAck(PublishAckPacket ack)
+    {
+        var session = _session!;
+        long now = _broker.NowMs;
+        switch (ack.Type)
+        {
+            case PacketType.PubAck:
+                session.OnPubAck(ack.PacketId, now);
+                break;
+            case PacketType.PubRec:
+                session.OnPubRec(ack.PacketId, ack.ReasonCode, now);
+                break;
+            case PacketType.PubComp:
+                session.OnPubComp(ack.PacketId, now);
+                break;
+            case PacketType.PubRel:
+                // The second half of incoming QoS 2: release the id and complete (MQTT-4.3.3-?).
+                bool known = session.IncomingQoS2.Remove(ack.PacketId);
+                _output.Send(new PublishAckPacket(PacketType.PubComp, ack.PacketId,
+                    known || Version != ProtocolVersion.V500 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
+                break;
+        }
+    }
+}

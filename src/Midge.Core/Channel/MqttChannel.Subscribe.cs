@@ -1,0 +1,127 @@
+using Midge.Core.Messages;
+using Midge.Core.Sessions;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Core.Channel;
+
+public sealed partial class MqttChannel
+{
+    private void HandleSubscribe(SubscribePacket subscribe)
+    {
+        var session = _session!;
+        var config = _broker.Config;
+        uint subscriptionId = 0;
+        if (subscribe.Properties?.SubscriptionIdentifiers is { Count: > 0 } ids) subscriptionId = ids[0];
+
+        var suback = new SubAckPacket { PacketId = subscribe.PacketId };
+        List<(Subscription Sub, bool IsNew)>? retainedToSend = null;
+        foreach (var request in subscribe.Subscriptions)
+        {
+            bool shared = TryParseShared(request.Filter, out string? group, out string? inner);
+            if (shared && request.NoLocal && Version == ProtocolVersion.V500)
+            {
+                throw new MqttProtocolException(ReasonCode.ProtocolError, "No Local on a shared subscription"); // MQTT-3.8.3-4
+            }
+            if (request.Filter.StartsWith("$share/", StringComparison.Ordinal) && !shared)
+            {
+                suback.ReasonCodes.Add(ReasonCode.TopicFilterInvalid);
+                continue;
+            }
+            var granted = (QoS)Math.Min((int)request.QoS, _listener.MaxQoS);
+            string filter = request.Filter;
+            if (_listener.MountPoint is { } mount)
+            {
+                filter = shared ? SharedPrefix(request.Filter, group!) + mount + inner : mount + request.Filter;
+            }
+            var sub = new Subscription(filter, granted)
+            {
+                NoLocal = request.NoLocal,
+                RetainAsPublished = request.RetainAsPublished,
+                RetainHandling = request.RetainHandling,
+                SubscriptionId = subscriptionId,
+                ClientFilter = request.Filter,
+            };
+            bool isNew;
+            lock (session.Sync)
+            {
+                isNew = _broker.Subscriptions.Subscribe(filter, session, sub);
+                session.Subscriptions[filter] = sub;
+            }
+            suback.ReasonCodes.Add((ReasonCode)(byte)granted);
+            Log.Subscribed(_broker.Logger, session.ClientId, request.Filter, (int)granted);
+            // Retained messages are not sent for shared subscriptions (MQTT 5.0 section 4.8.2).
+            if (!shared && config.RetainAvailable) (retainedToSend ??= []).Add((sub, isNew));
+        }
+        _output.Send(suback); // MQTT-3.8.4-1 before any retained message
+
+        if (retainedToSend is null) return;
+        long now = _broker.NowMs;
+        List<Message>? matches = null;
+        foreach (var (sub, isNew) in retainedToSend)
+        {
+            if (sub.RetainHandling == RetainHandling.DoNotSend) continue;
+            if (sub.RetainHandling == RetainHandling.SendAtSubscribeIfNew && !isNew) continue;
+            (matches ??= []).Clear();
+            _broker.Retained.Match(sub.Filter, matches);
+            foreach (var message in matches)
+            {
+                if (message.IsExpired(now)) continue;
+                var qos = Broker.OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
+                // Retained messages sent because of a new subscription carry RETAIN=1 (MQTT-3.3.1-8).
+                session.Deliver(message, qos, retain: true, sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
+            }
+        }
+    }
+
+    private void HandleUnsubscribe(UnsubscribePacket unsubscribe)
+    {
+        var session = _session!;
+        var unsuback = new UnsubAckPacket { PacketId = unsubscribe.PacketId };
+        foreach (var requested in unsubscribe.Filters)
+        {
+            string filter = requested;
+            if (_listener.MountPoint is { } mount)
+            {
+                filter = TryParseShared(requested, out var group, out var inner)
+                    ? SharedPrefix(requested, group!) + mount + inner
+                    : mount + requested;
+            }
+            bool existed;
+            lock (session.Sync)
+            {
+                existed = session.Subscriptions.Remove(filter);
+                if (existed) _broker.Subscriptions.Unsubscribe(filter, session);
+            }
+            if (Version == ProtocolVersion.V500)
+            {
+                unsuback.ReasonCodes.Add(existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
+            }
+            Log.Unsubscribed(_broker.Logger, session.ClientId, requested);
+        }
+        _output.Send(unsuback); // MQTT-3.10.4-4
+    }
+
+    /// <summary>"$share/{group}/{filter}" or "$queue/{filter}".</summary>
+    internal static bool TryParseShared(string filter, out string? group, out string? inner)
+    {
+        group = null;
+        inner = null;
+        if (filter.StartsWith("$queue/", StringComparison.Ordinal))
+        {
+            group = "";
+            inner = filter.Substring(7);
+            return inner.Length > 0;
+        }
+        if (!filter.StartsWith("$share/", StringComparison.Ordinal)) return false;
+        int slash = filter.IndexOf('/', 7);
+        if (slash <= 7 || slash == filter.Length - 1) return false;
+        group = filter.Substring(7, slash - 7);
+        if (group.AsSpan().IndexOfAny('+', '#') >= 0) return false;
+        inner = filter.Substring(slash + 1);
+        return true;
+    }
+
+    private static string SharedPrefix(string filter, string group) =>
+        filter.StartsWith("$queue/", StringComparison.Ordinal) ? "$queue/" : "$share/" + group + "/";
+}

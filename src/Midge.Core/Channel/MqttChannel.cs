@@ -1,0 +1,247 @@
+using Microsoft.Extensions.Logging;
+using Midge.Config;
+using Midge.Core.Messages;
+using Midge.Core.Sessions;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Core.Channel;
+
+/// <summary>
+/// The per-connection MQTT state machine. It takes decoded packets (and timer ticks) and answers through
+/// <see cref="IClientOutput"/>; it does no I/O, so every protocol rule is testable without sockets. The
+/// transport calls <see cref="Handle"/> from one read loop at a time, <see cref="Tick"/> from the broker's
+/// heartbeat, and <see cref="OnConnectionClosed"/> once when the socket is gone.
+/// </summary>
+public sealed partial class MqttChannel
+{
+    private readonly Broker _broker;
+    private readonly ListenerConfig _listener;
+    private readonly IClientOutput _output;
+    private readonly bool _localOnly;
+    private Session? _session;
+    private WillMessage? _will;
+    private MqttProperties? _connectProperties;
+    private Dictionary<ushort, string>? _topicAliases;
+    private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing
+    private long _lastReceivedMs;
+    private bool _closed;
+    private volatile bool _takenOver;
+
+    public MqttChannel(Broker broker, ListenerConfig listener, IClientOutput output, string remoteEndPoint, bool localOnlyMode = false)
+    {
+        _broker = broker;
+        _listener = listener;
+        _output = output;
+        _localOnly = localOnlyMode;
+        RemoteEndPoint = remoteEndPoint;
+        _lastReceivedMs = broker.NowMs;
+        ConnectedAtMs = _lastReceivedMs;
+        broker.OnChannelOpened(this);
+    }
+
+    public string RemoteEndPoint { get; }
+
+    /// <summary>The negotiated protocol version (3.1.1 until CONNECT says otherwise).</summary>
+    public ProtocolVersion Version { get; private set; } = ProtocolVersion.V311;
+
+    public string? ClientId => _session?.ClientId;
+
+    public string? UserName { get; private set; }
+
+    public ushort KeepAlive { get; private set; }
+
+    public bool IsConnected => Volatile.Read(ref _state) == 1;
+
+    public long ConnectedAtMs { get; }
+
+    /// <summary>The largest packet this broker accepts on this connection (0 = protocol maximum).</summary>
+    public int MaxIncomingPacketSize => _broker.Config.MaxPacketSize;
+
+    internal Session? Session => _session;
+
+    /// <summary>Handles one decoded packet.</summary>
+    public void Handle(MqttPacket packet)
+    {
+        if (Volatile.Read(ref _state) == 2) return;
+        _lastReceivedMs = _broker.NowMs;
+        try
+        {
+            if (_state == 0)
+            {
+                if (packet is ConnectPacket connect) HandleConnect(connect);
+                else Close("sent a packet before CONNECT"); // MQTT-3.1.0-1
+                return;
+            }
+            switch (packet)
+            {
+                case PublishPacket publish: HandlePublish(publish); break;
+                case PublishAckPacket ack: HandlePublishAck(ack); break;
+                case SubscribePacket subscribe: HandleSubscribe(subscribe); break;
+                case UnsubscribePacket unsubscribe: HandleUnsubscribe(unsubscribe); break;
+                case PingReqPacket: _output.Send(PingRespPacket.Instance); break;
+                case DisconnectPacket disconnect: HandleDisconnect(disconnect); break;
+                case AuthPacket auth: HandleAuth(auth); break;
+                case ConnectPacket: throw new MqttProtocolException(ReasonCode.ProtocolError, "second CONNECT"); // MQTT-3.1.0-2
+                default: throw new MqttProtocolException(ReasonCode.ProtocolError, $"{packet.Type} is not sent by clients");
+            }
+        }
+        catch (MqttProtocolException ex)
+        {
+            OnProtocolError(ex);
+        }
+    }
+
+    /// <summary>
+    /// The reader found malformed input or a protocol violation: MQTT 5 clients are told why (CONNACK before
+    /// CONNECT completed, DISCONNECT after), 3.x clients are disconnected.
+    /// </summary>
+    public void OnProtocolError(MqttProtocolException ex)
+    {
+        if (Volatile.Read(ref _state) == 2) return;
+        Log.ProtocolError(_broker.Logger, ClientId ?? RemoteEndPoint, ex.Reason, ex.Message);
+        if (_state == 0)
+        {
+            var version = ex.Version ?? ProtocolVersion.V311;
+            if (ex.Reason == ReasonCode.UnsupportedProtocolVersion)
+            {
+                // MQTT-3.1.2-2: 3.x gets return code 0x01; a level-5 CONNECT gets 0x84.
+                RejectConnect(version, ReasonCode.UnsupportedProtocolVersion, ex.Message);
+            }
+            else if (version == ProtocolVersion.V500)
+            {
+                RejectConnect(version, ex.Reason, ex.Message);
+            }
+            else if (ex.Reason == ReasonCode.ClientIdentifierNotValid)
+            {
+                RejectConnect(version, ex.Reason, ex.Message);
+            }
+            else
+            {
+                Close(ex.Message);
+            }
+            return;
+        }
+        ServerDisconnect(ex.Reason, publishWill: true, ex.Message);
+    }
+
+    /// <summary>Heartbeat: closes a connection silent for more than 1.5 × its keep-alive (MQTT-3.1.2-24), and
+    /// a connection that never sent CONNECT within a grace period.</summary>
+    public void Tick(long nowMs)
+    {
+        int state = Volatile.Read(ref _state);
+        if (state == 2) return;
+        if (state == 0)
+        {
+            if (nowMs - _lastReceivedMs > ConnectTimeoutMs) Close("no CONNECT received in time");
+            return;
+        }
+        if (KeepAlive > 0 && nowMs - _lastReceivedMs > KeepAlive * 1500L)
+        {
+            Log.KeepAliveTimeout(_broker.Logger, ClientId ?? RemoteEndPoint);
+            ServerDisconnect(ReasonCode.KeepAliveTimeout, publishWill: true, "keep alive timeout");
+        }
+    }
+
+    /// <summary>How long a new connection may take to send CONNECT.</summary>
+    internal const long ConnectTimeoutMs = 10_000;
+
+    /// <summary>
+    /// Ends the connection from the broker's side: MQTT 5 clients get DISCONNECT with <paramref name="reason"/>.
+    /// The will is published unless <paramref name="publishWill"/> is false.
+    /// </summary>
+    public void ServerDisconnect(ReasonCode reason, bool publishWill, string? reasonString = null)
+    {
+        if (Interlocked.Exchange(ref _state, 2) == 2) return;
+        if (!publishWill) _will = null;
+        MqttPacket? final = null;
+        if (Version == ProtocolVersion.V500)
+        {
+            var disconnect = new DisconnectPacket { ReasonCode = reason };
+            if (reasonString is not null && ProblemInformationAllowed) disconnect.GetOrCreateProperties().ReasonString = reasonString;
+            final = disconnect;
+        }
+        _output.Close(final);
+    }
+
+    /// <summary>The socket is gone. Publishes or schedules the will, detaches or ends the session.</summary>
+    public void OnConnectionClosed()
+    {
+        if (_closed) return;
+        _closed = true;
+        Volatile.Write(ref _state, 2);
+        _broker.OnChannelClosed(this);
+        var session = _session;
+        if (session is null) return;
+        _broker.Stats.OnClientDisconnected();
+        long now = _broker.NowMs;
+        lock (_broker.ClientLock(session.ClientId))
+        {
+            if (_takenOver || !session.Detach(this, now))
+            {
+                // Taken over: the new connection owns the session, so a delayed will is cancelled
+                // (MQTT-3.1.3-9); an undelayed one is sent, as for any connection that ends without DISCONNECT.
+                var will = Interlocked.Exchange(ref _will, null);
+                if (will is not null && (will.Properties?.WillDelayInterval ?? 0) == 0)
+                {
+                    _broker.Publish(Message.Create(will.Topic, will.Payload, will.QoS, will.Retain,
+                        WillPublishProperties(will.Properties), session.ClientId, now));
+                }
+                return;
+            }
+            bool ends = session.ExpiryInterval == 0;
+            PublishOrScheduleWill(session, now, ends);
+            if (ends) _broker.RemoveSession(session);
+        }
+        if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);
+    }
+
+    private void PublishOrScheduleWill(Session session, long now, bool sessionEnds)
+    {
+        var will = Interlocked.Exchange(ref _will, null);
+        if (will is null) return;
+        var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, WillPublishProperties(will.Properties),
+            session.ClientId, now);
+        uint delay = will.Properties?.WillDelayInterval ?? 0;
+        if (delay == 0 || sessionEnds)
+        {
+            _broker.Publish(message);
+            return;
+        }
+        // MQTT-3.1.3-9: sent at the earlier of the Will Delay Interval and the session's end.
+        long expiryMs = Broker.SessionExpiryMs(session, _broker.Config);
+        long delayMs = delay * 1000L;
+        if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
+        session.PendingWill = (message, now + delayMs);
+    }
+
+    /// <summary>Will properties become the PUBLISH properties (Will Delay Interval is not one of them).</summary>
+    private static MqttProperties? WillPublishProperties(MqttProperties? willProperties)
+    {
+        if (willProperties is null) return null;
+        if (willProperties.WillDelayInterval is null) return willProperties;
+        var copy = willProperties.Clone();
+        copy.WillDelayInterval = null;
+        return copy;
+    }
+
+    /// <summary>Closes without a DISCONNECT (3.x style, or before CONNECT).</summary>
+    private void Close(string reason)
+    {
+        if (Interlocked.Exchange(ref _state, 2) == 2) return;
+        Log.Closing(_broker.Logger, ClientId ?? RemoteEndPoint, reason);
+        _output.Close(null);
+    }
+
+    /// <summary>MQTT 5 Request Problem Information: 0 forbids reason strings and user properties except on
+    /// CONNACK, PUBLISH and DISCONNECT (MQTT-3.1.2-29).</summary>
+    private bool ProblemInformationAllowed => _connectProperties?.RequestProblemInformation != 0;
+
+    /// <summary>Called by <see cref="Broker"/> on takeover: MQTT 5 gets DISCONNECT 0x8E (MQTT-3.1.4-3).</summary>
+    internal void TakeOver()
+    {
+        _takenOver = true;
+        ServerDisconnect(ReasonCode.SessionTakenOver, publishWill: true);
+    }
+
+}

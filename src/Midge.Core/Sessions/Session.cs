@@ -1,0 +1,373 @@
+using Midge.Core.Channel;
+using Midge.Core.Messages;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Core.Sessions;
+
+/// <summary>
+/// The state of one client id that outlives its connections: subscriptions, the outgoing queue and inflight
+/// window, and the exactly-once state of incoming QoS 2. Everything mutable is guarded by <see cref="Sync"/>,
+/// a per-session lock: deliveries from many publishers serialise here and nowhere more global.
+/// </summary>
+public sealed class Session
+{
+    /// <summary>Output backlog (packets not yet written) above which QoS 0 waits in the bounded queue.</summary>
+    internal const int MaxDirectBacklog = 4096;
+
+    private readonly Broker _broker;
+    private readonly Queue<Pending> _queue = new();
+    private readonly Dictionary<ushort, Inflight> _inflight = new();
+    private long _queuedBytes;
+    private long _inflightBytes;
+    private ushort _nextPacketId = 1;
+    private long _sequence;
+    private Channel.MqttChannel? _channel;
+    private IClientOutput? _output;
+    private ClientLimits _limits;
+
+    internal Session(Broker broker, string clientId)
+    {
+        _broker = broker;
+        ClientId = clientId;
+    }
+
+    public string ClientId { get; }
+
+    internal object Sync { get; } = new();
+
+    /// <summary>Subscriptions by (mount-point-prefixed) filter. Guarded by <see cref="Sync"/>.</summary>
+    internal Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Packet ids of incoming QoS 2 PUBLISHes that were routed and await PUBREL. Guarded by the
+    /// owning channel (only its read loop touches it).</summary>
+    internal HashSet<ushort> IncomingQoS2 { get; } = [];
+
+    /// <summary>MQTT 5 Session Expiry Interval in seconds; uint.MaxValue = never. 3.x persistent = never.</summary>
+    internal uint ExpiryInterval { get; set; }
+
+    /// <summary>Broker clock (ms) when the last connection ended; 0 while connected.</summary>
+    internal long DisconnectedAtMs { get; set; }
+
+    /// <summary>A will waiting for its Will Delay Interval, with the broker clock time it is due.</summary>
+    internal (Message Will, long DueMs)? PendingWill { get; set; }
+
+    internal Channel.MqttChannel? Channel => Volatile.Read(ref _channel);
+
+    public bool IsOnline => Volatile.Read(ref _channel) is not null;
+
+    public int QueuedCount { get { lock (Sync) return _queue.Count; } }
+
+    public int InflightCount { get { lock (Sync) return _inflight.Count; } }
+
+    /// <summary>Attaches a connection, then resends unacknowledged messages (DUP set) and PUBRELs in their
+    /// original order and sends what was queued while the client was away.</summary>
+    internal void Attach(Channel.MqttChannel channel, IClientOutput output, ClientLimits limits, long nowMs)
+    {
+        lock (Sync)
+        {
+            _channel = channel;
+            _output = output;
+            _limits = limits;
+            DisconnectedAtMs = 0;
+            if (_inflight.Count > 0)
+            {
+                var resend = new List<(ushort Id, Inflight Entry)>(_inflight.Count);
+                foreach (var kv in _inflight) resend.Add((kv.Key, kv.Value));
+                resend.Sort(static (a, b) => a.Entry.Sequence.CompareTo(b.Entry.Sequence));
+                foreach (var (id, e) in resend)
+                {
+                    if (e.State == InflightState.AwaitingPubComp)
+                    {
+                        output.Send(new PublishAckPacket(PacketType.PubRel, id));
+                    }
+                    else if (e.Message.IsExpired(nowMs) && e.State == InflightState.AwaitingPubAck)
+                    {
+                        // MQTT 5: an expired message that was not yet acknowledged need not be resent; a QoS 2
+                        // message whose PUBREC is pending must still complete, so only QoS 1 is dropped here.
+                        _inflight.Remove(id);
+                        _inflightBytes -= e.Message.PayloadLength;
+                    }
+                    else
+                    {
+                        WritePublish(output, e.Message, id, e.QoS, e.Retain, dup: true, e.SubscriptionIds, nowMs);
+                    }
+                }
+            }
+            PumpLocked(nowMs);
+        }
+    }
+
+    /// <summary>Detaches <paramref name="channel"/> if it is still the attached one.</summary>
+    internal bool Detach(Channel.MqttChannel channel, long nowMs)
+    {
+        lock (Sync)
+        {
+            if (!ReferenceEquals(_channel, channel)) return false;
+            _channel = null;
+            _output = null;
+            DisconnectedAtMs = nowMs;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Delivers a message at <paramref name="qos"/>: straight to the connection when the window allows,
+    /// otherwise into the bounded queue. Returns false when it was dropped for a queue limit.
+    /// </summary>
+    internal bool Deliver(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs)
+    {
+        lock (Sync)
+        {
+            var output = _output;
+            if (output is null)
+            {
+                if (qos == QoS.AtMostOnce && !_broker.Config.QueueQoS0Messages) return true;
+                return EnqueueLocked(message, qos, retain, subscriptionIds);
+            }
+            if (_queue.Count == 0)
+            {
+                if (qos == QoS.AtMostOnce)
+                {
+                    if (output.Backlog < MaxDirectBacklog)
+                    {
+                        WritePublish(output, message, 0, qos, retain, dup: false, subscriptionIds, nowMs);
+                        return true;
+                    }
+                }
+                else if (HasWindowLocked(message))
+                {
+                    SendInflightLocked(output, message, qos, retain, subscriptionIds, nowMs);
+                    return true;
+                }
+            }
+            return EnqueueLocked(message, qos, retain, subscriptionIds);
+        }
+    }
+
+    /// <summary>PUBACK from the client.</summary>
+    internal void OnPubAck(ushort packetId, long nowMs)
+    {
+        lock (Sync)
+        {
+            if (_inflight.TryGetValue(packetId, out var e) && e.State == InflightState.AwaitingPubAck)
+            {
+                RemoveInflightLocked(packetId, e);
+                PumpLocked(nowMs);
+            }
+        }
+    }
+
+    /// <summary>PUBREC from the client: answer PUBREL (or, for an unknown id, PUBREL 0x92 on MQTT 5).</summary>
+    internal void OnPubRec(ushort packetId, ReasonCode reason, long nowMs)
+    {
+        lock (Sync)
+        {
+            var output = _output;
+            if (_inflight.TryGetValue(packetId, out var e) && e.State != InflightState.AwaitingPubAck)
+            {
+                if (ReasonCodes.IsError(reason))
+                {
+                    // MQTT 5: an error PUBREC ends the flow (MQTT-4.3.3-?): the id is free again.
+                    RemoveInflightLocked(packetId, e);
+                    PumpLocked(nowMs);
+                    return;
+                }
+                e.State = InflightState.AwaitingPubComp;
+                output?.Send(new PublishAckPacket(PacketType.PubRel, packetId));
+            }
+            else
+            {
+                output?.Send(new PublishAckPacket(PacketType.PubRel, packetId,
+                    _limits.Version == ProtocolVersion.V500 ? ReasonCode.PacketIdentifierNotFound : ReasonCode.Success));
+            }
+        }
+    }
+
+    /// <summary>PUBCOMP from the client.</summary>
+    internal void OnPubComp(ushort packetId, long nowMs)
+    {
+        lock (Sync)
+        {
+            if (_inflight.TryGetValue(packetId, out var e) && e.State == InflightState.AwaitingPubComp)
+            {
+                RemoveInflightLocked(packetId, e);
+                PumpLocked(nowMs);
+            }
+        }
+    }
+
+    /// <summary>Called by the writer when its backlog drained, so QoS 0 held back in the queue can go.</summary>
+    internal void OnOutputDrained(long nowMs)
+    {
+        if (Volatile.Read(ref _queuedBytes) == 0 && _queue.Count == 0) return;
+        lock (Sync) PumpLocked(nowMs);
+    }
+
+    /// <summary>Drops all queued and inflight messages (clean start, expiry).</summary>
+    internal void Clear()
+    {
+        lock (Sync)
+        {
+            _queue.Clear();
+            _inflight.Clear();
+            _queuedBytes = 0;
+            _inflightBytes = 0;
+            _nextPacketId = 1;
+            Subscriptions.Clear();
+            IncomingQoS2.Clear();
+            PendingWill = null;
+        }
+    }
+
+    /// <summary>Removes expired messages from the queue (called by the broker's housekeeping).</summary>
+    internal void ExpireQueued(long nowMs)
+    {
+        lock (Sync)
+        {
+            if (_queue.Count == 0) return;
+            int n = _queue.Count;
+            for (int i = 0; i < n; i++)
+            {
+                var p = _queue.Dequeue();
+                if (p.Message.IsExpired(nowMs)) { _queuedBytes -= p.Message.PayloadLength; continue; }
+                _queue.Enqueue(p);
+            }
+        }
+    }
+
+    private bool HasWindowLocked(Message message)
+    {
+        if (_inflight.Count >= _limits.SendWindow) return false;
+        long maxBytes = _broker.Config.MaxInflightBytes;
+        return maxBytes <= 0 || _inflightBytes == 0 || _inflightBytes + message.PayloadLength <= maxBytes;
+    }
+
+    private bool EnqueueLocked(Message message, QoS qos, bool retain, uint[]? subscriptionIds)
+    {
+        var config = _broker.Config;
+        if ((config.MaxQueuedMessages > 0 && _queue.Count >= config.MaxQueuedMessages) ||
+            (config.MaxQueuedBytes > 0 && _queuedBytes + message.PayloadLength > config.MaxQueuedBytes))
+        {
+            _broker.Stats.OnDropped();
+            return false;
+        }
+        _queue.Enqueue(new Pending(message, qos, retain, subscriptionIds));
+        _queuedBytes += message.PayloadLength;
+        return true;
+    }
+
+    private void PumpLocked(long nowMs)
+    {
+        var output = _output;
+        if (output is null) return;
+        while (_queue.Count > 0)
+        {
+            var p = _queue.Peek();
+            if (p.Message.IsExpired(nowMs))
+            {
+                _queue.Dequeue();
+                _queuedBytes -= p.Message.PayloadLength;
+                continue;
+            }
+            if (p.QoS == QoS.AtMostOnce)
+            {
+                if (output.Backlog >= MaxDirectBacklog) break;
+                WritePublish(output, p.Message, 0, p.QoS, p.Retain, dup: false, p.SubscriptionIds, nowMs);
+            }
+            else
+            {
+                if (!HasWindowLocked(p.Message)) break;
+                SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs);
+            }
+            _queue.Dequeue();
+            _queuedBytes -= p.Message.PayloadLength;
+        }
+    }
+
+    private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs)
+    {
+        ushort id = NextPacketIdLocked();
+        if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
+        _inflight[id] = new Inflight(message, qos, retain, subscriptionIds, ++_sequence,
+            qos == QoS.AtLeastOnce ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec);
+        _inflightBytes += message.PayloadLength;
+    }
+
+    /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is
+    /// discarded as if delivered, MQTT-3.1.2-25) or expired. Returns whether it was written.</summary>
+    private bool WritePublish(IClientOutput output, Message message, ushort packetId, QoS qos, bool retain, bool dup,
+        uint[]? subscriptionIds, long nowMs)
+    {
+        var fields = new OutgoingPublish
+        {
+            QoS = qos,
+            PacketId = packetId,
+            Retain = retain,
+            Dup = dup,
+            SubscriptionIdentifiers = subscriptionIds,
+            MessageExpiryInterval = message.RemainingExpirySeconds(nowMs),
+        };
+        if (fields.MessageExpiryInterval == 0) return false;
+        var mount = _limits.MountPoint;
+        if (mount is not null) fields.Topic = message.Topic.Substring(mount.Length);
+        if (_limits.MaxPacketSize != 0 &&
+            PacketEncoder.GetPublishSize(_limits.Version, message.Packet, fields) > _limits.MaxPacketSize)
+        {
+            _broker.Stats.OnDropped();
+            return false;
+        }
+        output.SendPublish(message, fields);
+        _broker.Stats.OnMessageSent(message.PayloadLength);
+        return true;
+    }
+
+    private ushort NextPacketIdLocked()
+    {
+        // Ids start at 1 and skip those still in flight; 65535 in flight at once is impossible (window).
+        while (true)
+        {
+            ushort id = _nextPacketId;
+            _nextPacketId = id == ushort.MaxValue ? (ushort)1 : (ushort)(id + 1);
+            if (!_inflight.ContainsKey(id)) return id;
+        }
+    }
+
+    private void RemoveInflightLocked(ushort packetId, Inflight e)
+    {
+        _inflight.Remove(packetId);
+        _inflightBytes -= e.Message.PayloadLength;
+    }
+
+    private readonly record struct Pending(Message Message, QoS QoS, bool Retain, uint[]? SubscriptionIds);
+
+    private enum InflightState : byte
+    {
+        AwaitingPubAck,
+        AwaitingPubRec,
+        AwaitingPubComp,
+    }
+
+    private sealed class Inflight(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long sequence, InflightState state)
+    {
+        public Message Message { get; } = message;
+        public QoS QoS { get; } = qos;
+        public bool Retain { get; } = retain;
+        public uint[]? SubscriptionIds { get; } = subscriptionIds;
+        public long Sequence { get; } = sequence;
+        public InflightState State { get; set; } = state;
+    }
+}
+
+/// <summary>What the current connection of a session allows: negotiated at CONNECT.</summary>
+internal struct ClientLimits
+{
+    public ProtocolVersion Version;
+    /// <summary>How many QoS 1/2 messages may be unacknowledged at once (min of the client's Receive Maximum
+    /// and max_inflight_messages).</summary>
+    public int SendWindow;
+    /// <summary>The client's Maximum Packet Size; 0 = no limit.</summary>
+    public uint MaxPacketSize;
+    /// <summary>The listener's mount point, stripped from topics sent to this client.</summary>
+    public string? MountPoint;
+}

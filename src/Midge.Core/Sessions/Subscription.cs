@@ -1,0 +1,15 @@
+using Midge.Protocol;
+
+namespace Midge.Core.Sessions;
+
+/// <summary>A subscription of one session to one filter, with its MQTT 5 options.</summary>
+public sealed record Subscription(string Filter, QoS QoS)
+{
+    public bool NoLocal { get; init; }
+    public bool RetainAsPublished { get; init; }
+    public RetainHandling RetainHandling { get; init; }
+    /// <summary>MQTT 5 Subscription Identifier, 0 = none.</summary>
+    public uint SubscriptionId { get; init; }
+    /// <summary>The filter as the client sent it (before the mount point was applied).</summary>
+    public string ClientFilter { get; init; } = Filter;
+}
