@@ -67,8 +67,13 @@ public sealed record ListenerConfig
     public ushort MaxTopicAlias { get; init; } = 10;
     public string? MountPoint { get; init; }
     public bool UseUsernameAsClientId { get; init; }
-    /// <summary>Null = Mosquitto 2.0's default (false once any listener is configured; true in local-only mode).</summary>
+    /// <summary>Null = Mosquitto 2.0's default (false once any listener is configured; true in local-only mode).
+    /// The parser always resolves it: the global value, or the listener's own with per_listener_settings.</summary>
     public bool? AllowAnonymous { get; init; }
+    /// <summary>allow_zero_length_clientid as it applies to this listener (global unless per_listener_settings).</summary>
+    public bool AllowZeroLengthClientId { get; init; } = true;
+    /// <summary>auto_id_prefix as it applies to this listener (global unless per_listener_settings).</summary>
+    public string AutoIdPrefix { get; init; } = "auto-";
     /// <summary>Listener-level <c>max_keepalive</c> is global in Mosquitto; kept here for per-listener use.</summary>
     public ConfigSource Source { get; init; }
 }
@@ -84,6 +89,17 @@ public sealed record BrokerConfig
     /// <summary>True when no listener was configured (no config file, or a file with no listener/port).</summary>
     public bool LocalOnlyMode => Listeners.Count == 0;
 
+    /// <summary>Ports of local-only mode (127.0.0.1 and ::1); <c>-p</c> replaces them, as in Mosquitto 2.0.</summary>
+    public IReadOnlyList<int> LocalOnlyPorts { get; init; } = [1883];
+
+    /// <summary>Global allow_anonymous. Null = not set: true in local-only mode, false otherwise (see
+    /// <see cref="EffectiveAllowAnonymous"/>). With per_listener_settings each listener carries its own.</summary>
+    public bool? AllowAnonymous { get; init; }
+    /// <summary>Mosquitto 2.0's rule: anonymous clients are allowed in local-only mode, and otherwise only when
+    /// allow_anonymous is true.</summary>
+    public bool EffectiveAllowAnonymous => LocalOnlyMode || AllowAnonymous == true;
+    /// <summary>Deprecated in Mosquitto (always true in behaviour); accepted and recorded.</summary>
+    public bool AllowDuplicateMessages { get; init; } = true;
     public bool AllowZeroLengthClientId { get; init; } = true;
     public string AutoIdPrefix { get; init; } = "auto-";
     /// <summary>When set, only client ids starting with one of these are allowed.</summary>
@@ -131,4 +147,14 @@ public sealed record BrokerConfig
 
     /// <summary>Files this configuration was read from (main file first, then includes).</summary>
     public IReadOnlyList<string> Files { get; init; } = [];
+
+    /// <summary>Things worth logging at start-up that are not errors: deprecated options, options accepted
+    /// without effect, Mosquitto quirks mirrored on purpose. Each with the file:line it came from.</summary>
+    public IReadOnlyList<ConfigNotice> Notices { get; init; } = [];
+}
+
+/// <summary>A non-fatal remark about the configuration, with where it came from.</summary>
+public sealed record ConfigNotice(ConfigSource Source, string Message)
+{
+    public override string ToString() => $"{Source}: {Message}";
 }

@@ -1,0 +1,90 @@
+namespace Midge.Config.Tests;
+
+/// <summary>Options of capabilities not built yet fail, naming the option and the capability.</summary>
+public class NotYetSupportedTests
+{
+    [Theory]
+    [InlineData("cafile /etc/ca.crt", "cafile", "TLS listeners")]
+    [InlineData("capath /etc/ssl", "capath", "TLS listeners")]
+    [InlineData("certfile /etc/s.crt", "certfile", "TLS listeners")]
+    [InlineData("keyfile /etc/s.key", "keyfile", "TLS listeners")]
+    [InlineData("ciphers HIGH", "ciphers", "TLS listeners")]
+    [InlineData("ciphers_tls1.3 TLS_AES_128_GCM_SHA256", "ciphers_tls1.3", "TLS listeners")]
+    [InlineData("crlfile /etc/crl.pem", "crlfile", "TLS listeners")]
+    [InlineData("dhparamfile /etc/dh.pem", "dhparamfile", "TLS listeners")]
+    [InlineData("require_certificate true", "require_certificate", "TLS listeners")]
+    [InlineData("tls_engine pkcs11", "tls_engine", "TLS listeners")]
+    [InlineData("tls_engine_kpass_sha1 abc", "tls_engine_kpass_sha1", "TLS listeners")]
+    [InlineData("tls_keyform engine", "tls_keyform", "TLS listeners")]
+    [InlineData("tls_version tlsv1.2", "tls_version", "TLS listeners")]
+    [InlineData("use_identity_as_username true", "use_identity_as_username", "TLS listeners")]
+    [InlineData("use_subject_as_username true", "use_subject_as_username", "TLS listeners")]
+    [InlineData("psk_hint hint", "psk_hint", "TLS-PSK listeners")]
+    [InlineData("psk_file /etc/psk", "psk_file", "TLS-PSK listeners")]
+    [InlineData("password_file /etc/passwd", "password_file", "authentication and access control")]
+    [InlineData("acl_file /etc/acl", "acl_file", "authentication and access control")]
+    [InlineData("plugin /usr/lib/p.so", "plugin", "authentication plugins")]
+    [InlineData("auth_plugin /usr/lib/p.so", "auth_plugin", "authentication plugins")]
+    [InlineData("plugin_opt_db_host localhost", "plugin_opt_db_host", "authentication plugins")]
+    [InlineData("auth_opt_db_host localhost", "auth_opt_db_host", "authentication plugins")]
+    [InlineData("auth_plugin_deny_special_chars false", "auth_plugin_deny_special_chars", "authentication plugins")]
+    [InlineData("persistence_file mosquitto.db", "persistence_file", "persistence")]
+    [InlineData("persistence_location /var/lib/mosquitto/", "persistence_location", "persistence")]
+    [InlineData("autosave_interval 1800", "autosave_interval", "persistence")]
+    [InlineData("autosave_on_changes false", "autosave_on_changes", "persistence")]
+    [InlineData("connection upstream", "connection", "bridges")]
+    [InlineData("address 10.0.0.1:1883", "address", "bridges")]
+    [InlineData("addresses a:1883 b:1883", "addresses", "bridges")]
+    [InlineData("topic # both 0", "topic", "bridges")]
+    [InlineData("bridge_protocol_version mqttv311", "bridge_protocol_version", "bridges")]
+    [InlineData("bridge_cafile /etc/ca.crt", "bridge_cafile", "bridges")]
+    [InlineData("cleansession false", "cleansession", "bridges")]
+    [InlineData("keepalive_interval 60", "keepalive_interval", "bridges")]
+    [InlineData("local_clientid x", "local_clientid", "bridges")]
+    [InlineData("remote_clientid x", "remote_clientid", "bridges")]
+    [InlineData("remote_username u", "remote_username", "bridges")]
+    [InlineData("remote_password p", "remote_password", "bridges")]
+    [InlineData("notifications false", "notifications", "bridges")]
+    [InlineData("restart_timeout 5 30", "restart_timeout", "bridges")]
+    [InlineData("round_robin true", "round_robin", "bridges")]
+    [InlineData("start_type lazy", "start_type", "bridges")]
+    [InlineData("threshold 10", "threshold", "bridges")]
+    [InlineData("try_private false", "try_private", "bridges")]
+    [InlineData("idle_timeout 60", "idle_timeout", "bridges")]
+    [InlineData("http_dir /var/www", "http_dir", "websockets")]
+    [InlineData("websockets_log_level 0", "websockets_log_level", "websockets")]
+    [InlineData("websockets_headers_size 4096", "websockets_headers_size", "websockets")]
+    public void Option_FailsNamingItsCapability(string line, string option, string capability)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigParser.Parse($"listener 1883\n{line}\n", "m.conf"));
+        Assert.Equal($"m.conf:2: option '{option}' is not supported yet ({capability})", e.Message);
+        Assert.True(NotYetSupported.TryGet(option, out var cap));
+        Assert.Equal(capability, cap);
+    }
+
+    [Theory]
+    [InlineData("protocol websockets", "option 'protocol websockets' is not supported yet (websockets)")]
+    [InlineData("persistence true", "option 'persistence true' is not supported yet (persistence)")]
+    [InlineData("listener 0 /run/mosquitto.sock", "option 'listener 0 PATH' is not supported yet (Unix socket listeners)")]
+    public void Value_FailsNamingItsCapability(string line, string reason)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigParser.Parse($"listener 1883\n{line}\n", "m.conf"));
+        Assert.Equal($"m.conf:2: {reason}", e.Message);
+    }
+
+    [Fact]
+    public void PersistenceFalse_IsAccepted()
+    {
+        var c = ConfigParser.Parse("persistence false\n", "m.conf");
+        Assert.True(c.LocalOnlyMode);
+    }
+
+    [Fact]
+    public void Table_HasNoSupportedOption()
+    {
+        foreach (var supported in new[] { "listener", "port", "max_qos", "allow_anonymous", "log_dest", "include_dir", "user" })
+        {
+            Assert.False(NotYetSupported.TryGet(supported, out _), supported);
+        }
+    }
+}
