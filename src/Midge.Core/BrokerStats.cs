@@ -38,11 +38,11 @@ public sealed class BrokerStats
         Interlocked.Add(ref s.BytesReceived, bytes);
     }
 
-    /// <summary>A packet was written.</summary>
-    public void OnPacketSent(int bytes)
+    /// <summary>A batch of packets was written.</summary>
+    public void OnPacketsSent(int packets, long bytes)
     {
         var s = Mine();
-        Interlocked.Increment(ref s.MessagesSent);
+        Interlocked.Add(ref s.MessagesSent, packets);
         Interlocked.Add(ref s.BytesSent, bytes);
     }
 

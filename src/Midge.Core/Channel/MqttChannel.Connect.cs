@@ -34,13 +34,13 @@ public sealed partial class MqttChannel
         else if (clientId.Length == 0)
         {
             // MQTT-3.1.3-8 (3.1.1): a zero-length id needs Clean Session; 3.1 does not allow it at all.
-            if (Version == ProtocolVersion.V310 || !config.AllowZeroLengthClientId ||
+            if (Version == ProtocolVersion.V310 || !_listener.AllowZeroLengthClientId ||
                 (Version == ProtocolVersion.V311 && !connect.CleanStart))
             {
                 RejectConnect(Version, ReasonCode.ClientIdentifierNotValid, "zero-length client id not allowed");
                 return;
             }
-            clientId = config.AutoIdPrefix + Guid.NewGuid().ToString("N");
+            clientId = _listener.AutoIdPrefix + Guid.NewGuid().ToString("N");
             assignedId = clientId;
         }
 

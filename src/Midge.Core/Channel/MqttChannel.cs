@@ -60,6 +60,9 @@ public sealed partial class MqttChannel
 
     internal Session? Session => _session;
 
+    /// <summary>The writer flushed its backlog: QoS 0 messages held back in the session queue may go.</summary>
+    public void OnOutputDrained() => _session?.OnOutputDrained(_broker.NowMs);
+
     /// <summary>Handles one decoded packet.</summary>
     public void Handle(MqttPacket packet)
     {

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Midge.Config;
+using Midge.Core;
+
+namespace Midge.Transport;
+
+/// <summary>Binds every configured MQTT listener on Kestrel.</summary>
+public static class MqttListeners
+{
+    /// <summary>The listeners to open: the configured ones, or local-only mode's loopback listeners.</summary>
+    public static IReadOnlyList<ListenerConfig> Effective(BrokerConfig config)
+    {
+        if (!config.LocalOnlyMode) return config.Listeners;
+        var list = new List<ListenerConfig>();
+        foreach (int port in config.LocalOnlyPorts)
+        {
+            list.Add(new ListenerConfig { Port = port, BindAddress = "127.0.0.1", AllowAnonymous = true });
+            if (Socket.OSSupportsIPv6) list.Add(new ListenerConfig { Port = port, BindAddress = "::1", AllowAnonymous = true });
+        }
+        return list;
+    }
+
+    /// <summary>Adds the MQTT listeners to Kestrel.</summary>
+    public static void Configure(KestrelServerOptions options, Broker broker, ILogger logger)
+    {
+        var config = broker.Config;
+        foreach (var listener in Effective(config))
+        {
+            foreach (var endpoint in EndPoints(listener))
+            {
+                var l = listener;
+                bool local = config.LocalOnlyMode;
+                var limiter = new ConnectionLimit(l.MaxConnections);
+                options.Listen(endpoint, o => o.Run(context => HandleAsync(context, broker, l, local, limiter)));
+                Log.Listening(logger, endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4", endpoint.ToString());
+            }
+        }
+    }
+
+    private static async Task HandleAsync(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnly, ConnectionLimit limit)
+    {
+        if (!limit.TryEnter())
+        {
+            context.Abort();
+            return;
+        }
+        try
+        {
+            var connection = new MqttConnection(context, broker, listener, localOnly);
+            await connection.RunAsync();
+        }
+        finally
+        {
+            limit.Exit();
+        }
+    }
+
+    /// <summary>Resolves a listener's bind address (address, host name, interface or all) into endpoints.</summary>
+    public static IEnumerable<IPEndPoint> EndPoints(ListenerConfig listener)
+    {
+        if (listener.BindInterface is { } iface)
+        {
+            var ni = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(n => n.Name == iface)
+                ?? throw new InvalidOperationException($"{listener.Source}: bind_interface '{iface}' does not exist");
+            foreach (var a in ni.GetIPProperties().UnicastAddresses)
+            {
+                if (Accepts(listener.SocketDomain, a.Address.AddressFamily)) yield return new IPEndPoint(a.Address, listener.Port);
+            }
+            yield break;
+        }
+        if (listener.BindAddress is { } bind)
+        {
+            if (IPAddress.TryParse(bind, out var ip))
+            {
+                yield return new IPEndPoint(ip, listener.Port);
+                yield break;
+            }
+            foreach (var a in Dns.GetHostAddresses(bind))
+            {
+                if (Accepts(listener.SocketDomain, a.AddressFamily)) yield return new IPEndPoint(a, listener.Port);
+            }
+            yield break;
+        }
+        switch (listener.SocketDomain)
+        {
+            case SocketDomain.IPv4: yield return new IPEndPoint(IPAddress.Any, listener.Port); break;
+            case SocketDomain.IPv6: yield return new IPEndPoint(IPAddress.IPv6Any, listener.Port); break;
+            default:
+                // Kestrel binds [::] dual-mode where the OS supports it, which covers IPv4 too.
+                yield return new IPEndPoint(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, listener.Port);
+                break;
+        }
+    }
+
+    private static bool Accepts(SocketDomain domain, AddressFamily family) => domain switch
+    {
+        SocketDomain.IPv4 => family == AddressFamily.InterNetwork,
+        SocketDomain.IPv6 => family == AddressFamily.InterNetworkV6,
+        _ => family is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6,
+    };
+
+    private sealed class ConnectionLimit(int max)
+    {
+        private int _count;
+
+        public bool TryEnter()
+        {
+            if (max < 0)
+            {
+                return true;
+            }
+            if (Interlocked.Increment(ref _count) <= max) return true;
+            Interlocked.Decrement(ref _count);
+            return false;
+        }
+
+        public void Exit()
+        {
+            if (max >= 0) Interlocked.Decrement(ref _count);
+        }
+    }
+}
+
+internal static partial class Log
+{
+    [LoggerMessage(100, LogLevel.Information, "Opening {Family} listen socket on {EndPoint}.")]
+    public static partial void Listening(ILogger logger, string family, string endPoint);
+}

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Midge.Config;
+using Midge.Core;
+
+namespace Midge;
+
+/// <summary>
+/// Mosquitto-style logging: <c>log_dest</c> (stdout, stderr, file, syslog, topic, none), <c>log_type</c>
+/// filtering, and the "<c>1700000000: message</c>" line format (or <c>log_timestamp_format</c>).
+/// </summary>
+internal sealed class MidgeLoggerProvider : ILoggerProvider
+{
+    private readonly object _sync = new();
+    private readonly List<StreamWriter> _files = [];
+    private BrokerConfig _config = new();
+    private Socket? _syslog;
+
+    public MidgeLoggerProvider(BrokerConfig config) => Apply(config);
+
+    /// <summary>Where $SYS/broker/log/... messages go for <c>log_dest topic</c>.</summary>
+    public Broker? Broker { get; set; }
+
+    public void Apply(BrokerConfig config)
+    {
+        lock (_sync)
+        {
+            foreach (var f in _files) f.Dispose();
+            _files.Clear();
+            _config = config;
+            foreach (var dest in config.LogDestinations)
+            {
+                if (dest.Kind == LogDestinationKind.File && dest.Path is { } path)
+                {
+                    var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+                    _files.Add(new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true });
+                }
+                if (dest.Kind == LogDestinationKind.Syslog && _syslog is null && File.Exists("/dev/log"))
+                {
+                    try
+                    {
+                        _syslog = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+                        _syslog.Connect(new UnixDomainSocketEndPoint("/dev/log"));
+                    }
+                    catch (SocketException)
+                    {
+                        _syslog = null;
+                    }
+                }
+            }
+        }
+    }
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose()
+    {
+        lock (_sync)
+        {
+            foreach (var f in _files) f.Dispose();
+            _files.Clear();
+            _syslog?.Dispose();
+        }
+    }
+
+    internal static LogTypes TypeOf(LogLevel level, EventId eventId) => eventId.Name switch
+    {
+        "Subscribe" => LogTypes.Subscribe,
+        "Unsubscribe" => LogTypes.Unsubscribe,
+        { } name when name.StartsWith("Notice.", StringComparison.Ordinal) => LogTypes.Notice,
+        _ => level switch
+        {
+            LogLevel.Trace or LogLevel.Debug => LogTypes.Debug,
+            LogLevel.Information => LogTypes.Information | LogTypes.Notice,
+            LogLevel.Warning => LogTypes.Warning,
+            LogLevel.Error or LogLevel.Critical => LogTypes.Error,
+            _ => LogTypes.None,
+        },
+    };
+
+    private void Write(LogTypes type, string message)
+    {
+        var config = _config;
+        if ((config.LogTypes & type) == 0) return;
+        string line = config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " + message : message;
+        lock (_sync)
+        {
+            foreach (var dest in config.LogDestinations)
+            {
+                switch (dest.Kind)
+                {
+                    case LogDestinationKind.Stdout: Console.Out.WriteLine(line); break;
+                    case LogDestinationKind.Stderr: Console.Error.WriteLine(line); break;
+                    case LogDestinationKind.Syslog: Syslog(type, message, config.LogFacility ?? 0); break;
+                    case LogDestinationKind.Topic:
+                        Broker?.PublishFromBroker("$SYS/broker/log/" + TopicLetter(type), Encoding.UTF8.GetBytes(line));
+                        break;
+                }
+            }
+            foreach (var f in _files) f.WriteLine(line);
+        }
+    }
+
+    private static string TopicLetter(LogTypes type) =>
+        (type & LogTypes.Error) != 0 ? "E" : (type & LogTypes.Warning) != 0 ? "W" : (type & LogTypes.Notice) != 0 ? "N" :
+        (type & LogTypes.Information) != 0 ? "I" : (type & LogTypes.Subscribe) != 0 ? "M" :
+        (type & LogTypes.Unsubscribe) != 0 ? "M" : "D";
+
+    private void Syslog(LogTypes type, string message, int facility)
+    {
+        if (_syslog is null) return;
+        int severity = (type & LogTypes.Error) != 0 ? 3 : (type & LogTypes.Warning) != 0 ? 4 :
+            (type & LogTypes.Notice) != 0 ? 5 : (type & LogTypes.Information) != 0 ? 6 : 7;
+        int pri = ((16 + facility) * 8) + severity; // local0..local7
+        try
+        {
+            _syslog.Send(Encoding.UTF8.GetBytes($"<{pri}>midge[{Environment.ProcessId}]: {message}"));
+        }
+        catch (SocketException)
+        {
+        }
+    }
+
+    /// <summary>Seconds since the epoch, or a strftime-style format as Mosquitto's log_timestamp_format.</summary>
+    internal static string Timestamp(string? format, DateTimeOffset? at = null)
+    {
+        var now = at ?? DateTimeOffset.Now;
+        if (format is null) return now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var sb = new StringBuilder();
+        for (int i = 0; i < format.Length; i++)
+        {
+            char c = format[i];
+            if (c != '%' || i + 1 == format.Length)
+            {
+                sb.Append(c);
+                continue;
+            }
+            char f = format[++i];
+            sb.Append(f switch
+            {
+                'Y' => now.ToString("yyyy", CultureInfo.InvariantCulture),
+                'y' => now.ToString("yy", CultureInfo.InvariantCulture),
+                'm' => now.ToString("MM", CultureInfo.InvariantCulture),
+                'd' => now.ToString("dd", CultureInfo.InvariantCulture),
+                'e' => now.Day.ToString(CultureInfo.InvariantCulture).PadLeft(2),
+                'H' => now.ToString("HH", CultureInfo.InvariantCulture),
+                'I' => now.ToString("hh", CultureInfo.InvariantCulture),
+                'M' => now.ToString("mm", CultureInfo.InvariantCulture),
+                'S' => now.ToString("ss", CultureInfo.InvariantCulture),
+                'p' => now.Hour < 12 ? "AM" : "PM",
+                'j' => now.DayOfYear.ToString("000", CultureInfo.InvariantCulture),
+                'a' => now.ToString("ddd", CultureInfo.InvariantCulture),
+                'A' => now.ToString("dddd", CultureInfo.InvariantCulture),
+                'b' or 'h' => now.ToString("MMM", CultureInfo.InvariantCulture),
+                'B' => now.ToString("MMMM", CultureInfo.InvariantCulture),
+                'F' => now.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+                'T' => now.ToString("HH:mm:ss", CultureInfo.InvariantCulture),
+                'D' => now.ToString("MM/dd/yy", CultureInfo.InvariantCulture),
+                'R' => now.ToString("HH:mm", CultureInfo.InvariantCulture),
+                's' => now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+                'z' => now.ToString("zzz", CultureInfo.InvariantCulture).Replace(":", "", StringComparison.Ordinal),
+                'Z' => now.Offset == TimeSpan.Zero ? "UTC" : now.ToString("zzz", CultureInfo.InvariantCulture),
+                'n' => "\n",
+                't' => "\t",
+                '%' => "%",
+                _ => "%" + f,
+            });
+        }
+        return sb.ToString();
+    }
+
+    private sealed class Logger(MidgeLoggerProvider provider, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel)
+        {
+            if (category.StartsWith("Microsoft.", StringComparison.Ordinal) && logLevel < LogLevel.Warning) return false;
+            return logLevel != LogLevel.None;
+        }
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel)) return;
+            var type = TypeOf(logLevel, eventId);
+            if ((provider._config.LogTypes & type) == 0) return;
+            string message = formatter(state, exception);
+            if (exception is not null && logLevel >= LogLevel.Error) message += " " + exception;
+            provider.Write(type, message);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Midge.Config;
+using Midge.Core;
+using Midge.Core.Sys;
+using Midge.Transport;
+
+namespace Midge;
+
+public static partial class Program
+{
+    public static string Version { get; } =
+        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] is "pub" or "sub" or "passwd" or "bench" or "ctl")
+        {
+            Console.Error.WriteLine($"Error: 'midge {args[0]}' is not available in this version yet.");
+            return 1;
+        }
+
+        BrokerArguments arguments;
+        BrokerConfig config;
+        try
+        {
+            arguments = BrokerArguments.Parse(args);
+            if (arguments.Help)
+            {
+                Console.WriteLine(BrokerArguments.Usage);
+                return 0;
+            }
+            if (arguments.Version)
+            {
+                Console.WriteLine($"midge version {Version}");
+                return 0;
+            }
+            config = arguments.ToBrokerConfig();
+        }
+        catch (CommandLineException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            Console.Error.WriteLine("See 'midge -h' for usage.");
+            return 1;
+        }
+        catch (ConfigException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            return 3;
+        }
+
+        if (arguments.TestConfig)
+        {
+            foreach (var notice in config.Notices) Console.Error.WriteLine($"Notice: {notice}");
+            Console.WriteLine("Configuration file is valid.");
+            return 0;
+        }
+
+        if (arguments.Daemon && Environment.GetEnvironmentVariable("MIDGE_DAEMON_CHILD") is null)
+        {
+            return Daemonize(args);
+        }
+
+        return await RunAsync(arguments, config);
+    }
+
+    private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config)
+    {
+        var loggerProvider = new MidgeLoggerProvider(config);
+        using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(loggerProvider));
+        var log = loggerFactory.CreateLogger("Midge");
+        var broker = new Broker(config, loggerFactory);
+        loggerProvider.Broker = broker;
+
+        Log.Starting(log, Version);
+        if (arguments.ConfigFile is { } file) Log.ConfigLoaded(log, file);
+        foreach (var notice in config.Notices) Log.ConfigNotice(log, notice.ToString());
+        if (config.LocalOnlyMode) Log.LocalOnly(log);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(loggerProvider);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.AddSingleton(broker);
+        builder.Services.AddHostedService(_ => new Heartbeat(broker, Version));
+        builder.WebHost.ConfigureKestrel(o =>
+        {
+            o.AddServerHeader = false;
+            MqttListeners.Configure(o, broker, log);
+        });
+        await using var app = builder.Build();
+
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            Log.Stopping(log);
+            broker.Shutdown();
+        });
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true;
+            Reload(arguments, broker, loggerProvider, log);
+        });
+
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            Log.StartFailed(log, ex.Message);
+            return 1;
+        }
+        if (config.PidFile is { } pidFile) File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+        await app.WaitForShutdownAsync();
+        if (config.PidFile is { } pid) File.Delete(pid);
+        Log.Stopped(log);
+        return 0;
+    }
+
+    /// <summary>SIGHUP: re-read the configuration; limits and logging change at once, listeners stay bound.</summary>
+    private static void Reload(BrokerArguments arguments, Broker broker, MidgeLoggerProvider logger, ILogger log)
+    {
+        if (arguments.ConfigFile is null) return;
+        try
+        {
+            var config = arguments.ToBrokerConfig();
+            broker.Reload(config);
+            logger.Apply(config);
+            Log.Reloaded(log, arguments.ConfigFile);
+        }
+        catch (ConfigException ex)
+        {
+            Log.ReloadFailed(log, ex.Message);
+        }
+    }
+
+    /// <summary>-d: start a detached copy of this process and return at once, as Mosquitto does.</summary>
+    private static int Daemonize(string[] args)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        string? entry = Environment.GetCommandLineArgs().FirstOrDefault();
+        if (entry is not null && entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) start.ArgumentList.Add(entry);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["MIDGE_DAEMON_CHILD"] = "1";
+        using var child = Process.Start(start);
+        return child is null ? 1 : 0;
+    }
+
+    /// <summary>Ticks the broker once a second (keep-alive, expiry, delayed wills) and publishes $SYS.</summary>
+    private sealed class Heartbeat(Broker broker, string version) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            var sys = new SysTopics(broker, version);
+            long nextSys = 0;
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            try
+            {
+                do
+                {
+                    broker.Tick();
+                    int interval = broker.Config.SysInterval;
+                    if (interval > 0 && broker.NowMs >= nextSys)
+                    {
+                        sys.Publish();
+                        nextSys = broker.NowMs + interval * 1000L;
+                    }
+                }
+                while (await timer.WaitForNextTickAsync(stoppingToken));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "midge version {Version} starting", EventName = "Notice.Starting")]
+        public static partial void Starting(ILogger logger, string version);
+
+        [LoggerMessage(2, LogLevel.Information, "Config loaded from {File}.", EventName = "Notice.ConfigLoaded")]
+        public static partial void ConfigLoaded(ILogger logger, string file);
+
+        [LoggerMessage(3, LogLevel.Information, "Starting in local only mode. Connections will only be possible from clients running on this machine. Create a configuration file which defines a listener to allow remote access.", EventName = "Notice.LocalOnly")]
+        public static partial void LocalOnly(ILogger logger);
+
+        [LoggerMessage(4, LogLevel.Warning, "{Notice}")]
+        public static partial void ConfigNotice(ILogger logger, string notice);
+
+        [LoggerMessage(5, LogLevel.Information, "midge version {Version} running", EventName = "Notice.Running")]
+        public static partial void Running(ILogger logger, string version);
+
+        [LoggerMessage(6, LogLevel.Information, "midge received SIGTERM/SIGINT, stopping.", EventName = "Notice.Stopping")]
+        public static partial void Stopping(ILogger logger);
+
+        [LoggerMessage(7, LogLevel.Information, "midge version {Version} terminating", EventName = "Notice.Terminating")]
+        public static partial void Terminating(ILogger logger, string version);
+
+        [LoggerMessage(8, LogLevel.Error, "Could not start: {Message}")]
+        public static partial void StartFailed(ILogger logger, string message);
+
+        [LoggerMessage(9, LogLevel.Information, "Reloaded configuration from {File}.", EventName = "Notice.Reloaded")]
+        public static partial void Reloaded(ILogger logger, string file);
+
+        [LoggerMessage(10, LogLevel.Error, "Error reloading configuration: {Message}")]
+        public static partial void ReloadFailed(ILogger logger, string message);
+
+        [LoggerMessage(11, LogLevel.Information, "midge stopped.", EventName = "Notice.Stopped")]
+        public static partial void Stopped(ILogger logger);
+    }
+}
