@@ -1,21 +1,193 @@
+using System.Collections.Concurrent;
+using Midge.Core.Routing;
+
 namespace Midge.Core.Retained;
 
 /// <summary>
 /// Retained messages by topic: set, replace, clear, and match a subscription filter (wildcards included,
 /// '$'-topics not matched by leading wildcards) without scanning every retained topic. Thread-safe.
 /// </summary>
+/// <remarks>
+/// A topic tree (one node per level) for <see cref="Match"/> plus a dictionary by full topic for
+/// <see cref="Set"/>, <see cref="Remove"/> and <see cref="TryGet"/>. Writers serialise on one lock; readers take
+/// none (children live in <see cref="ConcurrentDictionary{TKey,TValue}"/>, messages in volatile fields), so
+/// readers never block each other or writers.
+/// </remarks>
 public sealed class RetainedStore<TMessage> where TMessage : class
 {
+    private readonly object _gate = new();
+    private readonly ConcurrentDictionary<string, Node> _byTopic = new(StringComparer.Ordinal);
+    private readonly Node _root = new(null, "");
+    private int _count;
+
     /// <summary>Stores or replaces the retained message of <paramref name="topic"/>.</summary>
-    public void Set(string topic, TMessage message) => throw new NotImplementedException();
+    public void Set(string topic, TMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        ArgumentNullException.ThrowIfNull(message);
+        lock (_gate)
+        {
+            if (!_byTopic.TryGetValue(topic, out Node? node))
+            {
+                node = _root;
+                foreach (string level in TopicLevels.Split(topic))
+                    node = node.GetChild(level) ?? node.AddChild(level);
+                _byTopic[topic] = node;
+            }
+            if (node.Message is null) Volatile.Write(ref _count, _count + 1);
+            node.Message = message;
+        }
+    }
 
     /// <summary>Removes the retained message of <paramref name="topic"/>; false if there was none.</summary>
-    public bool Remove(string topic) => throw new NotImplementedException();
+    public bool Remove(string topic)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        lock (_gate)
+        {
+            if (!_byTopic.TryRemove(topic, out Node? node)) return false;
+            node.Message = null;
+            Volatile.Write(ref _count, _count - 1);
+            // Prune empty nodes up towards the root.
+            while (node.Parent is { } parent && node.IsEmpty)
+            {
+                parent.RemoveChild(node.Level);
+                node = parent;
+            }
+            return true;
+        }
+    }
 
-    public bool TryGet(string topic, out TMessage? message) => throw new NotImplementedException();
+    public bool TryGet(string topic, out TMessage? message)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        if (_byTopic.TryGetValue(topic, out Node? node) && node.Message is { } m)
+        {
+            message = m;
+            return true;
+        }
+        message = null;
+        return false;
+    }
 
     /// <summary>Appends every retained message whose topic matches <paramref name="filter"/>.</summary>
-    public void Match(string filter, List<TMessage> results) => throw new NotImplementedException();
+    public void Match(string filter, List<TMessage> results)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentNullException.ThrowIfNull(results);
+        if (!TopicLevels.HasWildcardLevel(filter))
+        {
+            if (TryGet(filter, out TMessage? exact)) results.Add(exact!);
+            return;
+        }
 
-    public int Count => throw new NotImplementedException();
+        string[] levels = TopicLevels.Split(filter);
+        var pending = new Stack<(Node Node, int Depth)>();
+        pending.Push((_root, 0));
+        while (pending.Count > 0)
+        {
+            (Node node, int depth) = pending.Pop();
+            if (depth == levels.Length)
+            {
+                if (node.Message is { } m) results.Add(m);
+                continue;
+            }
+
+            string level = levels[depth];
+            bool atRoot = depth == 0;
+            if (level == "#")
+            {
+                // The parent level itself ("a/#" matches "a"), then the whole subtree.
+                if (!atRoot && node.Message is { } parentMessage) results.Add(parentMessage);
+                AddSubtree(node, atRoot, results);
+            }
+            else if (level == "+")
+            {
+                if (node.Children is not { } children) continue;
+                foreach (KeyValuePair<string, Node> child in children.Map)
+                {
+                    if (atRoot && child.Key.StartsWith('$')) continue;
+                    pending.Push((child.Value, depth + 1));
+                }
+            }
+            else if (node.Children is { } children && children.Map.TryGetValue(level, out Node? next))
+            {
+                pending.Push((next, depth + 1));
+            }
+        }
+    }
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Tree nodes below the root (for tests: 0 once every message is removed).</summary>
+    internal int NodeCount
+    {
+        get
+        {
+            int n = -1;
+            var stack = new Stack<Node>();
+            stack.Push(_root);
+            while (stack.Count > 0)
+            {
+                Node node = stack.Pop();
+                n++;
+                if (node.Children is { } c)
+                    foreach (Node child in c.Map.Values) stack.Push(child);
+            }
+            return n;
+        }
+    }
+
+    /// <summary>Every message strictly below <paramref name="start"/>; '$' first levels skipped at the root.</summary>
+    private static void AddSubtree(Node start, bool atRoot, List<TMessage> results)
+    {
+        var stack = new Stack<Node>();
+        if (start.Children is not { } top) return;
+        foreach (KeyValuePair<string, Node> child in top.Map)
+        {
+            if (atRoot && child.Key.StartsWith('$')) continue;
+            stack.Push(child.Value);
+        }
+        while (stack.Count > 0)
+        {
+            Node node = stack.Pop();
+            if (node.Message is { } m) results.Add(m);
+            if (node.Children is { } c)
+                foreach (Node child in c.Map.Values) stack.Push(child);
+        }
+    }
+
+    private sealed class Children
+    {
+        public readonly ConcurrentDictionary<string, Node> Map = new(StringComparer.Ordinal);
+    }
+
+    private sealed class Node(Node? parent, string level)
+    {
+        private volatile Children? _children;
+        private volatile TMessage? _message;
+
+        public Node? Parent { get; } = parent;
+        public string Level { get; } = level;
+        public Children? Children => _children;
+        public TMessage? Message { get => _message; set => _message = value; }
+        public bool IsEmpty => _message is null && _children is null;
+
+        public Node? GetChild(string level) =>
+            _children is { } c && c.Map.TryGetValue(level, out Node? n) ? n : null;
+
+        public Node AddChild(string level)
+        {
+            var node = new Node(this, level);
+            (_children ??= new Children()).Map[level] = node;
+            return node;
+        }
+
+        public void RemoveChild(string level)
+        {
+            if (_children is not { } c) return;
+            c.Map.TryRemove(level, out _);
+            if (c.Map.IsEmpty) _children = null;
+        }
+    }
 }

@@ -1,1 +1,0 @@
-namespace Midge.Core.Tests;
