@@ -7,6 +7,9 @@ public sealed class ConnectPacket : MqttPacketWithProperties
     /// <summary>"MQTT" for 3.1.1/5.0, "MQIsdp" for 3.1.</summary>
     public string ProtocolName { get; set; } = "MQTT";
     public ProtocolVersion ProtocolVersion { get; set; } = ProtocolVersion.V311;
+    /// <summary>Bridge marker: the protocol level byte had bit 7 set (Mosquitto's <c>try_private</c>, e.g.
+    /// 0x84). Decoded from, and encoded into, the level byte.</summary>
+    public bool IsBridge { get; set; }
     /// <summary>Clean Session (3.x) / Clean Start (5.0).</summary>
     public bool CleanStart { get; set; } = true;
     public ushort KeepAlive { get; set; }
