@@ -150,7 +150,7 @@ public sealed partial class MqttChannel
         _broker.Stats.OnClientConnected();
         if (config.ConnectionMessages)
         {
-            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, (int)Version, connect.CleanStart, keepAlive, connect.UserName);
+            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, Version, connect.CleanStart, keepAlive, connect.UserName);
         }
     }
 
