@@ -13,7 +13,7 @@ namespace Midge.Core.Sessions;
 public sealed class Session
 {
     /// <summary>Output backlog (packets not yet written) above which QoS 0 waits in the bounded queue.</summary>
-    internal const int MaxDirectBacklog = 4096;
+    internal const int MaxDirectBacklog = 65536;
 
     private readonly Broker _broker;
     private readonly Queue<Pending> _queue = new();

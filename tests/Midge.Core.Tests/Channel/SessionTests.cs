@@ -199,4 +199,21 @@ public class SessionTests
         Assert.Equal("long", got.Payload);
         Assert.Equal(50u, got.Fields.MessageExpiryInterval);
     }
+
+    [Fact]
+    public void SlowSubscriber_QoS0HeldInBoundedQueue_ThenDrained_ThenDroppedBeyondLimit()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MaxQueuedMessages = 3 });
+        var (sub, subOut, _) = h.Connect("s", ProtocolVersion.V311);
+        sub.Handle(ChannelHarness.Subscribe(1, ("t", QoS.AtMostOnce)));
+        subOut.Take();
+        subOut.Backlog = int.MaxValue; // the socket is not keeping up
+        var (pub, _, _) = h.Connect("p", ProtocolVersion.V311);
+        for (int i = 1; i <= 5; i++) pub.Handle(ChannelHarness.Publish("t", "m" + i));
+        Assert.Empty(subOut.Publishes());
+        Assert.Equal(2, h.Broker.Stats.PublishDropped); // publishers were never blocked, the excess was counted
+        subOut.Backlog = 0;
+        sub.OnOutputDrained();
+        Assert.Equal(["m1", "m2", "m3"], subOut.Publishes().Select(p => p.Payload));
+    }
 }
