@@ -71,6 +71,12 @@ public sealed partial class MqttChannel
         {
             reason = ReasonCode.PacketTooLarge;
         }
+        else if (config.MemoryLimit > 0 && GC.GetTotalMemory(false) + publish.Payload.Length > config.MemoryLimit)
+        {
+            // memory_limit: refuse new messages rather than grow past the limit (MQTT 5 gets 0x97 Quota exceeded).
+            reason = ReasonCode.QuotaExceeded;
+            _broker.Stats.OnDropped();
+        }
         else
         {
             if (_listener.MountPoint is { } mount) publish.Topic = mount + publish.Topic;

@@ -211,4 +211,18 @@ public class PublishTests
         Assert.Equal("x/1", Assert.Single(subOut.Publishes()).Topic);
         Assert.Equal("tenant/x/1", Assert.Single(plainOut.Publishes()).Topic);
     }
+
+    [Fact]
+    public void MemoryLimit_RefusesNewMessagesWithQuotaExceeded()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MemoryLimit = 1024 }); // far below the test process's heap
+        var (sub, subOut, _) = h.Connect("s");
+        sub.Handle(ChannelHarness.Subscribe(1, ("t", QoS.AtLeastOnce)));
+        subOut.Take();
+        var (pub, pubOut, _) = h.Connect("p");
+        pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 1));
+        Assert.Equal(ReasonCode.QuotaExceeded, Assert.IsType<PublishAckPacket>(Assert.Single(pubOut.Take())).ReasonCode);
+        Assert.Empty(subOut.Publishes());
+        Assert.False(pubOut.Closed);
+    }
 }
