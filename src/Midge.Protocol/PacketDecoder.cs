@@ -270,7 +270,7 @@ public static class PacketDecoder
             packet.ReasonCode = (ReasonCode)code;
             if (!r.End) packet.Properties = PropertyCodec.Read(ref r, PropertyTarget.PubAck);
         }
-        r.ExpectEnd(type.ToString());
+        r.ExpectEnd("PUBACK/PUBREC/PUBREL/PUBCOMP");
         return packet;
     }
 

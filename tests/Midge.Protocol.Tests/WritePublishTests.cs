@@ -37,8 +37,12 @@ public class WritePublishTests
         var m = Message();
         var bytes = Write(ProtocolVersion.V500, m, new OutgoingPublish
         {
-            QoS = QoS.AtLeastOnce, PacketId = 5, Dup = true, TopicAlias = 3,
-            SubscriptionIdentifiers = [1, 300], MessageExpiryInterval = 42,
+            QoS = QoS.AtLeastOnce,
+            PacketId = 5,
+            Dup = true,
+            TopicAlias = 3,
+            SubscriptionIdentifiers = [1, 300],
+            MessageExpiryInterval = 42,
         });
         var p = Assert.IsType<PublishPacket>(Decode(bytes, ProtocolVersion.V500));
         Assert.Equal(("a/b", QoS.AtLeastOnce, (ushort)5, true, false), (p.Topic, p.QoS, p.PacketId, p.Dup, p.Retain));
@@ -78,7 +82,12 @@ public class WritePublishTests
     {
         var bytes = Write(ProtocolVersion.V311, Message(), new OutgoingPublish
         {
-            QoS = QoS.AtLeastOnce, PacketId = 0x0102, Retain = true, TopicAlias = 4, OmitTopic = true, Topic = "m/a/b",
+            QoS = QoS.AtLeastOnce,
+            PacketId = 0x0102,
+            Retain = true,
+            TopicAlias = 4,
+            OmitTopic = true,
+            Topic = "m/a/b",
         });
         Assert.Equal("33 0B 00 05 6D 2F 61 2F 62 01 02 68 69", ToHex(bytes));
     }
