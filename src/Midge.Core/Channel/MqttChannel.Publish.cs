@@ -12,6 +12,11 @@ public sealed partial class MqttChannel
         var session = _session!;
         _broker.Stats.OnPublishReceived();
 
+        if (publish.Properties?.SubscriptionIdentifiers is { Count: > 0 })
+        {
+            throw new MqttProtocolException(ReasonCode.ProtocolError, "a client PUBLISH may not carry a Subscription Identifier"); // MQTT-3.3.4-6
+        }
+
         // MQTT 5 topic aliases from the client (section 3.3.2.3.4).
         if (publish.Properties?.TopicAlias is { } alias)
         {

@@ -225,4 +225,15 @@ public class PublishTests
         Assert.Empty(subOut.Publishes());
         Assert.False(pubOut.Closed);
     }
+
+    [Fact]
+    public void MQTT_3_3_4_6_SubscriptionIdentifierFromClientIsProtocolError()
+    {
+        var h = new ChannelHarness();
+        var (pub, output, _) = h.Connect("p");
+        var p = ChannelHarness.Publish("t", "x");
+        p.GetOrCreateProperties().SubscriptionIdentifiers = [5];
+        pub.Handle(p);
+        Assert.Equal(ReasonCode.ProtocolError, Assert.IsType<DisconnectPacket>(output.FinalPacket).ReasonCode);
+    }
 }
