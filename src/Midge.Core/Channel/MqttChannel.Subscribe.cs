@@ -18,12 +18,12 @@ public sealed partial class MqttChannel
         List<(Subscription Sub, bool IsNew)>? retainedToSend = null;
         foreach (var request in subscribe.Subscriptions)
         {
-            bool shared = TryParseShared(request.Filter, out string? group, out string? inner);
+            bool shared = Topics.TryParseShared(request.Filter, out string group, out string inner);
             if (shared && request.NoLocal && Version == ProtocolVersion.V500)
             {
                 throw new MqttProtocolException(ReasonCode.ProtocolError, "No Local on a shared subscription"); // MQTT-3.8.3-4
             }
-            if (request.Filter.StartsWith("$share/", StringComparison.Ordinal) && !shared)
+            if (!shared && Topics.IsShared(request.Filter))
             {
                 suback.ReasonCodes.Add(ReasonCode.TopicFilterInvalid);
                 continue;
@@ -32,7 +32,7 @@ public sealed partial class MqttChannel
             string filter = request.Filter;
             if (_listener.MountPoint is { } mount)
             {
-                filter = shared ? SharedPrefix(request.Filter, group!) + mount + inner : mount + request.Filter;
+                filter = shared ? SharedPrefix(request.Filter, group) + mount + inner : mount + request.Filter;
             }
             var sub = new Subscription(filter, granted)
             {
@@ -83,8 +83,8 @@ public sealed partial class MqttChannel
             string filter = requested;
             if (_listener.MountPoint is { } mount)
             {
-                filter = TryParseShared(requested, out var group, out var inner)
-                    ? SharedPrefix(requested, group!) + mount + inner
+                filter = Topics.TryParseShared(requested, out var group, out var inner)
+                    ? SharedPrefix(requested, group) + mount + inner
                     : mount + requested;
             }
             bool existed;
@@ -102,26 +102,6 @@ public sealed partial class MqttChannel
         _output.Send(unsuback); // MQTT-3.10.4-4
     }
 
-    /// <summary>"$share/{group}/{filter}" or "$queue/{filter}".</summary>
-    internal static bool TryParseShared(string filter, out string? group, out string? inner)
-    {
-        group = null;
-        inner = null;
-        if (filter.StartsWith("$queue/", StringComparison.Ordinal))
-        {
-            group = "";
-            inner = filter.Substring(7);
-            return inner.Length > 0;
-        }
-        if (!filter.StartsWith("$share/", StringComparison.Ordinal)) return false;
-        int slash = filter.IndexOf('/', 7);
-        if (slash <= 7 || slash == filter.Length - 1) return false;
-        group = filter.Substring(7, slash - 7);
-        if (group.AsSpan().IndexOfAny('+', '#') >= 0) return false;
-        inner = filter.Substring(slash + 1);
-        return true;
-    }
-
     private static string SharedPrefix(string filter, string group) =>
-        filter.StartsWith("$queue/", StringComparison.Ordinal) ? "$queue/" : "$share/" + group + "/";
+        filter.StartsWith(Topics.QueuePrefix, StringComparison.Ordinal) ? Topics.QueuePrefix : Topics.SharePrefix + group + "/";
 }

@@ -38,7 +38,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
     {
         ArgumentNullException.ThrowIfNull(filter);
         ArgumentNullException.ThrowIfNull(subscriber);
-        bool shared = TopicLevels.TryParseShared(filter, out string groupName, out string inner);
+        bool shared = Midge.Protocol.Topics.TryParseShared(filter, out string groupName, out string inner);
         string target = shared ? inner : filter;
         lock (_gate)
         {
@@ -73,7 +73,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
     {
         ArgumentNullException.ThrowIfNull(filter);
         ArgumentNullException.ThrowIfNull(subscriber);
-        bool shared = TopicLevels.TryParseShared(filter, out string groupName, out string inner);
+        bool shared = Midge.Protocol.Topics.TryParseShared(filter, out string groupName, out string inner);
         string target = shared ? inner : filter;
         lock (_gate)
         {

@@ -23,35 +23,4 @@ internal static class TopicLevels
             start = end + 1;
         }
     }
-
-    /// <summary>
-    /// Recognises "$share/{group}/{filter}" (group non-empty without '/', '+', '#'; filter non-empty) and
-    /// "$queue/{filter}" (group ""). Anything else, malformed shared filters included, is not shared.
-    /// </summary>
-    public static bool TryParseShared(string filter, out string group, out string inner)
-    {
-        if (filter.StartsWith("$share/", StringComparison.Ordinal))
-        {
-            int slash = filter.IndexOf('/', 7);
-            if (slash > 7 && slash + 1 < filter.Length)
-            {
-                ReadOnlySpan<char> name = filter.AsSpan(7, slash - 7);
-                if (name.IndexOfAny('+', '#') < 0)
-                {
-                    group = name.ToString();
-                    inner = filter.Substring(slash + 1);
-                    return true;
-                }
-            }
-        }
-        else if (filter.StartsWith("$queue/", StringComparison.Ordinal) && filter.Length > 7)
-        {
-            group = "";
-            inner = filter.Substring(7);
-            return true;
-        }
-        group = "";
-        inner = "";
-        return false;
-    }
 }

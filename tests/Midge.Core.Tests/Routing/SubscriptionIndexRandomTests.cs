@@ -60,7 +60,7 @@ public class SubscriptionIndexRandomTests
             var expectedGroups = new List<string>();
             foreach (((string filter, string subscriber), int value) in model)
             {
-                if (TopicLevels.TryParseShared(filter, out string group, out string inner))
+                if (Midge.Protocol.Topics.TryParseShared(filter, out string group, out string inner))
                 {
                     if (ReferenceMatcher.Matches(inner, topic)) expectedGroups.Add($"{group}|{inner}|{subscriber}|{value}");
                 }
