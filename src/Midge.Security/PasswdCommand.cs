@@ -13,9 +13,8 @@ namespace Midge.Security;
 /// </summary>
 /// <remarks>
 /// Differences from mosquitto_passwd, all on the safe side: the file is rewritten through a temporary file in the
-/// same directory that is flushed to disk and renamed over the original (keeping its permissions; new files are
-/// created 0600), instead of being truncated in place; blank lines and '#' comments (which the broker accepts)
-/// are kept instead of being reported as corrupt; <c>-U</c> leaves entries that already hold a $6$/$7$ hash alone
+/// same directory that is flushed to disk and renamed over the original (keeping its permissions), instead of
+/// being truncated in place; blank lines and '#' comments (which the broker accepts) are kept instead of being reported as corrupt; <c>-U</c> leaves entries that already hold a $6$/$7$ hash alone
 /// instead of hashing the hash, and honours <c>-I</c>.
 /// </remarks>
 public static class PasswdCommand
@@ -364,10 +363,10 @@ public static class PasswdCommand
         string tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            if (!OperatingSystem.IsWindows() && File.Exists(path)) mode = File.GetUnixFileMode(path);
             var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = mode;
+            // An existing file keeps its mode; a new one gets the umask's default, as mosquitto_passwd 2.0 does
+            // (a root-owned 0600 file would be unreadable by a broker that drops privileges to its own user).
+            if (!OperatingSystem.IsWindows() && File.Exists(path)) options.UnixCreateMode = File.GetUnixFileMode(path);
             using (var stream = new FileStream(tmp, options))
             {
                 var bytes = new UTF8Encoding(false).GetBytes(text);
