@@ -14,8 +14,9 @@ namespace Midge.Security;
 /// <remarks>
 /// Differences from mosquitto_passwd, all on the safe side: the file is rewritten through a temporary file in the
 /// same directory that is flushed to disk and renamed over the original (keeping its permissions), instead of
-/// being truncated in place; blank lines and '#' comments (which the broker accepts) are kept instead of being reported as corrupt; <c>-U</c> leaves entries that already hold a $6$/$7$ hash alone
-/// instead of hashing the hash, and honours <c>-I</c>.
+/// being truncated in place; blank lines and '#' comments (which the broker accepts) are kept instead of being
+/// reported as corrupt; <c>-U</c> leaves entries that already hold a $6$/$7$ hash alone instead of hashing the
+/// hash, and honours <c>-I</c>.
 /// </remarks>
 public static class PasswdCommand
 {
