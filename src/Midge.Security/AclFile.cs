@@ -36,7 +36,8 @@ public sealed class AclFileException(string message) : FormatException(message);
 /// <c>topic [read|write|readwrite|deny] FILTER</c> adds a rule to the current section, or to the anonymous section
 /// (clients without a user name) before the first <c>user</c> line; <c>pattern [read|write|readwrite|deny] FILTER</c>
 /// adds a rule for every client wherever it appears, with a level that is exactly <c>%u</c> replaced by the user name
-/// and one that is exactly <c>%c</c> by the client id. Without an access word the rule is readwrite, and as in
+/// and one that is exactly <c>%c</c> by the client id (Mosquitto 2.0.11 also substitutes inside a longer level, as in
+/// <c>pre%u</c>; Midge keeps such text literally and reports it in <see cref="Diagnostics"/>). Without an access word the rule is readwrite, and as in
 /// Mosquitto the filter is the rest of the line, so it may contain spaces (<c>topic read</c> alone is a readwrite
 /// rule for the topic "read"). Lines starting with '#' (after blanks) and blank lines are ignored. Any other line,
 /// an unknown access word, a missing topic or user name, or an invalid filter is an error naming file:line.
@@ -59,8 +60,10 @@ public sealed class AclFile
     private readonly RuleSet? _anonymous;
     private readonly RuleSet? _patterns;
 
-    private AclFile(FrozenDictionary<string, RuleSet> users, RuleSet? anonymous, RuleSet? patterns, string fileName)
+    private AclFile(FrozenDictionary<string, RuleSet> users, RuleSet? anonymous, RuleSet? patterns, string fileName,
+        IReadOnlyList<string> diagnostics)
     {
+        Diagnostics = diagnostics;
         _users = users;
         _anonymous = anonymous;
         _patterns = patterns;
@@ -68,6 +71,13 @@ public sealed class AclFile
     }
 
     public string FileName { get; }
+
+    /// <summary>
+    /// Warnings for the log, each <c>file:line: message</c>: patterns with neither %u nor %c as a whole level, and
+    /// patterns where %u or %c is part of a longer level (Mosquitto 2.0.11 substitutes those too; Midge takes them
+    /// literally).
+    /// </summary>
+    public IReadOnlyList<string> Diagnostics { get; }
 
     /// <summary>Rules of the anonymous section (before the first <c>user</c> line), in file order.</summary>
     public IReadOnlyList<AclRule> AnonymousRules => _anonymous?.All ?? [];
@@ -115,6 +125,7 @@ public sealed class AclFile
         var users = new Dictionary<string, RuleSet.Builder>(StringComparer.Ordinal);
         var anonymous = new RuleSet.Builder();
         var patterns = new RuleSet.Builder();
+        var diagnostics = new List<string>();
         string? currentUser = null;
         int lineNo = 0;
         foreach (var rawLine in text.Split('\n'))
@@ -159,7 +170,15 @@ public sealed class AclFile
                 if (!Topics.IsValidTopicFilter(topic))
                     throw Error(fileName, lineNo, $"Invalid ACL topic \"{topic}\"");
                 var rule = new AclRule(topic, access, lineNo);
-                if (isPattern) patterns.Add(rule);
+                if (isPattern)
+                {
+                    var levels = topic.Split('/');
+                    if (levels.Any(l => l.Length > 2 && (l.Contains("%u", StringComparison.Ordinal) || l.Contains("%c", StringComparison.Ordinal))))
+                        diagnostics.Add($"{fileName}:{lineNo}: %u/%c are substituted only as a whole level; \"{topic}\" keeps them literally");
+                    else if (!levels.Any(l => l is "%u" or "%c"))
+                        diagnostics.Add($"{fileName}:{lineNo}: ACL pattern \"{topic}\" does not contain %u or %c");
+                    patterns.Add(rule);
+                }
                 else if (currentUser is null) anonymous.Add(rule);
                 else users[currentUser].Add(rule);
             }
@@ -172,7 +191,8 @@ public sealed class AclFile
             users.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Build(), StringComparer.Ordinal),
             anonymous.Count > 0 ? anonymous.Build() : null,
             patterns.Count > 0 ? patterns.Build() : null,
-            fileName);
+            fileName,
+            diagnostics);
     }
 
     /// <summary>

@@ -240,6 +240,14 @@ public class AclFileTests
     }
 
     [Fact]
+    public void Partial_level_substitution_is_reported()
+    {
+        Assert.Contains(Acl.Diagnostics, d => d.StartsWith("acl:17:", StringComparison.Ordinal) && d.Contains("whole level"));
+        var acl = AclFile.Parse("pattern read a/b\n", "f");
+        Assert.Contains(acl.Diagnostics, d => d.StartsWith("f:1:", StringComparison.Ordinal) && d.Contains("does not contain"));
+    }
+
+    [Fact]
     public void Bad_inputs_do_not_throw_and_are_refused()
     {
         var c = Acl.ForClient("alice", "c1");
