@@ -51,7 +51,7 @@ public sealed class ProcessTests
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains($"{conf}:2", r.Stderr);
         Assert.Contains("bogus_setting", r.Stderr);
-        Assert.False(FreePort.Accepts(port));
+        Assert.False(await FreePort.AcceptsAsync(port));
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public sealed class ProcessTests
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"stopped after {clock.Elapsed}");
             Assert.Equal(0, r.ExitCode);
             Assert.Contains("midge received SIGTERM/SIGINT, stopping.", broker.Log);
-            Assert.False(FreePort.Accepts(broker.Port));
+            Assert.False(await FreePort.AcceptsAsync(broker.Port));
         }
     }
 

@@ -26,15 +26,16 @@ public static class FreePort
     }
 
     /// <summary>Whether something accepts TCP connections on 127.0.0.1:<paramref name="port"/> right now.</summary>
-    public static bool Accepts(int port)
+    public static async Task<bool> AcceptsAsync(int port)
     {
+        using var client = new TcpClient();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         try
         {
-            using var client = new TcpClient();
-            var connect = client.ConnectAsync(IPAddress.Loopback, port);
-            return connect.Wait(TimeSpan.FromMilliseconds(500)) && client.Connected;
+            await client.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+            return client.Connected;
         }
-        catch (AggregateException)
+        catch (OperationCanceledException)
         {
             return false;
         }

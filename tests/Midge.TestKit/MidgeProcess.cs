@@ -121,7 +121,7 @@ public sealed class MidgeProcess : IAsyncDisposable
                 process.Dispose();
                 throw new InvalidOperationException($"midge exited before listening on {port}: {result}");
             }
-            if (FreePort.Accepts(port)) return new MidgeProcess(process, dir, port, conf, clock.Elapsed);
+            if (await FreePort.AcceptsAsync(port)) return new MidgeProcess(process, dir, port, conf, clock.Elapsed);
             await Task.Delay(25);
         }
         var timedOut = await process.WaitAsync(TimeSpan.Zero);
