@@ -208,4 +208,32 @@ public sealed class MalformedInputTests(SmallPacketBrokerFixture fixture) : ICla
         using var second = await RawMqttClient.ConnectMqttAsync(Port, "same-id", RawMqttClient.V5);
         AssertDisconnect(await first.ReadUntilClosedAsync(CloseTimeout), 0x8E);
     });
+
+    /// <summary>MQTT 5 packets after CONNECT that are invalid, with the DISCONNECT reason each must get.
+    /// Bodies are hex: topic "a" is 0001 61, empty properties 00.</summary>
+    [Theory]
+    [InlineData("SUBSCRIBE without filters (MQTT-3.8.3-2)", 0x82, "000100", 0x82)]
+    [InlineData("PUBLISH topic with wildcard (MQTT-3.3.2-2)", 0x30, "0003612F2B0078", 0x90)]
+    [InlineData("PUBLISH Topic Alias 0 (MQTT-3.3.2-8)", 0x30, "000161032300000078", 0x94)]
+    [InlineData("PUBLISH QoS 1 packet id 0 (MQTT-2.2.1-3)", 0x32, "0001610000" + "0078", 0x82)]
+    [InlineData("UNSUBSCRIBE reserved flags (MQTT-3.10.1-1)", 0xA0, "000100000161", 0x81)]
+    [InlineData("SUBSCRIBE filter a/#/b (MQTT-4.7.1-1)", 0x82, "0001000005612F232F62" + "00", 0x8F)]
+    [InlineData("SUBSCRIBE reserved option bits (MQTT-3.8.3-5)", 0x82, "0001000001" + "61C0", 0x81)]
+    [InlineData("PUBLISH ill-formed UTF-8 topic (MQTT-1.5.4-1)", 0x30, "0002C080" + "0078", 0x81)]
+    [InlineData("PUBLISH empty topic without alias ", 0x30, "0000" + "0078", 0x82)]
+    public Task V5_invalid_packet_gets_disconnect_with_reason(string what, byte header, string bodyHex, byte reason) =>
+        WithBystanderAsync(async () =>
+        {
+            var packets = await AfterConnectAsync(RawMqttClient.V5, RawMqttClient.Frame(header, Convert.FromHexString(bodyHex)));
+            Assert.True(packets.Count == 1 && packets[0].Type == 14, $"{what}: {string.Join(", ", packets)}");
+            Assert.Equal(reason, packets[0].Body[0]);
+        });
+
+    [Theory]
+    [InlineData(0x82, "0001")]
+    [InlineData(0x30, "0003612F2B78")]
+    [InlineData(0x32, "000161000078")]
+    [InlineData(0xA0, "00010001" + "61")]
+    public Task V311_invalid_packet_is_closed(byte header, string bodyHex) => WithBystanderAsync(async () =>
+        Assert.Empty(await AfterConnectAsync(RawMqttClient.V311, RawMqttClient.Frame(header, Convert.FromHexString(bodyHex)))));
 }
