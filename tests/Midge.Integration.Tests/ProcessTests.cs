@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using Midge.TestKit;
+
+namespace Midge.Integration.Tests;
+
+/// <summary>The midge executable: --test-config, exit codes, signals, -p.</summary>
+public sealed class ProcessTests
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(15);
+
+    [Fact]
+    public async Task TestConfig_valid_file_exits_0()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        string conf = Path.Combine(dir, "good.conf");
+        File.WriteAllLines(conf, [.. MidgeProcess.BaseConfig(FreePort.Next()), "sys_interval 1", "max_inflight_messages 10"]);
+
+        var r = await MidgeProcess.RunAsync(Short, "--test-config", "-c", conf);
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("Configuration file is valid.", r.Stdout);
+    }
+
+    [Fact]
+    public async Task TestConfig_unknown_option_fails_with_file_line_and_option()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        string conf = Path.Combine(dir, "bad.conf");
+        File.WriteAllLines(conf, ["listener 1883 127.0.0.1", "allow_anonymous true", "", "no_such_option 1"]);
+
+        var r = await MidgeProcess.RunAsync(Short, "--test-config", "-c", conf);
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains($"{conf}:4", r.Stderr);
+        Assert.Contains("no_such_option", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Start_with_unknown_option_fails_without_listening()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        string conf = Path.Combine(dir, "bad.conf");
+        int port = FreePort.Next();
+        File.WriteAllLines(conf, [$"listener {port} 127.0.0.1", "bogus_setting yes"]);
+
+        var r = await MidgeProcess.RunAsync(Short, "-c", conf);
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains($"{conf}:2", r.Stderr);
+        Assert.Contains("bogus_setting", r.Stderr);
+        Assert.False(await FreePort.AcceptsAsync(port));
+    }
+
+    [Fact]
+    public async Task Cafile_is_refused_naming_the_option()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        string conf = Path.Combine(dir, "tls.conf");
+        File.WriteAllLines(conf, [$"listener {FreePort.Next()} 127.0.0.1", "cafile x"]);
+
+        var r = await MidgeProcess.RunAsync(Short, "--test-config", "-c", conf);
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("cafile", r.Stderr);
+        Assert.Contains($"{conf}:2", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Sigterm_stops_within_seconds_with_exit_code_0()
+    {
+        var broker = await MidgeProcess.StartAsync();
+        await using (broker)
+        {
+            await RawMqttClient.AssertRoundTripAsync(broker.Port);
+            var clock = Stopwatch.StartNew();
+            var r = await broker.StopAsync(TimeSpan.FromSeconds(10));
+
+            Assert.False(r.TimedOut, r.ToString());
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"stopped after {clock.Elapsed}");
+            Assert.Equal(0, r.ExitCode);
+            Assert.Contains("midge received SIGTERM/SIGINT, stopping.", broker.Log);
+            Assert.False(await FreePort.AcceptsAsync(broker.Port));
+        }
+    }
+
+    [Fact]
+    public async Task Sigterm_with_a_connected_client_still_stops_cleanly()
+    {
+        var broker = await MidgeProcess.StartAsync();
+        await using (broker)
+        {
+            using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, "stays-connected");
+            var r = await broker.StopAsync(TimeSpan.FromSeconds(10));
+
+            Assert.False(r.TimedOut, r.ToString());
+            Assert.Equal(0, r.ExitCode);
+            Assert.Empty(await client.ReadUntilClosedAsync(TimeSpan.FromSeconds(5)));
+        }
+    }
+
+    [Fact]
+    public async Task Port_option_without_config_listens_on_that_port()
+    {
+        int port = FreePort.Next();
+        await using var broker = await MidgeProcess.StartWithArgumentsAsync(port, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        await RawMqttClient.AssertRoundTripAsync(port);
+        await RawMqttClient.AssertRoundTripAsync(port, RawMqttClient.V5);
+    }
+
+    [Fact]
+    public async Task Sighup_reloads_changed_configuration_and_keeps_serving()
+    {
+        await using var broker = await MidgeProcess.StartAsync("max_inflight_messages 20");
+        using var before = await RawMqttClient.ConnectMqttAsync(broker.Port, "connected-before-reload");
+
+        broker.RewriteConfig("max_inflight_messages 5", "log_type error", "log_type warning", "log_type notice");
+        Assert.True(broker.Signal(Signals.SIGHUP));
+
+        Assert.True(await broker.WaitForLogAsync("Reloaded configuration from " + broker.ConfigPath, TimeSpan.FromSeconds(5)), broker.Log);
+        Assert.False(broker.HasExited);
+        await RawMqttClient.AssertRoundTripAsync(broker.Port);
+        // The connection opened before the reload is still served: PINGREQ gets PINGRESP.
+        await before.SendAsync([0xC0, 0x00]);
+        var pong = await before.ReadAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal((byte)0xD0, pong?.Header);
+    }
+
+    [Fact]
+    public async Task Sighup_with_a_broken_file_logs_the_error_and_keeps_serving()
+    {
+        await using var broker = await MidgeProcess.StartAsync();
+
+        broker.RewriteConfig("not_an_option 1");
+        Assert.True(broker.Signal(Signals.SIGHUP));
+
+        Assert.True(await broker.WaitForLogAsync("Error reloading configuration", TimeSpan.FromSeconds(5)), broker.Log);
+        Assert.Contains("not_an_option", broker.Log);
+        Assert.False(broker.HasExited);
+        await RawMqttClient.AssertRoundTripAsync(broker.Port);
+    }
+}
+
+/// <summary>Startup latency is measured alone, not while other test classes load the machine.</summary>
+[CollectionDefinition(nameof(Timing), DisableParallelization = true)]
+public sealed class Timing;
+
+[Collection(nameof(Timing))]
+public sealed class StartupTimeTests
+{
+    [Fact]
+    public async Task Broker_accepts_a_client_in_under_2_seconds()
+    {
+        int port = FreePort.Next();
+        string dir = MidgeProcess.NewDirectory();
+        string conf = Path.Combine(dir, "mosquitto.conf");
+        File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
+
+        var clock = Stopwatch.StartNew();
+        using var process = PeerProcess.Start("dotnet", [MidgeProcess.DllPath, "-c", conf], dir);
+        RawMqttClient? client = null;
+        try
+        {
+            while (client is null && clock.Elapsed < TimeSpan.FromSeconds(10) && !process.HasExited)
+            {
+                try
+                {
+                    client = await RawMqttClient.ConnectMqttAsync(port, "first");
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    await Task.Delay(10);
+                }
+            }
+            var elapsed = clock.Elapsed;
+            Assert.NotNull(client);
+            Assert.True(elapsed < TimeSpan.FromSeconds(2), $"first CONNACK after {elapsed.TotalMilliseconds:F0} ms");
+        }
+        finally
+        {
+            client?.Dispose();
+            process.Signal(Signals.SIGTERM);
+            await process.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+    }
+}
