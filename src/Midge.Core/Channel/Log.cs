@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(1004, LogLevel.Information, "Client {ClientId} has exceeded timeout, disconnecting.")]
     public static partial void KeepAliveTimeout(ILogger logger, string clientId);
 
+    [LoggerMessage(1006, LogLevel.Information, "Client {ClientId} already connected, closing old connection.")]
+    public static partial void TakingOver(ILogger logger, string clientId);
+
     [LoggerMessage(1005, LogLevel.Debug, "Closing connection {ClientId}: {Reason}.")]
     public static partial void Closing(ILogger logger, string clientId, string reason);
 

@@ -111,6 +111,7 @@ public sealed partial class MqttChannel
                 var old = existing.Channel;
                 if (old is not null)
                 {
+                    Log.TakingOver(_broker.Logger, clientId);
                     existing.Detach(old, now);
                     old.TakeOver();
                 }
