@@ -75,6 +75,10 @@ public sealed record ListenerConfig
     /// <summary>auto_id_prefix as it applies to this listener (global unless per_listener_settings).</summary>
     public string AutoIdPrefix { get; init; } = "auto-";
     /// <summary>Listener-level <c>max_keepalive</c> is global in Mosquitto; kept here for per-listener use.</summary>
+    /// <summary>Mosquitto password file checked at CONNECT; null = usernames are not checked.</summary>
+    public string? PasswordFile { get; init; }
+    /// <summary>Mosquitto ACL file; null = every client may publish and subscribe to everything.</summary>
+    public string? AclFile { get; init; }
     public ConfigSource Source { get; init; }
 }
 
@@ -105,6 +109,10 @@ public sealed record BrokerConfig
     /// <summary>When set, only client ids starting with one of these are allowed.</summary>
     public IReadOnlyList<string> ClientIdPrefixes { get; init; } = [];
     public bool CheckRetainSource { get; init; }
+    /// <summary>Global <c>password_file</c> (copied to every listener unless per_listener_settings).</summary>
+    public string? PasswordFile { get; init; }
+    /// <summary>Global <c>acl_file</c> (copied to every listener unless per_listener_settings).</summary>
+    public string? AclFile { get; init; }
     public bool ConnectionMessages { get; init; } = true;
     public bool PerListenerSettings { get; init; }
 

@@ -153,6 +153,8 @@ public static class ConfigParser
         public bool? AllowAnonymous;
         public bool AllowZeroLengthClientId = true;
         public string? AutoIdPrefix;
+        public string? PasswordFile;
+        public string? AclFile;
         public ConfigSource Source;
         /// <summary>First line that set an option on this listener (used for the default listener).</summary>
         public ConfigSource? FirstOption;
@@ -413,6 +415,25 @@ public static class ConfigParser
                     else
                     {
                         _config = _config with { AutoIdPrefix = SetOnce(GlobalScope, line, v) };
+                    }
+                    return;
+                }
+                case "password_file":
+                case "acl_file":
+                {
+                    var path = line.Text();
+                    var target = SecurityTarget(line);
+                    object scope = (object?)target ?? GlobalScope;
+                    path = SetOnce(scope, line, path);
+                    if (line.Name == "password_file")
+                    {
+                        if (target is not null) target.PasswordFile = path;
+                        else _config = _config with { PasswordFile = path };
+                    }
+                    else
+                    {
+                        if (target is not null) target.AclFile = path;
+                        else _config = _config with { AclFile = path };
                     }
                     return;
                 }
@@ -784,6 +805,8 @@ public static class ConfigParser
                     AllowAnonymous = _perListener ? l.AllowAnonymous ?? false : c.AllowAnonymous ?? false,
                     AllowZeroLengthClientId = _perListener ? l.AllowZeroLengthClientId : c.AllowZeroLengthClientId,
                     AutoIdPrefix = _perListener ? l.AutoIdPrefix ?? "auto-" : c.AutoIdPrefix,
+                    PasswordFile = _perListener ? l.PasswordFile : c.PasswordFile,
+                    AclFile = _perListener ? l.AclFile : c.AclFile,
                     Source = l.Source,
                 });
             }

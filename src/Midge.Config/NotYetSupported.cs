@@ -12,7 +12,6 @@ public static class NotYetSupported
 {
     public const string Tls = "TLS listeners";
     public const string TlsPsk = "TLS-PSK listeners";
-    public const string Auth = "authentication and access control";
     public const string Plugins = "authentication plugins";
     public const string Persistence = "persistence";
     public const string Bridges = "bridges";
@@ -27,8 +26,6 @@ public static class NotYetSupported
     ];
 
     private static readonly string[] TlsPskOptions = ["psk_hint", "psk_file"];
-
-    private static readonly string[] AuthOptions = ["password_file", "acl_file"];
 
     private static readonly string[] PluginOptions = ["plugin", "auth_plugin", "auth_plugin_deny_special_chars"];
 
@@ -93,7 +90,6 @@ public static class NotYetSupported
         }
         Add(TlsOptions, Tls);
         Add(TlsPskOptions, TlsPsk);
-        Add(AuthOptions, Auth);
         Add(PluginOptions, Plugins);
         Add(PersistenceOptions, Persistence);
         Add(BridgeOptions, Bridges);

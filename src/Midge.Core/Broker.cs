@@ -31,7 +31,11 @@ public sealed partial class Broker
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Midge.Broker");
         for (int i = 0; i < ClientLockStripes; i++) _clientLocks[i] = new object();
         StartedAtMs = NowMs;
+        Security = new Security.SecurityRegistry(config);
     }
+
+    /// <summary>Password and ACL files of every listener.</summary>
+    public Security.SecurityRegistry Security { get; }
 
     public BrokerConfig Config => Volatile.Read(ref _config);
 
@@ -58,8 +62,40 @@ public sealed partial class Broker
 
     public int ConnectedCount => _channels.Count;
 
-    /// <summary>Applies a re-read configuration (SIGHUP). Listeners are not re-bound.</summary>
-    public void Reload(BrokerConfig config) => Volatile.Write(ref _config, config);
+    /// <summary>
+    /// Applies a re-read configuration (SIGHUP): limits at once, password and ACL files re-read, then every
+    /// client re-checked: connections whose credentials no longer hold are closed (MQTT 5: DISCONNECT 0x87),
+    /// and subscriptions the ACL no longer allows are removed. Listeners are not re-bound. Throws (and changes
+    /// nothing) when a security file cannot be read.
+    /// </summary>
+    public void Reload(BrokerConfig config)
+    {
+        Security.Reload(config);
+        Volatile.Write(ref _config, config);
+        foreach (var channel in _channels.Keys) channel.RecheckCredentials(config);
+        foreach (var session in _sessions.Values) RecheckSubscriptions(session);
+    }
+
+    private void RecheckSubscriptions(Session session)
+    {
+        var (acl, identity) = session.Access;
+        if (acl is null || identity is null) return;
+        lock (session.Sync)
+        {
+            List<string>? revoked = null;
+            foreach (var filter in session.Subscriptions.Keys)
+            {
+                if (acl.CanSubscribe(identity, filter) == Midge.Security.SubscribeDecision.Deny) (revoked ??= []).Add(filter);
+            }
+            if (revoked is null) return;
+            foreach (var filter in revoked)
+            {
+                session.Subscriptions.Remove(filter);
+                Subscriptions.Unsubscribe(filter, session);
+                Channel.Log.SubscriptionRevoked(Logger, session.ClientId, filter);
+            }
+        }
+    }
 
     /// <summary>Publishes a message made by the broker or a plugin (not from a client connection).</summary>
     public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false)

@@ -20,7 +20,12 @@ public static partial class Program
 
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length > 0 && args[0] is "pub" or "sub" or "passwd" or "bench" or "ctl")
+        if (args.Length > 0 && args[0] == "passwd")
+        {
+            return Midge.Security.PasswdCommand.Run(args[1..], Console.In, Console.Out, Console.Error,
+                Midge.Security.PasswdCommand.ConsolePrompt);
+        }
+        if (args.Length > 0 && args[0] is "pub" or "sub" or "bench" or "ctl")
         {
             Console.Error.WriteLine($"Error: 'midge {args[0]}' is not available in this version yet.");
             return 1;
@@ -75,7 +80,17 @@ public static partial class Program
         var loggerProvider = new MidgeLoggerProvider(config);
         using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(loggerProvider));
         var log = loggerFactory.CreateLogger("Midge");
-        var broker = new Broker(config, loggerFactory);
+        Broker broker;
+        try
+        {
+            broker = new Broker(config, loggerFactory);
+        }
+        catch (Exception ex) when (ex is Midge.Security.SecurityFileException or Midge.Security.AclFileException)
+        {
+            Log.StartFailed(log, ex.Message);
+            return 1;
+        }
+        foreach (var note in broker.Security.Diagnostics) Log.ConfigNotice(log, note);
         loggerProvider.Broker = broker;
 
         Log.Starting(log, Version);
@@ -135,7 +150,7 @@ public static partial class Program
             logger.Apply(config);
             Log.Reloaded(log, arguments.ConfigFile);
         }
-        catch (ConfigException ex)
+        catch (Exception ex) when (ex is ConfigException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
         {
             Log.ReloadFailed(log, ex.Message);
         }

@@ -21,8 +21,6 @@ public class NotYetSupportedTests
     [InlineData("use_subject_as_username true", "use_subject_as_username", "TLS listeners")]
     [InlineData("psk_hint hint", "psk_hint", "TLS-PSK listeners")]
     [InlineData("psk_file /etc/psk", "psk_file", "TLS-PSK listeners")]
-    [InlineData("password_file /etc/passwd", "password_file", "authentication and access control")]
-    [InlineData("acl_file /etc/acl", "acl_file", "authentication and access control")]
     [InlineData("plugin /usr/lib/p.so", "plugin", "authentication plugins")]
     [InlineData("auth_plugin /usr/lib/p.so", "auth_plugin", "authentication plugins")]
     [InlineData("plugin_opt_db_host localhost", "plugin_opt_db_host", "authentication plugins")]

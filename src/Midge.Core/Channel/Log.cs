@@ -43,6 +43,15 @@ internal static partial class Log
 
     public static void Subscribed(ILogger logger, string clientId, string filter, int qos) => SubscribedCore(logger, clientId, qos, filter);
 
+    [LoggerMessage(3003, LogLevel.Information, "Denied SUBSCRIBE from {ClientId} to '{Filter}'.")]
+    public static partial void SubscribeDenied(ILogger logger, string clientId, string filter);
+
+    [LoggerMessage(3004, LogLevel.Information, "Subscription of {ClientId} to '{Filter}' revoked: the ACL no longer allows it.")]
+    public static partial void SubscriptionRevoked(ILogger logger, string clientId, string filter);
+
+    [LoggerMessage(1007, LogLevel.Information, "Client {ClientId} disconnected: its credentials no longer hold.")]
+    public static partial void CredentialsRevoked(ILogger logger, string clientId);
+
     [LoggerMessage(3002, LogLevel.Debug, "{ClientId} {Filter}", EventName = "Unsubscribe")]
     public static partial void Unsubscribed(ILogger logger, string clientId, string filter);
 }

@@ -1,4 +1,6 @@
+using Midge.Core.Security;
 using Midge.Core.Sessions;
+using Midge.Security;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
@@ -50,13 +52,13 @@ public sealed partial class MqttChannel
             return;
         }
 
-        bool allowAnonymous = _localOnly || (_listener.AllowAnonymous ?? false);
-        if (!allowAnonymous)
+        _security = _broker.Security.For(_listener);
+        var identity = new ClientIdentity(clientId, connect.UserName) { IsBridge = connect.IsBridge };
+        if (!Authenticate(connect, clientId, out var authFailure))
         {
-            // No password file exists yet (it arrives with the security work), so, as Mosquitto does with
-            // allow_anonymous false and no password_file, nobody is authorised.
-            RejectConnect(Version, connect.UserName is null ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword,
-                "anonymous connections are not allowed (allow_anonymous false)");
+            RejectConnect(Version, authFailure, authFailure == ReasonCode.BadUserNameOrPassword
+                ? "bad user name or password"
+                : "anonymous connections are not allowed (allow_anonymous false)");
             return;
         }
 
@@ -85,12 +87,12 @@ public sealed partial class MqttChannel
                 RejectConnect(Version, ReasonCode.RetainNotSupported, "retain not available");
                 return;
             }
-            if (IsReservedTopic(will.Topic))
+            if (_listener.MountPoint is { } mount) will.Topic = mount + will.Topic;
+            if (IsReservedTopic(will.Topic) || _security.Acl?.CanPublish(identity, will.Topic) == false)
             {
-                RejectConnect(Version, ReasonCode.NotAuthorized, "will topic is reserved");
+                RejectConnect(Version, ReasonCode.NotAuthorized, "will topic not authorised");
                 return;
             }
-            if (_listener.MountPoint is { } mount) will.Topic = mount + will.Topic;
         }
 
         uint expiry = Version == ProtocolVersion.V500
@@ -98,6 +100,8 @@ public sealed partial class MqttChannel
             : connect.CleanStart ? 0 : uint.MaxValue;
 
         UserName = connect.UserName;
+        _password = connect.Password;
+        _identity = identity;
         KeepAlive = keepAlive;
         _will = connect.Will;
 
@@ -145,6 +149,8 @@ public sealed partial class MqttChannel
                 SendWindow = SendWindow(config, props),
                 MaxPacketSize = props?.MaximumPacketSize ?? 0,
                 MountPoint = _listener.MountPoint,
+                Acl = identity.IsBridge ? null : _security.Acl,
+                Identity = identity,
             };
             session.Attach(this, _output, limits, now);
         }
@@ -170,6 +176,49 @@ public sealed partial class MqttChannel
         return connack;
     }
 
+    /// <summary>
+    /// Mosquitto's rules: without a user name, allow_anonymous decides; with one, the password file (when there
+    /// is one) must accept it; with neither a password file nor allow_anonymous, nobody gets in.
+    /// </summary>
+    private bool Authenticate(ConnectPacket connect, string clientId, out ReasonCode failure)
+    {
+        bool allowAnonymous = _localOnly || (_listener.AllowAnonymous ?? false);
+        failure = ReasonCode.Success;
+        if (connect.UserName is null || _security.Authenticator is null)
+        {
+            if (allowAnonymous) return true;
+            failure = connect.UserName is null ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword;
+            return false;
+        }
+        var pending = _security.Authenticator.AuthenticateAsync(
+            new AuthRequest(clientId, connect.UserName, connect.Password), CancellationToken.None);
+        // The file authenticator always completes synchronously; an asynchronous one (HTTP, LDAP) is waited for.
+        var result = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+        if (result.Outcome == AuthOutcome.Allow) return true;
+        if (result.Outcome == AuthOutcome.Defer && allowAnonymous) return true;
+        failure = ReasonCode.BadUserNameOrPassword;
+        return false;
+    }
+
+    /// <summary>After a reload: closes the connection if its credentials no longer pass (MQTT 5: 0x87).</summary>
+    internal void RecheckCredentials(Config.BrokerConfig config)
+    {
+        if (!IsConnected || _session is not { } session) return;
+        foreach (var l in config.Listeners)
+        {
+            if (l.Port == _listener.Port && l.BindAddress == _listener.BindAddress) _listener = l;
+        }
+        _security = _broker.Security.For(_listener);
+        var connect = new ConnectPacket { UserName = UserName, Password = _password };
+        if (Authenticate(connect, session.ClientId, out _))
+        {
+            if (_identity is { IsBridge: false }) session.SetAcl(_security.Acl); // an acl_file added by the reload
+            return;
+        }
+        Log.CredentialsRevoked(_broker.Logger, session.ClientId);
+        ServerDisconnect(ReasonCode.NotAuthorized, publishWill: true, "credentials no longer valid");
+    }
+
     /// <summary>How many QoS 1/2 PUBLISHes may await acknowledgement: the client's Receive Maximum
     /// (MQTT-3.3.4-9) capped by max_inflight_messages (0 = no cap).</summary>
     private static int SendWindow(Config.BrokerConfig config, MqttProperties? props)
@@ -193,6 +242,11 @@ public sealed partial class MqttChannel
         else if (reason == ReasonCode.ClientIdentifierNotValid)
         {
             connack.V3ReturnCode = ConnectReturnCode.IdentifierRejected;
+        }
+        else if (reason == ReasonCode.BadUserNameOrPassword)
+        {
+            // Mosquitto answers a failed login on 3.x with "not authorised" (5); scripts see the same error.
+            connack.V3ReturnCode = ConnectReturnCode.NotAuthorized;
         }
         _output.Close(connack);
     }

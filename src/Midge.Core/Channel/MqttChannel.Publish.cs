@@ -68,7 +68,8 @@ public sealed partial class MqttChannel
         }
 
         ReasonCode reason = ReasonCode.Success;
-        if (IsReservedTopic(publish.Topic))
+        if (_listener.MountPoint is { } mount) publish.Topic = mount + publish.Topic;
+        if (IsReservedTopic(publish.Topic) || _security.Acl?.CanPublish(_identity!, publish.Topic) == false)
         {
             reason = ReasonCode.NotAuthorized;
         }
@@ -84,8 +85,7 @@ public sealed partial class MqttChannel
         }
         else
         {
-            if (_listener.MountPoint is { } mount) publish.Topic = mount + publish.Topic;
-            var message = Message.FromPublish(publish, session.ClientId, _broker.NowMs);
+            var message = Message.FromPublish(publish, session.ClientId, _broker.NowMs, UserName);
             int matched = _broker.Publish(message);
             if (matched == 0) reason = ReasonCode.NoMatchingSubscribers;
         }

@@ -1,5 +1,6 @@
 using Midge.Core.Messages;
 using Midge.Core.Sessions;
+using Midge.Security;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
@@ -34,6 +35,13 @@ public sealed partial class MqttChannel
             {
                 filter = shared ? SharedPrefix(request.Filter, group) + mount + inner : mount + request.Filter;
             }
+            if (_security.Acl?.CanSubscribe(_identity!, filter) == SubscribeDecision.Deny)
+            {
+                // A filter the ACL can never allow is refused, not silently filtered (0x80 for 3.x).
+                suback.ReasonCodes.Add(ReasonCode.NotAuthorized);
+                Log.SubscribeDenied(_broker.Logger, session.ClientId, request.Filter);
+                continue;
+            }
             var sub = new Subscription(filter, granted)
             {
                 NoLocal = request.NoLocal,
@@ -67,6 +75,11 @@ public sealed partial class MqttChannel
             foreach (var message in matches)
             {
                 if (message.IsExpired(now)) continue;
+                if (config.CheckRetainSource && _security.Acl is { } acl && message.OriginClientId is { } origin &&
+                    !acl.CanPublish(new ClientIdentity(origin, message.OriginUserName), message.Topic))
+                {
+                    continue; // check_retain_source: the publisher lost the right to write it
+                }
                 var qos = Broker.OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
                 // Retained messages sent because of a new subscription carry RETAIN=1 (MQTT-3.3.1-8).
                 session.Deliver(message, qos, retain: true, sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);

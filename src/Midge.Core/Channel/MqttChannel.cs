@@ -16,13 +16,16 @@ namespace Midge.Core.Channel;
 public sealed partial class MqttChannel
 {
     private readonly Broker _broker;
-    private readonly ListenerConfig _listener;
+    private ListenerConfig _listener;
     private readonly IClientOutput _output;
     private readonly bool _localOnly;
     private Session? _session;
     private WillMessage? _will;
     private MqttProperties? _connectProperties;
     private Dictionary<ushort, string>? _topicAliases;
+    private Security.ListenerSecurity _security = Security.ListenerSecurity.Open;
+    private Midge.Security.ClientIdentity? _identity;
+    private byte[]? _password;
     private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing
     private long _lastReceivedMs;
     private bool _closed;

@@ -10,10 +10,11 @@ namespace Midge.Core.Messages;
 /// </summary>
 public sealed class Message
 {
-    public Message(PublishPacket packet, string? originClientId, long expiresAtMs)
+    public Message(PublishPacket packet, string? originClientId, long expiresAtMs, string? originUserName = null)
     {
         Packet = packet;
         OriginClientId = originClientId;
+        OriginUserName = originUserName;
         ExpiresAtMs = expiresAtMs;
     }
 
@@ -33,6 +34,9 @@ public sealed class Message
     /// <summary>Client id of the publisher (for No Local), or null for broker-made messages.</summary>
     public string? OriginClientId { get; }
 
+    /// <summary>User name of the publisher, for <c>check_retain_source</c>.</summary>
+    public string? OriginUserName { get; }
+
     /// <summary>Broker clock (ms) at which the MQTT 5 Message Expiry Interval runs out; 0 = never.</summary>
     public long ExpiresAtMs { get; }
 
@@ -47,17 +51,17 @@ public sealed class Message
     }
 
     /// <summary>Builds a message from a decoded PUBLISH, computing its expiry from the properties.</summary>
-    public static Message FromPublish(PublishPacket packet, string? originClientId, long nowMs)
+    public static Message FromPublish(PublishPacket packet, string? originClientId, long nowMs, string? originUserName = null)
     {
         uint? expiry = packet.Properties?.MessageExpiryInterval;
-        return new Message(packet, originClientId, expiry is { } s ? nowMs + (long)s * 1000 : 0);
+        return new Message(packet, originClientId, expiry is { } s ? nowMs + (long)s * 1000 : 0, originUserName);
     }
 
     /// <summary>Builds a broker-made message (will, $SYS).</summary>
     public static Message Create(string topic, ReadOnlyMemory<byte> payload, QoS qos, bool retain,
-        MqttProperties? properties, string? originClientId, long nowMs)
+        MqttProperties? properties, string? originClientId, long nowMs, string? originUserName = null)
     {
         var packet = new PublishPacket { Topic = topic, Payload = payload, QoS = qos, Retain = retain, Properties = properties };
-        return FromPublish(packet, originClientId, nowMs);
+        return FromPublish(packet, originClientId, nowMs, originUserName);
     }
 }

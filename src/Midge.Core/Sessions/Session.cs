@@ -60,6 +60,12 @@ public sealed class Session
 
     public int InflightCount { get { lock (Sync) return _inflight.Count; } }
 
+    /// <summary>The ACL and identity of the last connection (kept while the client is away).</summary>
+    internal (Midge.Security.IAclChecker? Acl, Midge.Security.ClientIdentity? Identity) Access
+    {
+        get { lock (Sync) return (_limits.Acl, _limits.Identity); }
+    }
+
     /// <summary>Attaches a connection, then resends unacknowledged messages (DUP set) and PUBRELs in their
     /// original order and sends what was queued while the client was away.</summary>
     internal void Attach(Channel.MqttChannel channel, IClientOutput output, ClientLimits limits, long nowMs)
@@ -98,6 +104,11 @@ public sealed class Session
         }
     }
 
+    internal void SetAcl(Midge.Security.IAclChecker? acl)
+    {
+        lock (Sync) _limits.Acl = acl;
+    }
+
     /// <summary>Detaches <paramref name="channel"/> if it is still the attached one.</summary>
     internal bool Detach(Channel.MqttChannel channel, long nowMs)
     {
@@ -119,6 +130,8 @@ public sealed class Session
     {
         lock (Sync)
         {
+            // Read rights are checked at delivery, as Mosquitto does (acl_file 'read').
+            if (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, message.Topic)) return true;
             var output = _output;
             if (output is null)
             {
@@ -370,4 +383,8 @@ internal struct ClientLimits
     public uint MaxPacketSize;
     /// <summary>The listener's mount point, stripped from topics sent to this client.</summary>
     public string? MountPoint;
+    /// <summary>The ACL that decides what this client may receive; null = everything.</summary>
+    public Midge.Security.IAclChecker? Acl;
+    /// <summary>Who the client is, for the ACL.</summary>
+    public Midge.Security.ClientIdentity? Identity;
 }

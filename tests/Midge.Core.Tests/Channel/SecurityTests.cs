@@ -1,0 +1,171 @@
+using System.Text;
+using Midge.Config;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+using Midge.Security;
+
+namespace Midge.Core.Tests.Channel;
+
+/// <summary>password_file, allow_anonymous and acl_file as the channel applies them.</summary>
+public sealed class SecurityTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("midge-sec-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private ChannelHarness Harness(bool allowAnonymous, string? acl = null, bool checkRetainSource = false)
+    {
+        var pw = Write("pw", PasswdCommand.FormatEntry("alice", "secret") + "\n" + PasswdCommand.FormatEntry("bob", "hunter2") + "\n");
+        var aclPath = acl is null ? null : Write("acl", acl);
+        var listener = new ListenerConfig { AllowAnonymous = allowAnonymous, PasswordFile = pw, AclFile = aclPath };
+        var config = new BrokerConfig { Listeners = [listener], PasswordFile = pw, AclFile = aclPath, CheckRetainSource = checkRetainSource };
+        return new ChannelHarness(config, listener);
+    }
+
+    private static Action<ConnectPacket> As(string user, string password) => c =>
+    {
+        c.UserName = user;
+        c.Password = Encoding.UTF8.GetBytes(password);
+    };
+
+    [Fact]
+    public void RightPassword_IsAccepted()
+    {
+        var h = Harness(allowAnonymous: false);
+        Assert.Equal(ReasonCode.Success, h.Connect("c", configure: As("alice", "secret")).ConnAck.ReasonCode);
+    }
+
+    [Fact]
+    public void WrongPassword_V5Gets0x86_V311GetsNotAuthorised()
+    {
+        var h = Harness(allowAnonymous: true);
+        Assert.Equal(ReasonCode.BadUserNameOrPassword, h.Connect("c", configure: As("alice", "wrong")).ConnAck.ReasonCode);
+        var v3 = h.Connect("d", ProtocolVersion.V311, configure: As("alice", "wrong")).ConnAck;
+        Assert.Equal(ConnectReturnCode.NotAuthorized, v3.V3ReturnCode);
+    }
+
+    [Fact]
+    public void UnknownUser_IsRefused()
+    {
+        var h = Harness(allowAnonymous: true);
+        Assert.Equal(ReasonCode.BadUserNameOrPassword, h.Connect("c", configure: As("mallory", "secret")).ConnAck.ReasonCode);
+    }
+
+    [Fact]
+    public void Anonymous_FollowsAllowAnonymous()
+    {
+        Assert.Equal(ReasonCode.NotAuthorized, Harness(allowAnonymous: false).Connect("c").ConnAck.ReasonCode);
+        Assert.Equal(ReasonCode.Success, Harness(allowAnonymous: true).Connect("c").ConnAck.ReasonCode);
+    }
+
+    private const string Acl = """
+        topic read public/#
+        user alice
+        topic readwrite alice/#
+        topic write sensors/#
+        user bob
+        topic read sensors/#
+        pattern readwrite clients/%c/#
+        """;
+
+    [Fact]
+    public void Publish_DeniedTopic_V5Gets0x87AndIsNotRouted()
+    {
+        var h = Harness(allowAnonymous: true, Acl);
+        var (bob, bobOut, _) = h.Connect("bob", configure: As("bob", "hunter2"));
+        bob.Handle(ChannelHarness.Subscribe(1, ("sensors/#", QoS.AtMostOnce)));
+        bobOut.Take();
+        var (alice, aliceOut, _) = h.Connect("alice", configure: As("alice", "secret"));
+        alice.Handle(ChannelHarness.Publish("public/x", "no", QoS.AtLeastOnce, id: 1));
+        Assert.Equal(ReasonCode.NotAuthorized, Assert.IsType<PublishAckPacket>(Assert.Single(aliceOut.Take())).ReasonCode);
+        alice.Handle(ChannelHarness.Publish("sensors/t", "yes", QoS.AtLeastOnce, id: 2));
+        Assert.Equal("yes", Assert.Single(bobOut.Publishes()).Payload);
+    }
+
+    [Fact]
+    public void Subscribe_ToFilterNeverReadable_IsRefused()
+    {
+        var h = Harness(allowAnonymous: true, Acl);
+        var (alice, output, _) = h.Connect("alice", ProtocolVersion.V311, configure: As("alice", "secret"));
+        alice.Handle(ChannelHarness.Subscribe(1, ("bob/secret", QoS.AtMostOnce), ("alice/+", QoS.AtMostOnce)));
+        var suback = Assert.IsType<SubAckPacket>(Assert.Single(output.Take()));
+        Assert.Equal(ReasonCode.NotAuthorized, suback.ReasonCodes[0]); // written as 0x80 for 3.x by the encoder
+        Assert.Equal(ReasonCode.GrantedQoS0, suback.ReasonCodes[1]);
+    }
+
+    [Fact]
+    public void Delivery_ChecksReadRights_OnWildcardSubscriptions()
+    {
+        var h = Harness(allowAnonymous: true, Acl);
+        var (bob, bobOut, _) = h.Connect("bob", configure: As("bob", "hunter2"));
+        bob.Handle(ChannelHarness.Subscribe(1, ("#", QoS.AtMostOnce)));
+        bobOut.Take();
+        var (alice, _, _) = h.Connect("alice", configure: As("alice", "secret"));
+        alice.Handle(ChannelHarness.Publish("alice/diary", "private"));
+        alice.Handle(ChannelHarness.Publish("sensors/t", "shared"));
+        Assert.Equal(["shared"], bobOut.Publishes().Select(p => p.Payload));
+    }
+
+    [Fact]
+    public void Pattern_PercentC_GivesEachClientItsOwnTree()
+    {
+        var h = Harness(allowAnonymous: true, Acl);
+        var (c, output, _) = h.Connect("dev1", configure: As("bob", "hunter2"));
+        c.Handle(ChannelHarness.Subscribe(1, ("clients/dev1/#", QoS.AtMostOnce), ("clients/dev2/#", QoS.AtMostOnce)));
+        var suback = Assert.IsType<SubAckPacket>(Assert.Single(output.Take()));
+        Assert.Equal([ReasonCode.GrantedQoS0, ReasonCode.NotAuthorized], suback.ReasonCodes);
+    }
+
+    [Fact]
+    public void Will_ToForbiddenTopic_IsRefusedAtConnect()
+    {
+        var h = Harness(allowAnonymous: true, Acl);
+        var connack = h.Connect("alice", configure: c =>
+        {
+            As("alice", "secret")(c);
+            c.Will = new WillMessage { Topic = "bob/x", Payload = "gone"u8.ToArray() };
+        }).ConnAck;
+        Assert.Equal(ReasonCode.NotAuthorized, connack.ReasonCode);
+    }
+
+    [Fact]
+    public void Reload_RevokesSubscriptions_AndDisconnectsClientsWhoseCredentialsNoLongerHold()
+    {
+        var h = Harness(allowAnonymous: false, Acl);
+        var (alice, aliceOut, _) = h.Connect("alice", configure: As("alice", "secret"));
+        var (bob, bobOut, _) = h.Connect("bob", configure: As("bob", "hunter2"));
+        bob.Handle(ChannelHarness.Subscribe(1, ("sensors/#", QoS.AtMostOnce)));
+        Assert.Equal(1, h.Broker.SubscriptionCount);
+
+        // bob keeps his password but loses read access to sensors; alice's password changes.
+        File.WriteAllText(Path.Combine(_dir, "pw"),
+            PasswdCommand.FormatEntry("alice", "changed") + "\n" + PasswdCommand.FormatEntry("bob", "hunter2") + "\n");
+        File.WriteAllText(Path.Combine(_dir, "acl"), "user alice\ntopic readwrite alice/#\nuser bob\ntopic read other/#\n");
+        h.Broker.Reload(h.Broker.Config);
+
+        Assert.Equal(ReasonCode.NotAuthorized, Assert.IsType<DisconnectPacket>(aliceOut.FinalPacket).ReasonCode);
+        Assert.False(bobOut.Closed);
+        Assert.Equal(0, h.Broker.SubscriptionCount);
+        _ = alice;
+    }
+
+    [Fact]
+    public void CheckRetainSource_DropsRetainedWhoseAuthorLostWriteAccess()
+    {
+        var h = Harness(allowAnonymous: true, Acl, checkRetainSource: true);
+        var (alice, _, _) = h.Connect("alice", configure: As("alice", "secret"));
+        alice.Handle(ChannelHarness.Publish("sensors/t", "kept", retain: true));
+        File.WriteAllText(Path.Combine(_dir, "acl"), "user alice\ntopic readwrite alice/#\nuser bob\ntopic read sensors/#\n");
+        h.Broker.Reload(h.Broker.Config);
+        var (bob, output, _) = h.Connect("bob", configure: As("bob", "hunter2"));
+        bob.Handle(ChannelHarness.Subscribe(1, ("sensors/#", QoS.AtMostOnce)));
+        Assert.Empty(output.Publishes());
+    }
+}
