@@ -303,6 +303,9 @@ public sealed class MqttClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops the connection without DISCONNECT, as a network failure would (tests, will messages).</summary>
+    internal void AbortConnection() => Volatile.Read(ref _connection)?.Abort();
+
     // ---------------- publish ----------------
 
     /// <summary>

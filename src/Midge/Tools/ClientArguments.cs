@@ -309,7 +309,7 @@ internal sealed class ClientArguments
             CleanStart = !NoClean,
             KeepAlive = TimeSpan.FromSeconds(KeepAlive),
             UserName = UserName,
-            Password = UserName is not null && Password is not null ? Encoding.UTF8.GetBytes(Password) : null,
+            Password = UserName is not null && Password is not null ? Encoding.UTF8.GetBytes(Password) : (ReadOnlyMemory<byte>?)null,
             Will = will,
             SessionExpiryInterval = Version == ProtocolVersion.V500 ? expiry : null,
             ConnectProperties = connect,

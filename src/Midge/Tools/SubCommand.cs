@@ -399,7 +399,7 @@ internal sealed class MessagePrinter(ClientArguments a, Stream output)
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = a.Pretty, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
-            w.WriteString("tst", now.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + Offset(now, false));
+            w.WriteString("tst", now.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture) + Offset(now, false));
             w.WriteString("topic", m.Topic);
             w.WriteNumber("qos", (int)m.QoS);
             w.WriteNumber("retain", m.Retain ? 1 : 0);
