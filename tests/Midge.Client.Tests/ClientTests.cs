@@ -214,8 +214,8 @@ public sealed class ClientTests(BrokersFixture brokers) : IClassFixture<BrokersF
     [InlineData("mosquitto")]
     public async Task Refused_connect_throws_with_the_reason(string broker)
     {
-        // MQTT 3.1 requires a non-empty client id of at most 23 characters.
-        var options = Options(broker, ProtocolVersion.V310) with { ClientId = new string('x', 30) };
+        // MQTT-3.1.3-8: an empty client id with Clean Session 0 is rejected with return code 2.
+        var options = Options(broker, ProtocolVersion.V311) with { ClientId = "", CleanStart = false };
         await using var client = new MqttClient(options);
         var ex = await Assert.ThrowsAsync<MqttConnectException>(async () => await client.ConnectAsync(Bounded()));
         Assert.Equal(ConnectReturnCode.IdentifierRejected, ex.Result.V3ReturnCode);
