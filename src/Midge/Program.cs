@@ -20,12 +20,14 @@ public static partial class Program
 
     public static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] is "pub") return await Tools.PubCommand.RunAsync(args[1..]);
+        if (args.Length > 0 && args[0] is "sub") return await Tools.SubCommand.RunAsync(args[1..]);
         if (args.Length > 0 && args[0] == "passwd")
         {
             return Midge.Security.PasswdCommand.Run(args[1..], Console.In, Console.Out, Console.Error,
                 Midge.Security.PasswdCommand.ConsolePrompt);
         }
-        if (args.Length > 0 && args[0] is "pub" or "sub" or "bench" or "ctl")
+        if (args.Length > 0 && args[0] is "bench" or "ctl")
         {
             Console.Error.WriteLine($"Error: 'midge {args[0]}' is not available in this version yet.");
             return 1;

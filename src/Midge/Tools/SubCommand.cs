@@ -1,0 +1,455 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Midge.Client;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Tools;
+
+/// <summary><c>midge sub</c>: mosquitto_sub's options, output formats and exit codes.</summary>
+internal static class SubCommand
+{
+    /// <summary>MOSQ_ERR_TIMEOUT: what mosquitto_sub returns when -W expires.</summary>
+    public const int TimeoutExitCode = 27;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        ClientArguments a;
+        try
+        {
+            a = ClientArguments.Parse("sub", args);
+        }
+        catch (ClientArgumentException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("Use 'midge sub --help' to see usage.");
+            return 1;
+        }
+        if (a.Help)
+        {
+            Console.WriteLine(Usage);
+            return 1;
+        }
+
+        var options = a.ToClientOptions() with
+        {
+            Reconnect = new ReconnectPolicy { Enabled = true, InitialDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(1) },
+        };
+        await using var client = new MqttClient(options);
+        using var stop = new CancellationTokenSource();
+        bool timedOut = false;
+        if (a.Timeout is { } seconds)
+        {
+            stop.Token.Register(() => { });
+            _ = Task.Delay(TimeSpan.FromSeconds(seconds)).ContinueWith(_ =>
+            {
+                timedOut = true;
+                try
+                {
+                    stop.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }, TaskScheduler.Default);
+        }
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+
+        try
+        {
+            a.DebugLog("sending CONNECT");
+            var connack = await client.ConnectAsync(stop.Token);
+            a.ClientIdForLog = client.ClientId.Length > 0 ? client.ClientId : "(null)";
+            a.DebugLog($"received CONNACK ({(int)connack.ReasonCode})");
+        }
+        catch (OperationCanceledException) when (timedOut)
+        {
+            if (!a.Quiet) Console.Error.WriteLine("Timed out");
+            return TimeoutExitCode;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return a.ReportConnectFailure(ex);
+        }
+
+        try
+        {
+            if (a.Topics.Count > 0)
+            {
+                var subs = a.Topics.Select(t => new TopicSubscription(t, a.QoS)).ToList();
+                a.DebugLog($"sending SUBSCRIBE");
+                var result = await client.SubscribeAsync(subs, a.PropertiesFor("subscribe"), stop.Token);
+                a.DebugLog($"received SUBACK");
+                for (int i = 0; i < result.ReasonCodes.Count; i++)
+                {
+                    if (ReasonCodes.IsError(result.ReasonCodes[i]) && !a.Quiet)
+                    {
+                        Console.Error.WriteLine(a.Version == ProtocolVersion.V500
+                            ? $"Subscription {a.Topics[i]} failed: {ClientArguments.ReasonString(result.ReasonCodes[i])}"
+                            : "Error: Subscribe request rejected by broker.");
+                    }
+                }
+            }
+            if (a.Unsubscribe.Count > 0) await client.UnsubscribeAsync(a.Unsubscribe, a.PropertiesFor("unsubscribe"), stop.Token);
+            if (a.ExitAfterSubscribe)
+            {
+                await client.DisconnectAsync();
+                return 0;
+            }
+
+            using var stdout = new BufferedStream(Console.OpenStandardOutput(), 64 * 1024);
+            var printer = new MessagePrinter(a, stdout);
+            int count = 0;
+            await foreach (var message in client.ReadMessagesAsync(stop.Token))
+            {
+                if (a.RetainedOnly && !message.Retain) break;
+                if (a.NoRetained && message.Retain) continue;
+                if (a.FilterOut.Any(f => Topics.Matches(f, message.Topic))) continue;
+                if (a.RemoveRetained && message.Retain)
+                {
+                    _ = client.PublishAsync(message.Topic, default, QoS.AtLeastOnce, retain: true).AsTask();
+                }
+                printer.Print(message);
+                stdout.Flush();
+                if (a.Count is { } max && ++count >= max) break;
+            }
+        }
+        catch (OperationCanceledException) when (timedOut)
+        {
+            await client.DisconnectAsync();
+            if (!a.Quiet) Console.Error.WriteLine("Timed out");
+            return TimeoutExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (MqttClientException ex)
+        {
+            if (!a.Quiet) Console.Error.WriteLine($"Error: {ex.Message}");
+            return 1;
+        }
+        await client.DisconnectAsync();
+        return 0;
+    }
+
+    public const string Usage = """
+        midge sub is a simple mqtt client that will subscribe to a set of topics and print all messages it receives.
+        It takes the options of mosquitto_sub 2.0.
+
+        Usage: midge sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L URL [-t topic]}
+                         [-c] [-k keepalive] [-q qos] [-x session-expiry-interval]
+                         [-C msg_count] [-E] [-R] [--retained-only] [--remove-retained] [-T filter_out] [-U topic ...]
+                         [-F format]
+                         [-W timeout_secs]
+                         [-A bind_address] [--nodelay]
+                         [-i id] [-I id_prefix]
+                         [-d] [-N] [--quiet] [-v]
+                         [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
+                         [{--cafile file | --capath dir} [--cert file] [--key file] [--insecure]]
+                         [-D command identifier value]
+               midge sub --help
+
+         -A : bind the outgoing socket to this host/ip address.
+         -c : disable clean session/enable persistent client mode.
+         -C : disconnect and exit after receiving the 'msg_count' messages.
+         -d : enable debug messages.
+         -D : Define MQTT v5 properties.
+         -E : Exit once all subscriptions have been acknowledged by the broker.
+         -F : output format.
+         -h : mqtt host to connect to. Defaults to localhost.
+         -i : id to use for this client.
+         -I : define the client id as id_prefix appended with the process id.
+         -k : keep alive in seconds for this client. Defaults to 60.
+         -L : specify user, password, hostname, port and topic as a URL in the form:
+              mqtt(s)://[username[:password]@]host[:port]/topic
+         -N : do not add an end of line character when printing the payload.
+         -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
+         -P : provide a password
+         -q : quality of service level to use for the subscription. Defaults to 0.
+         -R : do not print stale messages (those with retain set).
+         -t : mqtt topic to subscribe to. May be repeated multiple times.
+         -T : topic string to filter out of results. May be repeated.
+         -u : provide a username
+         -U : unsubscribe from a topic. May be repeated.
+         -v : print published messages verbosely.
+         -V : specify the version of the MQTT protocol to use when connecting.
+              Can be mqttv5, mqttv311 or mqttv31. Defaults to mqttv311.
+         -W : Specifies a timeout in seconds how long to process incoming MQTT messages.
+         -x : Set the session-expiry-interval property on the CONNECT packet (MQTT v5).
+         --help : display this message.
+         --nodelay : disable Nagle's algorithm.
+         --pretty : print formatted output rather than minimised output with the JSON output format.
+         --quiet : don't print error messages.
+         --retained-only : only handle messages with the retained flag set, and exit when the
+                           first non-retained message is received.
+         --remove-retained : send a message to the server to clear any received retained messages.
+         --will-payload : payload for the client Will.
+         --will-qos : QoS level for the client Will.
+         --will-retain : if given, make the client Will retained.
+         --will-topic : the topic on which to publish the client Will.
+         --cafile : path to a file containing trusted CA certificates to enable encrypted communication.
+         --cert : client certificate for authentication, if required by server.
+         --key : client private key for authentication, if required by server.
+         --insecure : do not check that the server certificate hostname matches the remote hostname.
+        """;
+}
+
+/// <summary>mosquitto_sub's output: payload, -v, or -F format.</summary>
+internal sealed class MessagePrinter(ClientArguments a, Stream output)
+{
+    private static readonly byte[] Newline = "\n"u8.ToArray();
+
+    public void Print(ReceivedMessage m)
+    {
+        if (a.Format is { } format)
+        {
+            Format(format, m, DateTimeOffset.Now);
+        }
+        else
+        {
+            if (a.Verbose)
+            {
+                Write(m.Topic);
+                if (m.Payload.Length > 0)
+                {
+                    output.WriteByte((byte)' ');
+                    output.Write(m.Payload.Span);
+                }
+                else if (a.Version != ProtocolVersion.V500 || true)
+                {
+                    Write(" (null)");
+                }
+            }
+            else
+            {
+                output.Write(m.Payload.Span);
+            }
+        }
+        if (!a.NoEol) output.Write(Newline);
+    }
+
+    private void Write(string s) => output.Write(Encoding.UTF8.GetBytes(s));
+
+    private void Pad(string s, bool left, bool zero, int width, int precision)
+    {
+        if (precision >= 0 && s.Length > precision) s = s[..precision];
+        if (s.Length < width)
+        {
+            s = left ? s.PadRight(width) : s.PadLeft(width, zero ? '0' : ' ');
+        }
+        Write(s);
+    }
+
+    public void Format(string f, ReceivedMessage m, DateTimeOffset now)
+    {
+        var p = m.Properties;
+        for (int i = 0; i < f.Length; i++)
+        {
+            char c = f[i];
+            if (c == '%' && i + 1 < f.Length)
+            {
+                bool left = false, zero = false;
+                int width = 0, precision = -1;
+                i++;
+                while (i < f.Length && (f[i] == '-' || f[i] == '0'))
+                {
+                    if (f[i] == '-') left = true; else zero = true;
+                    i++;
+                }
+                while (i < f.Length && char.IsAsciiDigit(f[i])) width = width * 10 + (f[i++] - '0');
+                if (i < f.Length && f[i] == '.')
+                {
+                    precision = 0;
+                    i++;
+                    while (i < f.Length && char.IsAsciiDigit(f[i])) precision = precision * 10 + (f[i++] - '0');
+                }
+                if (i >= f.Length) break;
+                if (left) zero = false;
+                switch (f[i])
+                {
+                    case '%': output.WriteByte((byte)'%'); break;
+                    case 't': Pad(m.Topic, left, false, width, precision); break;
+                    case 'p': output.Write(m.Payload.Span); break;
+                    case 'x': Pad(Convert.ToHexStringLower(m.Payload.Span), left, zero, width, -1); break;
+                    case 'X': Pad(Convert.ToHexString(m.Payload.Span), left, zero, width, -1); break;
+                    case 'q': Write(((int)m.QoS).ToString(CultureInfo.InvariantCulture)); break;
+                    case 'r': Write(m.Retain ? "1" : "0"); break;
+                    case 'm': Pad(m.PacketId.ToString(CultureInfo.InvariantCulture), left, zero, width, -1); break;
+                    case 'l': Pad(m.Payload.Length.ToString(CultureInfo.InvariantCulture), left, zero, width, -1); break;
+                    case 'I': Pad(Iso8601(now), left, false, width, precision); break;
+                    case 'U': Write(UnixNanos(now)); break;
+                    case 'j': WriteJson(m, now, escapedPayload: true); break;
+                    case 'J': WriteJson(m, now, escapedPayload: false); break;
+                    case 'A': if (p?.TopicAlias is { } ta) Pad(ta.ToString(CultureInfo.InvariantCulture), left, zero, width, -1); break;
+                    case 'C': if (p?.ContentType is { } ct) Pad(ct, left, false, width, precision); break;
+                    case 'D': if (p?.CorrelationData is { } cd) output.Write(cd); break;
+                    case 'E': if (p?.MessageExpiryInterval is { } e) Pad(e.ToString(CultureInfo.InvariantCulture), left, zero, width, -1); break;
+                    case 'F': if (p?.PayloadFormatIndicator is { } pf) Pad(pf.ToString(CultureInfo.InvariantCulture), left, zero, width, -1); break;
+                    case 'P':
+                        if (p?.UserProperties is { } ups)
+                        {
+                            for (int k = 0; k < ups.Count; k++)
+                            {
+                                if (k > 0) output.WriteByte((byte)' ');
+                                Write($"{ups[k].Name}:{ups[k].Value}");
+                            }
+                        }
+                        break;
+                    case 'R': if (p?.ResponseTopic is { } rt) Pad(rt, left, false, width, precision); break;
+                    case 'S':
+                        if (p?.SubscriptionIdentifiers is { Count: > 0 } ids) Pad(ids[0].ToString(CultureInfo.InvariantCulture), left, zero, width, -1);
+                        break;
+                    default:
+                        output.WriteByte((byte)'%');
+                        Write(f[i].ToString());
+                        break;
+                }
+            }
+            else if (c == '@' && i + 1 < f.Length)
+            {
+                char t = f[++i];
+                if (t == '@') output.WriteByte((byte)'@');
+                else if (t == 'N') Write(((now.Ticks % TimeSpan.TicksPerSecond) * 100).ToString("D9", CultureInfo.InvariantCulture));
+                else Write(Strftime(t, now));
+            }
+            else if (c == '\\' && i + 1 < f.Length)
+            {
+                char e = f[++i];
+                switch (e)
+                {
+                    case '\\': output.WriteByte((byte)'\\'); break;
+                    case '0': output.WriteByte(0); break;
+                    case 'a': output.WriteByte(7); break;
+                    case 'e': output.WriteByte(0x1B); break;
+                    case 'n': output.WriteByte((byte)'\n'); break;
+                    case 'r': output.WriteByte((byte)'\r'); break;
+                    case 't': output.WriteByte((byte)'\t'); break;
+                    case 'v': output.WriteByte(0x0B); break;
+                    default:
+                        output.WriteByte((byte)'\\');
+                        Write(e.ToString());
+                        break;
+                }
+            }
+            else
+            {
+                Write(c.ToString());
+            }
+        }
+    }
+
+    private static string Offset(DateTimeOffset now, bool colon)
+    {
+        var o = now.Offset;
+        string sign = o < TimeSpan.Zero ? "-" : "+";
+        o = o.Duration();
+        return colon ? $"{sign}{o.Hours:D2}:{o.Minutes:D2}" : $"{sign}{o.Hours:D2}{o.Minutes:D2}";
+    }
+
+    private static string Iso8601(DateTimeOffset now) =>
+        now.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture) + Offset(now, false);
+
+    private static string UnixNanos(DateTimeOffset now)
+    {
+        long ticks = now.UtcTicks - DateTime.UnixEpoch.Ticks;
+        return $"{ticks / TimeSpan.TicksPerSecond}.{(ticks % TimeSpan.TicksPerSecond) * 100:D9}";
+    }
+
+    private static string Strftime(char c, DateTimeOffset t) => c switch
+    {
+        'Y' => t.ToString("yyyy", CultureInfo.InvariantCulture),
+        'y' => t.ToString("yy", CultureInfo.InvariantCulture),
+        'm' => t.ToString("MM", CultureInfo.InvariantCulture),
+        'd' => t.ToString("dd", CultureInfo.InvariantCulture),
+        'e' => t.Day.ToString(CultureInfo.InvariantCulture).PadLeft(2),
+        'H' => t.ToString("HH", CultureInfo.InvariantCulture),
+        'I' => t.ToString("hh", CultureInfo.InvariantCulture),
+        'M' => t.ToString("mm", CultureInfo.InvariantCulture),
+        'S' => t.ToString("ss", CultureInfo.InvariantCulture),
+        'p' => t.Hour < 12 ? "AM" : "PM",
+        'j' => t.DayOfYear.ToString("D3", CultureInfo.InvariantCulture),
+        'a' => t.ToString("ddd", CultureInfo.InvariantCulture),
+        'A' => t.ToString("dddd", CultureInfo.InvariantCulture),
+        'b' or 'h' => t.ToString("MMM", CultureInfo.InvariantCulture),
+        'B' => t.ToString("MMMM", CultureInfo.InvariantCulture),
+        'F' => t.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        'T' => t.ToString("HH:mm:ss", CultureInfo.InvariantCulture),
+        'R' => t.ToString("HH:mm", CultureInfo.InvariantCulture),
+        'D' => t.ToString("MM/dd/yy", CultureInfo.InvariantCulture),
+        's' => t.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+        'u' => (t.DayOfWeek == DayOfWeek.Sunday ? 7 : (int)t.DayOfWeek).ToString(CultureInfo.InvariantCulture),
+        'w' => ((int)t.DayOfWeek).ToString(CultureInfo.InvariantCulture),
+        'z' => Offset(t, false),
+        'Z' => t.Offset == TimeSpan.Zero ? "UTC" : Offset(t, false),
+        'n' => "\n",
+        't' => "\t",
+        '%' => "%",
+        _ => "@" + c,
+    };
+
+    private void WriteJson(ReceivedMessage m, DateTimeOffset now, bool escapedPayload)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = a.Pretty, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteString("tst", now.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture) + Offset(now, false));
+            w.WriteString("topic", m.Topic);
+            w.WriteNumber("qos", (int)m.QoS);
+            w.WriteNumber("retain", m.Retain ? 1 : 0);
+            w.WriteNumber("payloadlen", m.Payload.Length);
+            if (m.QoS > 0) w.WriteNumber("mid", m.PacketId);
+            if (m.Properties is { } p) WriteProperties(w, p);
+            if (escapedPayload)
+            {
+                w.WriteString("payload", Encoding.UTF8.GetString(m.Payload.Span));
+            }
+            else
+            {
+                w.WritePropertyName("payload");
+                try
+                {
+                    using var doc = JsonDocument.Parse(m.Payload);
+                    doc.WriteTo(w);
+                }
+                catch (JsonException)
+                {
+                    Console.Error.WriteLine($"Error: Message payload is not valid JSON on topic {m.Topic}");
+                    w.WriteNullValue();
+                }
+            }
+            w.WriteEndObject();
+        }
+        output.Write(ms.GetBuffer().AsSpan(0, (int)ms.Length));
+    }
+
+    private static void WriteProperties(Utf8JsonWriter w, MqttProperties p)
+    {
+        w.WriteStartObject("properties");
+        if (p.PayloadFormatIndicator is { } pf) w.WriteNumber("payload-format-indicator", pf);
+        if (p.MessageExpiryInterval is { } me) w.WriteNumber("message-expiry-interval", me);
+        if (p.ContentType is { } ct) w.WriteString("content-type", ct);
+        if (p.ResponseTopic is { } rt) w.WriteString("response-topic", rt);
+        if (p.CorrelationData is { } cd) w.WriteString("correlation-data", Encoding.UTF8.GetString(cd));
+        if (p.SubscriptionIdentifiers is { Count: > 0 } ids) w.WriteNumber("subscription-identifier", ids[0]);
+        if (p.TopicAlias is { } ta) w.WriteNumber("topic-alias", ta);
+        if (p.UserProperties is { Count: > 0 } ups)
+        {
+            w.WriteStartArray("user-properties");
+            foreach (var up in ups)
+            {
+                w.WriteStartObject();
+                w.WriteString(up.Name, up.Value);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+}
