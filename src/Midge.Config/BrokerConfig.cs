@@ -47,6 +47,30 @@ public enum LogDestinationKind
     Dlt,
 }
 
+/// <summary>How a message matching several subscriptions of one client is delivered.</summary>
+public enum OverlappingSubscriptions
+{
+    /// <summary>One copy at the highest QoS, carrying every matching Subscription Identifier (MQTT-3.3.4-2..5).</summary>
+    Merge,
+    /// <summary>One copy per matching subscription, as Mosquitto does.</summary>
+    PerSubscription,
+}
+
+/// <summary>How a shared subscription group picks the member that gets a message.</summary>
+public enum SharedSubscriptionStrategy
+{
+    RoundRobin,
+    Random,
+    /// <summary>The same member until it goes away.</summary>
+    Sticky,
+    /// <summary>By a hash of the publisher's client id: one publisher always reaches the same member.</summary>
+    HashClientId,
+    /// <summary>By a hash of the topic: one topic always reaches the same member.</summary>
+    HashTopic,
+    /// <summary>Members on this node first (a single node: round robin).</summary>
+    Local,
+}
+
 public sealed record LogDestination(LogDestinationKind Kind, string? Path = null);
 
 /// <summary>
@@ -75,6 +99,10 @@ public sealed record ListenerConfig
     /// <summary>auto_id_prefix as it applies to this listener (global unless per_listener_settings).</summary>
     public string AutoIdPrefix { get; init; } = "auto-";
     /// <summary>Listener-level <c>max_keepalive</c> is global in Mosquitto; kept here for per-listener use.</summary>
+    /// <summary>MQTT 5 redirect: CONNECT on this listener is answered 0x9C Use another server (or 0x9D Server
+    /// moved when <see cref="ServerMoved"/>) with this Server Reference; 3.x clients get "server unavailable".</summary>
+    public string? ServerReference { get; init; }
+    public bool ServerMoved { get; init; }
     /// <summary>Mosquitto password file checked at CONNECT; null = usernames are not checked.</summary>
     public string? PasswordFile { get; init; }
     /// <summary>Mosquitto ACL file; null = every client may publish and subscribe to everything.</summary>
@@ -109,6 +137,25 @@ public sealed record BrokerConfig
     /// <summary>When set, only client ids starting with one of these are allowed.</summary>
     public IReadOnlyList<string> ClientIdPrefixes { get; init; } = [];
     public bool CheckRetainSource { get; init; }
+    // MQTT 5 (Midge's own options)
+    /// <summary>Cap on the Session Expiry Interval a client may ask for; null = none. The capped value is
+    /// returned in CONNACK.</summary>
+    public uint? MaxSessionExpiryInterval { get; init; }
+    /// <summary>Topic aliases the broker assigns on PUBLISHes to a client that allows them (least recently used
+    /// replaced); 0 = never.</summary>
+    public ushort MaxOutgoingTopicAlias { get; init; } = 10;
+    /// <summary>Response Information returned to clients that ask for it ("%c" = their client id); null = none.</summary>
+    public string? ResponseInformation { get; init; }
+    /// <summary>Refuse PUBLISHes whose Payload Format Indicator says UTF-8 but whose payload is not (0x99).</summary>
+    public bool ValidatePayloadFormat { get; init; }
+    public OverlappingSubscriptions OverlappingSubscriptions { get; init; } = OverlappingSubscriptions.Merge;
+    public SharedSubscriptionStrategy SharedSubscriptionStrategy { get; init; } = SharedSubscriptionStrategy.RoundRobin;
+    /// <summary>Per-group strategies, overriding <see cref="SharedSubscriptionStrategy"/>.</summary>
+    public IReadOnlyDictionary<string, SharedSubscriptionStrategy> SharedGroupStrategies { get; init; } =
+        new Dictionary<string, SharedSubscriptionStrategy>(StringComparer.Ordinal);
+    /// <summary>Enables <c>$exclusive/{filter}</c>: one subscriber at a time.</summary>
+    public bool ExclusiveSubscriptions { get; init; }
+
     /// <summary>Global <c>password_file</c> (copied to every listener unless per_listener_settings).</summary>
     public string? PasswordFile { get; init; }
     /// <summary>Global <c>acl_file</c> (copied to every listener unless per_listener_settings).</summary>

@@ -134,6 +134,18 @@ public static class ConfigParser
     [DoesNotReturn]
     private static void Fail(ConfigSource source, string message) => throw new ConfigException(source, message);
 
+    private static SharedSubscriptionStrategy ParseStrategy(in Line line, string word) => word switch
+    {
+        "round_robin" => SharedSubscriptionStrategy.RoundRobin,
+        "random" => SharedSubscriptionStrategy.Random,
+        "sticky" => SharedSubscriptionStrategy.Sticky,
+        "hash_clientid" => SharedSubscriptionStrategy.HashClientId,
+        "hash_topic" => SharedSubscriptionStrategy.HashTopic,
+        "local" => SharedSubscriptionStrategy.Local,
+        _ => Fail<SharedSubscriptionStrategy>(line.Source,
+            $"'{line.Name}' strategy must be round_robin, random, sticky, hash_clientid, hash_topic or local, got '{word}'"),
+    };
+
     [DoesNotReturn]
     private static T Fail<T>(ConfigSource source, string message) => throw new ConfigException(source, message);
 
@@ -155,6 +167,8 @@ public static class ConfigParser
         public string? AutoIdPrefix;
         public string? PasswordFile;
         public string? AclFile;
+        public string? ServerReference;
+        public bool ServerMoved;
         public ConfigSource Source;
         /// <summary>First line that set an option on this listener (used for the default listener).</summary>
         public ConfigSource? FirstOption;
@@ -504,6 +518,56 @@ public static class ConfigParser
                 case "set_tcp_nodelay":
                     _config = _config with { SetTcpNoDelay = line.Bool() };
                     return;
+                // ---- MQTT 5 (Midge's own options, in Mosquitto's grammar) ----
+                case "max_session_expiry_interval":
+                    _config = _config with { MaxSessionExpiryInterval = (uint)line.Integer(0, uint.MaxValue) };
+                    return;
+                case "max_outgoing_topic_alias":
+                    _config = _config with { MaxOutgoingTopicAlias = (ushort)line.Integer(0, 65535) };
+                    return;
+                case "response_information":
+                    _config = _config with { ResponseInformation = SetOnce(GlobalScope, line, line.Text()) };
+                    return;
+                case "validate_payload_format":
+                    _config = _config with { ValidatePayloadFormat = line.Bool() };
+                    return;
+                case "overlapping_subscriptions":
+                    _config = _config with
+                    {
+                        OverlappingSubscriptions = line.Token() switch
+                        {
+                            "merge" => OverlappingSubscriptions.Merge,
+                            "per_subscription" => OverlappingSubscriptions.PerSubscription,
+                            var w => Fail<OverlappingSubscriptions>(line.Source, $"'overlapping_subscriptions' must be merge or per_subscription, got '{w}'"),
+                        },
+                    };
+                    return;
+                case "shared_subscription_strategy":
+                    _config = _config with { SharedSubscriptionStrategy = ParseStrategy(line, line.Token()) };
+                    return;
+                case "shared_subscription_group_strategy":
+                {
+                    var words = line.Tokens();
+                    if (words.Count != 2)
+                    {
+                        Fail(line.Source, "'shared_subscription_group_strategy' takes a group name and a strategy");
+                    }
+                    var strategies = new Dictionary<string, SharedSubscriptionStrategy>(_config.SharedGroupStrategies, StringComparer.Ordinal)
+                    {
+                        [words[0]] = ParseStrategy(line, words[1]),
+                    };
+                    _config = _config with { SharedGroupStrategies = strategies };
+                    return;
+                }
+                case "exclusive_subscriptions":
+                    _config = _config with { ExclusiveSubscriptions = line.Bool() };
+                    return;
+                case "server_reference":
+                    ListenerFor(line).ServerReference = SetOnce(ListenerFor(line), line, line.Text());
+                    return;
+                case "server_moved":
+                    ListenerFor(line).ServerMoved = line.Bool();
+                    return;
                 case "sys_interval":
                     _config = _config with { SysInterval = (int)line.Integer(0, 65535) };
                     return;
@@ -807,6 +871,8 @@ public static class ConfigParser
                     AutoIdPrefix = _perListener ? l.AutoIdPrefix ?? "auto-" : c.AutoIdPrefix,
                     PasswordFile = _perListener ? l.PasswordFile : c.PasswordFile,
                     AclFile = _perListener ? l.AclFile : c.AclFile,
+                    ServerReference = l.ServerReference,
+                    ServerMoved = l.ServerMoved,
                     Source = l.Source,
                 });
             }

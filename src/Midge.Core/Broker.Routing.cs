@@ -36,15 +36,33 @@ public sealed partial class Broker
             }
             else if (scratch.Matches.Count > 1)
             {
-                DeliverMerged(message, scratch, config.UpgradeOutgoingQoS, now);
+                if (config.OverlappingSubscriptions == Midge.Config.OverlappingSubscriptions.Merge)
+                {
+                    DeliverMerged(message, scratch, config.UpgradeOutgoingQoS, now);
+                }
+                else
+                {
+                    DeliverEach(message, scratch, config.UpgradeOutgoingQoS, now);
+                }
             }
-            foreach (var group in scratch.Groups) DeliverToGroup(message, group, config.UpgradeOutgoingQoS, now);
+            foreach (var group in scratch.Groups) DeliverToGroup(message, group, now);
         }
         finally
         {
             scratch.Clear();
         }
         return matched;
+    }
+
+    /// <summary>overlapping_subscriptions per_subscription: one copy per matching subscription, as Mosquitto.</summary>
+    private static void DeliverEach(Message message, RouteScratch scratch, bool upgrade, long now)
+    {
+        foreach (var (session, sub) in scratch.Matches)
+        {
+            if (sub.NoLocal && session.ClientId == message.OriginClientId) continue;
+            session.Deliver(message, OutgoingQoS(message.QoS, sub.QoS, upgrade), sub.RetainAsPublished && message.Retain,
+                sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
+        }
     }
 
     private static void DeliverMerged(Message message, RouteScratch scratch, bool upgrade, long now)
@@ -79,28 +97,6 @@ public sealed partial class Broker
         {
             m.Session.Deliver(message, m.QoS, m.RetainAsPublished && message.Retain, m.Ids?.ToArray(), now);
         }
-    }
-
-    /// <summary>Round robin over the group's online members; a group with none online queues on one of them.</summary>
-    private static void DeliverToGroup(Message message, SharedGroup<Session, Subscription> group, bool upgrade, long now)
-    {
-        var members = group.Members;
-        if (members.Length == 0) return;
-        int start = group.NextIndex();
-        var chosen = members[(int)((uint)start % (uint)members.Length)];
-        for (int i = 0; i < members.Length; i++)
-        {
-            var candidate = members[(int)((uint)(start + i) % (uint)members.Length)];
-            if (candidate.Subscriber.IsOnline)
-            {
-                chosen = candidate;
-                break;
-            }
-        }
-        var sub = chosen.Value;
-        var qos = OutgoingQoS(message.QoS, sub.QoS, upgrade);
-        chosen.Subscriber.Deliver(message, qos, sub.RetainAsPublished && message.Retain,
-            sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
     }
 
     internal static QoS OutgoingQoS(QoS published, QoS granted, bool upgrade) =>

@@ -90,8 +90,9 @@ public sealed partial class Broker
             if (revoked is null) return;
             foreach (var filter in revoked)
             {
-                session.Subscriptions.Remove(filter);
+                session.Subscriptions.Remove(filter, out var sub);
                 Subscriptions.Unsubscribe(filter, session);
+                if (sub!.Exclusive) ReleaseExclusive(filter, session);
                 Channel.Log.SubscriptionRevoked(Logger, session.ClientId, filter);
             }
         }
@@ -134,10 +135,22 @@ public sealed partial class Broker
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
         lock (session.Sync)
         {
-            foreach (var filter in session.Subscriptions.Keys) Subscriptions.Unsubscribe(filter, session);
+            foreach (var (filter, sub) in session.Subscriptions)
+            {
+                Subscriptions.Unsubscribe(filter, session);
+                if (sub.Exclusive) ReleaseExclusive(filter, session);
+            }
         }
         session.Clear();
     }
+
+    private readonly ConcurrentDictionary<string, Session> _exclusive = new(StringComparer.Ordinal);
+
+    /// <summary>$exclusive/{filter}: true if <paramref name="session"/> holds (or now takes) the filter.</summary>
+    internal bool TryClaimExclusive(string filter, Session session) => _exclusive.GetOrAdd(filter, session) == session;
+
+    internal void ReleaseExclusive(string filter, Session session) =>
+        _exclusive.TryRemove(new KeyValuePair<string, Session>(filter, session));
 
     internal void OnChannelOpened(Channel.MqttChannel channel) => _channels.TryAdd(channel, 0);
 

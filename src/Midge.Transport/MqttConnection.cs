@@ -133,6 +133,7 @@ internal sealed class MqttConnection : IClientOutput
         var output = _context.Transport.Output;
         var reader = _queue.Reader;
         bool close = false;
+        OutgoingTopicAliases? aliases = null;
         try
         {
             while (!close && await reader.WaitToReadAsync())
@@ -143,7 +144,17 @@ internal sealed class MqttConnection : IClientOutput
                     written++;
                     if (item.Message is not null)
                     {
-                        PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, item.Fields);
+                        if (_channel.OutgoingTopicAliasMaximum > 0)
+                        {
+                            var fields = item.Fields;
+                            (aliases ??= new OutgoingTopicAliases(_channel.OutgoingTopicAliasMaximum))
+                                .Apply(fields.Topic ?? item.Message.Topic, ref fields);
+                            PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, fields);
+                        }
+                        else
+                        {
+                            PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, item.Fields);
+                        }
                     }
                     else if (item.Packet is not null)
                     {

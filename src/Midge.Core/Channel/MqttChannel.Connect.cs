@@ -17,6 +17,14 @@ public sealed partial class MqttChannel
         string clientId = connect.ClientId;
         string? assignedId = null;
 
+        if (_listener.ServerReference is { } reference)
+        {
+            // MQTT 5 redirection (section 4.11): tell the client where to go; 3.x has no way to say it.
+            RejectConnect(Version, _listener.ServerMoved ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer,
+                "this listener redirects to " + reference, serverReference: reference);
+            return;
+        }
+
         if (props?.AuthenticationMethod is not null)
         {
             // Enhanced authentication is not offered: say so truthfully (MQTT 5.0 section 4.12).
@@ -98,6 +106,12 @@ public sealed partial class MqttChannel
         uint expiry = Version == ProtocolVersion.V500
             ? props?.SessionExpiryInterval ?? 0
             : connect.CleanStart ? 0 : uint.MaxValue;
+        uint? cappedExpiry = null;
+        if (Version == ProtocolVersion.V500 && config.MaxSessionExpiryInterval is { } cap && expiry > cap)
+        {
+            expiry = cap; // told to the client in CONNACK (MQTT-3.2.2-? Session Expiry Interval)
+            cappedExpiry = cap;
+        }
 
         UserName = connect.UserName;
         _password = connect.Password;
@@ -142,7 +156,17 @@ public sealed partial class MqttChannel
             _session = session;
             Volatile.Write(ref _state, 1);
 
-            _output.Send(BuildConnAck(config, sessionPresent, assignedId, serverKeepAlive ? keepAlive : null));
+            var connack = BuildConnAck(config, sessionPresent, assignedId, serverKeepAlive ? keepAlive : null);
+            if (Version == ProtocolVersion.V500)
+            {
+                var p = connack.GetOrCreateProperties();
+                if (cappedExpiry is { } capped) p.SessionExpiryInterval = capped;
+                if (props?.RequestResponseInformation == 1 && config.ResponseInformation is { } info)
+                {
+                    p.ResponseInformation = info.Replace("%c", clientId, StringComparison.Ordinal);
+                }
+            }
+            _output.Send(connack);
             var limits = new ClientLimits
             {
                 Version = Version,
@@ -154,6 +178,10 @@ public sealed partial class MqttChannel
             };
             session.Attach(this, _output, limits, now);
         }
+        OutgoingTopicAliasMaximum = Version == ProtocolVersion.V500
+            ? Math.Min(props?.TopicAliasMaximum ?? (ushort)0, config.MaxOutgoingTopicAlias)
+            : 0;
+        _broker.DrainSharedQueues(session);
         _broker.Stats.OnClientConnected();
         if (config.ConnectionMessages)
         {
@@ -229,7 +257,7 @@ public sealed partial class MqttChannel
     }
 
     /// <summary>Answers CONNECT with a failure CONNACK and closes (MQTT-3.2.2-5/-6).</summary>
-    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message)
+    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message, string? serverReference = null)
     {
         if (Interlocked.Exchange(ref _state, 2) == 2) return;
         Version = version;
@@ -238,10 +266,15 @@ public sealed partial class MqttChannel
         if (version == ProtocolVersion.V500)
         {
             if (_connectProperties?.RequestProblemInformation != 0) connack.GetOrCreateProperties().ReasonString = message;
+            if (serverReference is not null) connack.GetOrCreateProperties().ServerReference = serverReference;
         }
         else if (reason == ReasonCode.ClientIdentifierNotValid)
         {
             connack.V3ReturnCode = ConnectReturnCode.IdentifierRejected;
+        }
+        else if (reason is ReasonCode.UseAnotherServer or ReasonCode.ServerMoved)
+        {
+            connack.V3ReturnCode = ConnectReturnCode.ServerUnavailable;
         }
         else if (reason == ReasonCode.BadUserNameOrPassword)
         {

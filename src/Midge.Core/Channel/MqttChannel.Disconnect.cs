@@ -15,6 +15,7 @@ public sealed partial class MqttChannel
             {
                 throw new MqttProtocolException(ReasonCode.ProtocolError, "session expiry set at DISCONNECT after 0 at CONNECT");
             }
+            if (_broker.Config.MaxSessionExpiryInterval is { } cap && expiry > cap) expiry = cap;
             session.ExpiryInterval = expiry;
         }
         // MQTT-3.14.4-3: a normal DISCONNECT discards the will; 0x04 asks for it to be sent.

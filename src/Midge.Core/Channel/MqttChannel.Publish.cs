@@ -77,6 +77,11 @@ public sealed partial class MqttChannel
         {
             reason = ReasonCode.PacketTooLarge;
         }
+        else if (config.ValidatePayloadFormat && publish.Properties?.PayloadFormatIndicator == 1 &&
+                 !System.Text.Unicode.Utf8.IsValid(publish.Payload.Span))
+        {
+            reason = ReasonCode.PayloadFormatInvalid; // MQTT 5 section 3.3.2.3.2: the receiver MAY check it
+        }
         else if (config.MemoryLimit > 0 && GC.GetTotalMemory(false) + publish.Payload.Length > config.MemoryLimit)
         {
             // memory_limit: refuse new messages rather than grow past the limit (MQTT 5 gets 0x97 Quota exceeded).

@@ -17,6 +17,7 @@ public sealed partial class MqttChannel
 
         var suback = new SubAckPacket { PacketId = subscribe.PacketId };
         List<(Subscription Sub, bool IsNew)>? retainedToSend = null;
+        bool joinedShared = false;
         foreach (var request in subscribe.Subscriptions)
         {
             bool shared = Topics.TryParseShared(request.Filter, out string group, out string inner);
@@ -31,6 +32,17 @@ public sealed partial class MqttChannel
             }
             var granted = (QoS)Math.Min((int)request.QoS, _listener.MaxQoS);
             string filter = request.Filter;
+            bool exclusive = false;
+            if (config.ExclusiveSubscriptions && !shared && filter.StartsWith(ExclusivePrefix, StringComparison.Ordinal))
+            {
+                filter = filter.Substring(ExclusivePrefix.Length);
+                if (!Topics.IsValidTopicFilter(filter))
+                {
+                    suback.ReasonCodes.Add(ReasonCode.TopicFilterInvalid);
+                    continue;
+                }
+                exclusive = true;
+            }
             if (_listener.MountPoint is { } mount)
             {
                 filter = shared ? SharedPrefix(request.Filter, group) + mount + inner : mount + request.Filter;
@@ -42,6 +54,11 @@ public sealed partial class MqttChannel
                 Log.SubscribeDenied(_broker.Logger, session.ClientId, request.Filter);
                 continue;
             }
+            if (exclusive && !_broker.TryClaimExclusive(filter, session))
+            {
+                suback.ReasonCodes.Add(ReasonCode.QuotaExceeded); // another client holds it (0x80 for 3.x)
+                continue;
+            }
             var sub = new Subscription(filter, granted)
             {
                 NoLocal = request.NoLocal,
@@ -49,6 +66,7 @@ public sealed partial class MqttChannel
                 RetainHandling = request.RetainHandling,
                 SubscriptionId = subscriptionId,
                 ClientFilter = request.Filter,
+                Exclusive = exclusive,
             };
             bool isNew;
             lock (session.Sync)
@@ -58,10 +76,12 @@ public sealed partial class MqttChannel
             }
             suback.ReasonCodes.Add((ReasonCode)(byte)granted);
             Log.Subscribed(_broker.Logger, session.ClientId, request.Filter, (int)granted);
+            joinedShared |= shared;
             // Retained messages are not sent for shared subscriptions (MQTT 5.0 section 4.8.2).
             if (!shared && config.RetainAvailable) (retainedToSend ??= []).Add((sub, isNew));
         }
         _output.Send(suback); // MQTT-3.8.4-1 before any retained message
+        if (joinedShared) _broker.DrainSharedQueues(session);
 
         if (retainedToSend is null) return;
         long now = _broker.NowMs;
@@ -94,17 +114,25 @@ public sealed partial class MqttChannel
         foreach (var requested in unsubscribe.Filters)
         {
             string filter = requested;
+            if (_broker.Config.ExclusiveSubscriptions && filter.StartsWith(ExclusivePrefix, StringComparison.Ordinal))
+            {
+                filter = filter.Substring(ExclusivePrefix.Length);
+            }
             if (_listener.MountPoint is { } mount)
             {
-                filter = Topics.TryParseShared(requested, out var group, out var inner)
-                    ? SharedPrefix(requested, group) + mount + inner
-                    : mount + requested;
+                filter = Topics.TryParseShared(filter, out var group, out var inner)
+                    ? SharedPrefix(filter, group) + mount + inner
+                    : mount + filter;
             }
             bool existed;
             lock (session.Sync)
             {
-                existed = session.Subscriptions.Remove(filter);
-                if (existed) _broker.Subscriptions.Unsubscribe(filter, session);
+                existed = session.Subscriptions.Remove(filter, out var removed);
+                if (existed)
+                {
+                    _broker.Subscriptions.Unsubscribe(filter, session);
+                    if (removed!.Exclusive) _broker.ReleaseExclusive(filter, session);
+                }
             }
             if (Version == ProtocolVersion.V500)
             {
@@ -114,6 +142,8 @@ public sealed partial class MqttChannel
         }
         _output.Send(unsuback); // MQTT-3.10.4-4
     }
+
+    private const string ExclusivePrefix = "$exclusive/";
 
     private static string SharedPrefix(string filter, string group) =>
         filter.StartsWith(Topics.QueuePrefix, StringComparison.Ordinal) ? Topics.QueuePrefix : Topics.SharePrefix + group + "/";

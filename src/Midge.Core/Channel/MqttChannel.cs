@@ -54,6 +54,10 @@ public sealed partial class MqttChannel
 
     public ushort KeepAlive { get; private set; }
 
+    /// <summary>Topic aliases the writer may assign on PUBLISHes to this client: the client's Topic Alias
+    /// Maximum capped by max_outgoing_topic_alias (0 for 3.x).</summary>
+    public int OutgoingTopicAliasMaximum { get; private set; }
+
     public bool IsConnected => Volatile.Read(ref _state) == 1;
 
     public long ConnectedAtMs { get; }
@@ -196,6 +200,7 @@ public sealed partial class MqttChannel
                 return;
             }
             bool ends = session.ExpiryInterval == 0;
+            _broker.RequeueSharedMessages(session);
             PublishOrScheduleWill(session, now, ends);
             if (ends) _broker.RemoveSession(session);
         }

@@ -126,7 +126,7 @@ public sealed class Session
     /// Delivers a message at <paramref name="qos"/>: straight to the connection when the window allows,
     /// otherwise into the bounded queue. Returns false when it was dropped for a queue limit.
     /// </summary>
-    internal bool Deliver(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs)
+    internal bool Deliver(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs, object? sharedGroup = null)
     {
         lock (Sync)
         {
@@ -136,7 +136,7 @@ public sealed class Session
             if (output is null)
             {
                 if (qos == QoS.AtMostOnce && !_broker.Config.QueueQoS0Messages) return true;
-                return EnqueueLocked(message, qos, retain, subscriptionIds);
+                return EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup);
             }
             if (_queue.Count == 0)
             {
@@ -150,11 +150,11 @@ public sealed class Session
                 }
                 else if (HasWindowLocked(message))
                 {
-                    SendInflightLocked(output, message, qos, retain, subscriptionIds, nowMs);
+                    SendInflightLocked(output, message, qos, retain, subscriptionIds, nowMs, sharedGroup);
                     return true;
                 }
             }
-            return EnqueueLocked(message, qos, retain, subscriptionIds);
+            return EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup);
         }
     }
 
@@ -217,6 +217,54 @@ public sealed class Session
         lock (Sync) PumpLocked(nowMs);
     }
 
+    /// <summary>
+    /// Removes the messages this session got through shared subscriptions and has not finished receiving
+    /// (queued, or sent and not acknowledged; a QoS 2 message whose PUBREC arrived is the receiver's already),
+    /// so the broker can hand them to another member of their group. Called when the connection ends.
+    /// </summary>
+    internal List<(Message Message, object Group)>? TakeSharedMessages()
+    {
+        lock (Sync)
+        {
+            List<(Message, object)>? taken = null;
+            if (_inflight.Count > 0)
+            {
+                List<ushort>? ids = null;
+                foreach (var (id, e) in _inflight)
+                {
+                    if (e.SharedGroup is null || e.State == InflightState.AwaitingPubComp) continue;
+                    (ids ??= []).Add(id);
+                }
+                if (ids is not null)
+                {
+                    ids.Sort((a, b) => _inflight[a].Sequence.CompareTo(_inflight[b].Sequence));
+                    foreach (var id in ids)
+                    {
+                        var e = _inflight[id];
+                        (taken ??= []).Add((e.Message, e.SharedGroup!));
+                        RemoveInflightLocked(id, e);
+                    }
+                }
+            }
+            if (_queue.Count > 0)
+            {
+                int n = _queue.Count;
+                for (int i = 0; i < n; i++)
+                {
+                    var p = _queue.Dequeue();
+                    if (p.SharedGroup is not null)
+                    {
+                        (taken ??= []).Add((p.Message, p.SharedGroup));
+                        _queuedBytes -= p.Message.PayloadLength;
+                        continue;
+                    }
+                    _queue.Enqueue(p);
+                }
+            }
+            return taken;
+        }
+    }
+
     /// <summary>Drops all queued and inflight messages (clean start, expiry).</summary>
     internal void Clear()
     {
@@ -256,7 +304,7 @@ public sealed class Session
         return maxBytes <= 0 || _inflightBytes == 0 || _inflightBytes + message.PayloadLength <= maxBytes;
     }
 
-    private bool EnqueueLocked(Message message, QoS qos, bool retain, uint[]? subscriptionIds)
+    private bool EnqueueLocked(Message message, QoS qos, bool retain, uint[]? subscriptionIds, object? sharedGroup)
     {
         var config = _broker.Config;
         if ((config.MaxQueuedMessages > 0 && _queue.Count >= config.MaxQueuedMessages) ||
@@ -265,7 +313,7 @@ public sealed class Session
             _broker.Stats.OnDropped();
             return false;
         }
-        _queue.Enqueue(new Pending(message, qos, retain, subscriptionIds));
+        _queue.Enqueue(new Pending(message, qos, retain, subscriptionIds, sharedGroup));
         _queuedBytes += message.PayloadLength;
         return true;
     }
@@ -291,19 +339,20 @@ public sealed class Session
             else
             {
                 if (!HasWindowLocked(p.Message)) break;
-                SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs);
+                SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
             }
             _queue.Dequeue();
             _queuedBytes -= p.Message.PayloadLength;
         }
     }
 
-    private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs)
+    private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs,
+        object? sharedGroup)
     {
         ushort id = NextPacketIdLocked();
         if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
         _inflight[id] = new Inflight(message, qos, retain, subscriptionIds, ++_sequence,
-            qos == QoS.AtLeastOnce ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec);
+            qos == QoS.AtLeastOnce ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec, sharedGroup);
         _inflightBytes += message.PayloadLength;
     }
 
@@ -352,7 +401,7 @@ public sealed class Session
         _inflightBytes -= e.Message.PayloadLength;
     }
 
-    private readonly record struct Pending(Message Message, QoS QoS, bool Retain, uint[]? SubscriptionIds);
+    private readonly record struct Pending(Message Message, QoS QoS, bool Retain, uint[]? SubscriptionIds, object? SharedGroup);
 
     private enum InflightState : byte
     {
@@ -361,8 +410,10 @@ public sealed class Session
         AwaitingPubComp,
     }
 
-    private sealed class Inflight(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long sequence, InflightState state)
+    private sealed class Inflight(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long sequence, InflightState state,
+        object? sharedGroup)
     {
+        public object? SharedGroup { get; } = sharedGroup;
         public Message Message { get; } = message;
         public QoS QoS { get; } = qos;
         public bool Retain { get; } = retain;

@@ -10,6 +10,8 @@ public sealed record Subscription(string Filter, QoS QoS)
     public RetainHandling RetainHandling { get; init; }
     /// <summary>MQTT 5 Subscription Identifier, 0 = none.</summary>
     public uint SubscriptionId { get; init; }
+    /// <summary>Taken through <c>$exclusive/</c>: no other session may hold this filter meanwhile.</summary>
+    public bool Exclusive { get; init; }
     /// <summary>The filter as the client sent it (before the mount point was applied).</summary>
     public string ClientFilter { get; init; } = Filter;
 }

@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using Midge.Config;
+using Midge.Core.Messages;
+using Midge.Core.Routing;
+using Midge.Core.Sessions;
+using Midge.Protocol;
+
+namespace Midge.Core;
+
+/// <summary>
+/// Shared subscriptions that lose nothing: each message goes to exactly one member, chosen by the group's
+/// strategy among the members that are online; with none online it waits in the group's own bounded queue
+/// (not on an offline member); a member that leaves hands its unfinished messages back to the group; a member
+/// that arrives drains the queue.
+/// </summary>
+public sealed partial class Broker
+{
+    private readonly ConcurrentDictionary<SharedGroup<Session, Subscription>, SharedGroupState> _sharedStates = new();
+
+    /// <summary>Per group: its waiting messages and the sticky member.</summary>
+    private sealed class SharedGroupState
+    {
+        public readonly Queue<Message> Waiting = new();
+        public Session? Sticky;
+    }
+
+    private SharedGroupState StateOf(SharedGroup<Session, Subscription> group) =>
+        _sharedStates.GetOrAdd(group, static _ => new SharedGroupState());
+
+    /// <summary>Delivers to one online member; returns false when none is online and the message was queued
+    /// (or dropped at the group's limit).</summary>
+    private bool DeliverToGroup(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null)
+    {
+        var members = group.Members;
+        if (members.Length == 0) return false;
+        var config = Config;
+        var strategy = config.SharedGroupStrategies.TryGetValue(group.Name, out var s) ? s : config.SharedSubscriptionStrategy;
+        int chosen = Choose(message, group, members, strategy, exclude);
+        if (chosen < 0)
+        {
+            var state = StateOf(group);
+            lock (state)
+            {
+                if (config.MaxQueuedMessages > 0 && state.Waiting.Count >= config.MaxQueuedMessages)
+                {
+                    Stats.OnDropped();
+                    return false;
+                }
+                state.Waiting.Enqueue(message);
+            }
+            return false;
+        }
+        var (session, sub) = members[chosen];
+        var qos = OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
+        session.Deliver(message, qos, sub.RetainAsPublished && message.Retain,
+            sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now, group);
+        return true;
+    }
+
+    /// <summary>The index of the member to deliver to, or -1 when no member (other than
+    /// <paramref name="exclude"/>) is online.</summary>
+    private int Choose(Message message, SharedGroup<Session, Subscription> group, (Session Subscriber, Subscription Value)[] members,
+        SharedSubscriptionStrategy strategy, Session? exclude)
+    {
+        int n = members.Length;
+        int start;
+        switch (strategy)
+        {
+            case SharedSubscriptionStrategy.Sticky:
+            {
+                var state = StateOf(group);
+                var sticky = Volatile.Read(ref state.Sticky);
+                if (sticky is not null && sticky != exclude && sticky.IsOnline)
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (members[i].Subscriber == sticky) return i;
+                    }
+                }
+                int picked = FirstOnline(members, group.NextIndex(), exclude);
+                Volatile.Write(ref state.Sticky, picked >= 0 ? members[picked].Subscriber : null);
+                return picked;
+            }
+            case SharedSubscriptionStrategy.Random:
+                start = Random.Shared.Next(n);
+                break;
+            case SharedSubscriptionStrategy.HashClientId:
+                start = StableHash(message.OriginClientId ?? "");
+                break;
+            case SharedSubscriptionStrategy.HashTopic:
+                start = StableHash(message.Topic);
+                break;
+            default: // RoundRobin, and Local on a single node
+                start = group.NextIndex();
+                break;
+        }
+        return FirstOnline(members, start, exclude);
+    }
+
+    private static int FirstOnline((Session Subscriber, Subscription Value)[] members, int start, Session? exclude)
+    {
+        int n = members.Length;
+        for (int i = 0; i < n; i++)
+        {
+            int at = (int)((uint)(start + i) % (uint)n);
+            var member = members[at].Subscriber;
+            if (member != exclude && member.IsOnline) return at;
+        }
+        return -1;
+    }
+
+    /// <summary>A hash that is the same in every process (string.GetHashCode is randomised per process).</summary>
+    private static int StableHash(string s)
+    {
+        uint h = 2166136261;
+        foreach (char c in s) h = (h ^ c) * 16777619;
+        return (int)(h & int.MaxValue);
+    }
+
+    /// <summary>A member's connection ended: its unfinished shared messages go to other members, or wait.</summary>
+    internal void RequeueSharedMessages(Session session)
+    {
+        var taken = session.TakeSharedMessages();
+        if (taken is null) return;
+        long now = NowMs;
+        foreach (var (message, group) in taken)
+        {
+            if (message.IsExpired(now)) continue;
+            DeliverToGroup(message, (SharedGroup<Session, Subscription>)group, now, exclude: session);
+        }
+    }
+
+    /// <summary>A member came online (connected, or subscribed): its groups' waiting messages go out.</summary>
+    internal void DrainSharedQueues(Session session)
+    {
+        if (_sharedStates.IsEmpty) return;
+        long now = NowMs;
+        foreach (var (group, state) in _sharedStates)
+        {
+            if (state.Waiting.Count == 0 || !IsMember(group, session)) continue;
+            while (true)
+            {
+                Message? message;
+                lock (state)
+                {
+                    if (!state.Waiting.TryDequeue(out message)) break;
+                }
+                if (message.IsExpired(now)) continue;
+                if (!DeliverToGroup(message, group, now)) break; // went back to the queue: nobody online after all
+            }
+        }
+    }
+
+    private static bool IsMember(SharedGroup<Session, Subscription> group, Session session)
+    {
+        foreach (var (member, _) in group.Members)
+        {
+            if (member == session) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Messages waiting in shared groups with no member online.</summary>
+    public int SharedWaitingCount
+    {
+        get
+        {
+            int total = 0;
+            foreach (var state in _sharedStates.Values)
+            {
+                lock (state) total += state.Waiting.Count;
+            }
+            return total;
+        }
+    }
+}
