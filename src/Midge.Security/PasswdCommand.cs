@@ -65,6 +65,7 @@ public static class PasswdCommand
                     }
                     if (args[idx + 1] == "sha512") kind = PasswordHashKind.Sha512;
                     else if (args[idx + 1] == "sha512-pbkdf2") kind = PasswordHashKind.Sha512Pbkdf2;
+                    else if (args[idx + 1] == "sha256-pbkdf2") kind = PasswordHashKind.Sha256Pbkdf2;
                     else
                     {
                         stderr.WriteLine($"Error: Unknown hash type '{args[idx + 1]}'");
@@ -421,6 +422,7 @@ public static class PasswdCommand
         stdout.WriteLine(" -c : create a new password file. This will overwrite existing files.");
         stdout.WriteLine(" -D : delete the username rather than adding/updating its password.");
         stdout.WriteLine(" -H : specify the hashing algorithm. Defaults to sha512-pbkdf2, which is recommended.");
+        stdout.WriteLine("      sha256-pbkdf2 writes Midge's $8$ entries, for MQTT 5 SCRAM-SHA-256 (Mosquitto skips them).");
         stdout.WriteLine("      Mosquitto 1.6 and earlier defaulted to sha512.");
         stdout.WriteLine(" -I : number of PBKDF2 iterations (default 101, as mosquitto_passwd 2.0).");
         stdout.WriteLine(" -U : update a plain text password file to use hashed passwords.");

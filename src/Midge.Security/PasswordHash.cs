@@ -9,8 +9,13 @@ public enum PasswordHashKind
     /// <summary><c>$6$salt$hash</c>: SHA-512 over the password bytes followed by the salt (Mosquitto 1.6 and earlier).</summary>
     Sha512 = 6,
 
-    /// <summary><c>$7$iterations$salt$hash</c>: PBKDF2-HMAC-SHA512 (mosquitto_passwd 2.0's default).</summary>
+    /// <summary><c>$7$iterations$salt$hash</c>: PBKDF2-HMAC-SHA512 (mosquitto_passwd 2.0's default). Also the
+    /// SaltedPassword of SCRAM-SHA-512, so these users can log in with MQTT 5 enhanced authentication.</summary>
     Sha512Pbkdf2 = 7,
+
+    /// <summary><c>$8$iterations$salt$hash</c>: PBKDF2-HMAC-SHA256 with a 32-byte hash. Midge's own kind, the
+    /// SaltedPassword of SCRAM-SHA-256 (Mosquitto does not read it and skips such lines).</summary>
+    Sha256Pbkdf2 = 8,
 }
 
 /// <summary>
@@ -24,6 +29,9 @@ public sealed class PasswordHash
 
     /// <summary>SHA-512 digest length; Mosquitto 2.0 rejects any other.</summary>
     public const int HashLength = 64;
+
+    /// <summary>The digest length of <paramref name="kind"/>: 32 for <see cref="PasswordHashKind.Sha256Pbkdf2"/>, else 64.</summary>
+    public static int HashLengthOf(PasswordHashKind kind) => kind == PasswordHashKind.Sha256Pbkdf2 ? 32 : HashLength;
 
     /// <summary>PBKDF2 iterations mosquitto_passwd 2.0 uses when -I is not given (PW_DEFAULT_ITERATIONS).</summary>
     public const int DefaultIterations = 101;
@@ -52,13 +60,13 @@ public sealed class PasswordHash
     public static PasswordHash Create(ReadOnlySpan<byte> password, PasswordHashKind kind = PasswordHashKind.Sha512Pbkdf2,
         int iterations = DefaultIterations)
     {
-        if (kind == PasswordHashKind.Sha512Pbkdf2 && iterations < 1)
+        if (kind != PasswordHashKind.Sha512 && iterations < 1)
             throw new ArgumentOutOfRangeException(nameof(iterations), "Number of iterations must be > 0.");
-        if (kind != PasswordHashKind.Sha512 && kind != PasswordHashKind.Sha512Pbkdf2)
+        if (kind is not (PasswordHashKind.Sha512 or PasswordHashKind.Sha512Pbkdf2 or PasswordHashKind.Sha256Pbkdf2))
             throw new ArgumentOutOfRangeException(nameof(kind));
         var salt = RandomNumberGenerator.GetBytes(SaltLength);
         int it = kind == PasswordHashKind.Sha512 ? 0 : iterations;
-        var hash = new byte[HashLength];
+        var hash = new byte[HashLengthOf(kind)];
         Compute(password, kind, it, salt, hash);
         return new PasswordHash(kind, it, salt, hash);
     }
@@ -91,13 +99,13 @@ public sealed class PasswordHash
                 return false;
             }
         }
-        else if (parts[1] == "7")
+        else if (parts[1] is "7" or "8")
         {
-            kind = PasswordHashKind.Sha512Pbkdf2;
+            kind = parts[1] == "7" ? PasswordHashKind.Sha512Pbkdf2 : PasswordHashKind.Sha256Pbkdf2;
             saltIndex = 3;
             if (parts.Length != 5)
             {
-                error = "malformed $7$ hash (expected $7$iterations$salt$hash)";
+                error = $"malformed ${parts[1]}$ hash (expected ${parts[1]}$iterations$salt$hash)";
                 return false;
             }
             if (!int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out iterations) || iterations < 1)
@@ -117,20 +125,21 @@ public sealed class PasswordHash
             error = "unable to decode password salt (must be 12 bytes of base64)";
             return false;
         }
+        int length = HashLengthOf(kind);
         var digest = new byte[HashLength + 3];
-        if (!Convert.TryFromBase64String(parts[saltIndex + 1], digest, out int hashLen) || hashLen != HashLength)
+        if (!Convert.TryFromBase64String(parts[saltIndex + 1], digest, out int hashLen) || hashLen != length)
         {
-            error = "unable to decode password hash (must be 64 bytes of base64)";
+            error = $"unable to decode password hash (must be {length} bytes of base64)";
             return false;
         }
-        hash = new PasswordHash(kind, iterations, salt.AsSpan(0, SaltLength).ToArray(), digest.AsSpan(0, HashLength).ToArray());
+        hash = new PasswordHash(kind, iterations, salt.AsSpan(0, SaltLength).ToArray(), digest.AsSpan(0, length).ToArray());
         return true;
     }
 
     /// <summary>Whether <paramref name="password"/> hashes to this entry; constant time in the comparison.</summary>
     public bool Verify(ReadOnlySpan<byte> password)
     {
-        Span<byte> computed = stackalloc byte[HashLength];
+        Span<byte> computed = stackalloc byte[HashLengthOf(Kind)];
         Compute(password, Kind, Iterations, _salt, computed);
         return CryptographicOperations.FixedTimeEquals(computed, _hash);
     }
@@ -138,7 +147,7 @@ public sealed class PasswordHash
     /// <summary>The text after <c>user:</c>, exactly as mosquitto_passwd writes it.</summary>
     public override string ToString() => Kind == PasswordHashKind.Sha512
         ? $"$6${Convert.ToBase64String(_salt)}${Convert.ToBase64String(_hash)}"
-        : string.Create(CultureInfo.InvariantCulture, $"$7${Iterations}${Convert.ToBase64String(_salt)}${Convert.ToBase64String(_hash)}");
+        : string.Create(CultureInfo.InvariantCulture, $"${(int)Kind}${Iterations}${Convert.ToBase64String(_salt)}${Convert.ToBase64String(_hash)}");
 
     /// <summary>A hash of the same kind and cost as this one, of a random password; used for unknown users.</summary>
     internal PasswordHash CreateDummy()
@@ -160,7 +169,8 @@ public sealed class PasswordHash
         }
         else
         {
-            Rfc2898DeriveBytes.Pbkdf2(password, salt, destination, iterations, HashAlgorithmName.SHA512);
+            Rfc2898DeriveBytes.Pbkdf2(password, salt, destination, iterations,
+                kind == PasswordHashKind.Sha256Pbkdf2 ? HashAlgorithmName.SHA256 : HashAlgorithmName.SHA512);
         }
     }
 }

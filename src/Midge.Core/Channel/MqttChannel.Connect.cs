@@ -8,7 +8,11 @@ namespace Midge.Core.Channel;
 
 public sealed partial class MqttChannel
 {
-    private void HandleConnect(ConnectPacket connect)
+    private void HandleConnect(ConnectPacket connect) => HandleConnect(connect, null);
+
+    /// <summary>CONNECT, or its completion after enhanced authentication succeeded with
+    /// <paramref name="authenticated"/> (the server-final-message to put in CONNACK).</summary>
+    private void HandleConnect(ConnectPacket connect, byte[]? authenticated)
     {
         var config = _broker.Config;
         Version = connect.ProtocolVersion;
@@ -25,10 +29,9 @@ public sealed partial class MqttChannel
             return;
         }
 
-        if (props?.AuthenticationMethod is not null)
+        if (props?.AuthenticationMethod is { } method && authenticated is null)
         {
-            // Enhanced authentication is not offered: say so truthfully (MQTT 5.0 section 4.12).
-            RejectConnect(Version, ReasonCode.BadAuthenticationMethod, "authentication method not supported");
+            StartEnhancedAuthentication(connect, method, props.AuthenticationData);
             return;
         }
 
@@ -62,7 +65,7 @@ public sealed partial class MqttChannel
 
         _security = _broker.Security.For(_listener);
         var identity = new ClientIdentity(clientId, connect.UserName) { IsBridge = connect.IsBridge };
-        if (!Authenticate(connect, clientId, out var authFailure))
+        if (authenticated is null && !Authenticate(connect, clientId, out var authFailure))
         {
             RejectConnect(Version, authFailure, authFailure == ReasonCode.BadUserNameOrPassword
                 ? "bad user name or password"
@@ -160,6 +163,11 @@ public sealed partial class MqttChannel
             if (Version == ProtocolVersion.V500)
             {
                 var p = connack.GetOrCreateProperties();
+                if (authenticated is not null)
+                {
+                    p.AuthenticationMethod = _authMethod;
+                    p.AuthenticationData = authenticated;
+                }
                 if (cappedExpiry is { } capped) p.SessionExpiryInterval = capped;
                 if (props?.RequestResponseInformation == 1 && config.ResponseInformation is { } info)
                 {
@@ -238,7 +246,10 @@ public sealed partial class MqttChannel
         }
         _security = _broker.Security.For(_listener);
         var connect = new ConnectPacket { UserName = UserName, Password = _password };
-        if (Authenticate(connect, session.ClientId, out _))
+        bool stillValid = _scramCredential is not null
+            ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == _scramCredential
+            : Authenticate(connect, session.ClientId, out _);
+        if (stillValid)
         {
             if (_identity is { IsBridge: false }) session.SetAcl(_security.Acl); // an acl_file added by the reload
             return;

@@ -4,6 +4,7 @@ using Midge.Core.Messages;
 using Midge.Core.Sessions;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
+using Midge.Security;
 
 namespace Midge.Core.Channel;
 
@@ -26,7 +27,11 @@ public sealed partial class MqttChannel
     private Security.ListenerSecurity _security = Security.ListenerSecurity.Open;
     private Midge.Security.ClientIdentity? _identity;
     private byte[]? _password;
-    private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing
+    private ScramServerExchange? _auth;
+    private string? _authMethod;
+    private string? _scramCredential;
+    private ConnectPacket? _pendingConnect;
+    private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing, 3 = enhanced authentication of CONNECT
     private long _lastReceivedMs;
     private bool _closed;
     private volatile bool _takenOver;
@@ -83,6 +88,13 @@ public sealed partial class MqttChannel
                 else Close("sent a packet before CONNECT"); // MQTT-3.1.0-1
                 return;
             }
+            if (_state == 3)
+            {
+                // Between CONNECT and CONNACK only AUTH may come (MQTT-4.12.0-?).
+                if (packet is AuthPacket auth) HandleAuth(auth);
+                else throw new MqttProtocolException(ReasonCode.ProtocolError, $"{packet.Type} during authentication");
+                return;
+            }
             switch (packet)
             {
                 case PublishPacket publish: HandlePublish(publish); break;
@@ -110,9 +122,10 @@ public sealed partial class MqttChannel
     {
         if (Volatile.Read(ref _state) == 2) return;
         Log.ProtocolError(_broker.Logger, ClientId ?? RemoteEndPoint, ex.Reason, ex.Message);
-        if (_state == 0)
+        if (_state is 0 or 3)
         {
-            var version = ex.Version ?? ProtocolVersion.V311;
+            // During enhanced authentication the version is known from CONNECT.
+            var version = ex.Version ?? (_state == 3 ? Version : ProtocolVersion.V311);
             if (ex.Reason == ReasonCode.UnsupportedProtocolVersion)
             {
                 // MQTT-3.1.2-2: 3.x gets return code 0x01; a level-5 CONNECT gets 0x84.
@@ -141,7 +154,7 @@ public sealed partial class MqttChannel
     {
         int state = Volatile.Read(ref _state);
         if (state == 2) return;
-        if (state == 0)
+        if (state is 0 or 3)
         {
             if (nowMs - _lastReceivedMs > ConnectTimeoutMs) Close("no CONNECT received in time");
             return;

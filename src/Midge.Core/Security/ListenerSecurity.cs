@@ -13,6 +13,10 @@ public sealed class ListenerSecurity(IClientAuthenticator? authenticator, IAclCh
 
     /// <summary>Decides publish, subscribe and delivery; null = everything is allowed.</summary>
     public IAclChecker? Acl { get; } = acl;
+
+    /// <summary>The password file entry of a user, for SCRAM; null when the listener has no password file.</summary>
+    public Func<string, PasswordHash?>? Credentials { get; } =
+        authenticator is PasswordFileAuthenticator files ? user => files.File.GetHash(user) : null;
 }
 
 /// <summary>
