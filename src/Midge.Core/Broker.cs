@@ -204,6 +204,35 @@ public sealed partial class Broker
         return ms;
     }
 
+    /// <summary>
+    /// Disconnects a client by administrative action: MQTT 5 clients get DISCONNECT 0x98, the will is published.
+    /// With <paramref name="endSession"/> its session is discarded too, as if it had expired.
+    /// Returns false when no such client is connected (and, with endSession, no such session exists).
+    /// </summary>
+    public bool DisconnectClient(string clientId, bool endSession = false)
+    {
+        bool found = false;
+        if (_sessions.TryGetValue(clientId, out var session))
+        {
+            if (session.Channel is { } channel)
+            {
+                channel.ServerDisconnect(ReasonCode.AdministrativeAction, publishWill: true, "disconnected by an administrator");
+                found = true;
+            }
+            if (endSession)
+            {
+                // The connection's own close detaches it; the session goes now, and its close will find it gone.
+                session.ExpiryInterval = 0;
+                if (!session.IsOnline)
+                {
+                    lock (ClientLock(clientId)) RemoveSession(session);
+                }
+                found = true;
+            }
+        }
+        return found;
+    }
+
     /// <summary>Closes every connection (MQTT 5 clients get DISCONNECT 0x8B) for a clean shutdown.</summary>
     public void Shutdown()
     {

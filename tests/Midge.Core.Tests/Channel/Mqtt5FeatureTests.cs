@@ -188,6 +188,31 @@ public class Mqtt5FeatureTests
     }
 }
 
+public class AdministrativeDisconnectTests
+{
+    [Fact]
+    public void DisconnectClient_SendsDisconnect0x98AndPublishesTheWill()
+    {
+        var h = new ChannelHarness();
+        var (w, watcher, _) = h.Connect("watcher");
+        w.Handle(ChannelHarness.Subscribe(1, ("will/#", QoS.AtMostOnce)));
+        watcher.Take();
+        var (target, output, _) = h.Connect("target", cleanStart: false, configure: c =>
+        {
+            c.Will = new WillMessage { Topic = "will/target", Payload = "gone"u8.ToArray() };
+            c.GetOrCreateProperties().SessionExpiryInterval = 600;
+        });
+        Assert.True(h.Broker.DisconnectClient("target"));
+        Assert.Equal(ReasonCode.AdministrativeAction, Assert.IsType<DisconnectPacket>(output.FinalPacket).ReasonCode);
+        target.OnConnectionClosed();
+        Assert.Single(watcher.Publishes());
+        Assert.Equal(2, h.Broker.SessionCount); // the session outlives the connection
+        Assert.True(h.Broker.DisconnectClient("target", endSession: true));
+        Assert.Equal(1, h.Broker.SessionCount);
+        Assert.False(h.Broker.DisconnectClient("nobody"));
+    }
+}
+
 public class OutgoingTopicAliasesTests
 {
     [Fact]
