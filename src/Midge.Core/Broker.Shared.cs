@@ -16,6 +16,7 @@ namespace Midge.Core;
 public sealed partial class Broker
 {
     private readonly ConcurrentDictionary<SharedGroup<Session, Subscription>, SharedGroupState> _sharedStates = new();
+    private int _sharedWaiting; // messages waiting in all groups, so a connect skips the walk when there are none
 
     /// <summary>Per group: its waiting messages and the sticky member.</summary>
     private sealed class SharedGroupState
@@ -47,6 +48,7 @@ public sealed partial class Broker
                     return false;
                 }
                 state.Waiting.Enqueue(message);
+                Interlocked.Increment(ref _sharedWaiting);
             }
             return false;
         }
@@ -133,7 +135,7 @@ public sealed partial class Broker
     /// <summary>A member came online (connected, or subscribed): its groups' waiting messages go out.</summary>
     internal void DrainSharedQueues(Session session)
     {
-        if (_sharedStates.IsEmpty) return;
+        if (Volatile.Read(ref _sharedWaiting) == 0) return;
         long now = NowMs;
         foreach (var (group, state) in _sharedStates)
         {
@@ -144,6 +146,7 @@ public sealed partial class Broker
                 lock (state)
                 {
                     if (!state.Waiting.TryDequeue(out message)) break;
+                    Interlocked.Decrement(ref _sharedWaiting);
                 }
                 if (message.IsExpired(now)) continue;
                 if (!DeliverToGroup(message, group, now)) break; // went back to the queue: nobody online after all
