@@ -154,7 +154,11 @@ public sealed class Session
                     return true;
                 }
             }
-            return EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup);
+            bool queued = EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup);
+            // The writer may have drained (and found the queue empty) between our backlog check and the
+            // enqueue; pumping here means a queued message never waits for the next delivery to move.
+            PumpLocked(nowMs);
+            return queued;
         }
     }
 
