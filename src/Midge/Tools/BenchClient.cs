@@ -18,6 +18,42 @@ internal sealed class BenchRun
     public long Errors;
     public string? FirstError;
 
+    // The flood gate: without a rate, publishers pause while more than OutstandingLimit deliveries are on the way,
+    // so a broker that accepts faster than it delivers is measured by what it delivers, and the generator's
+    // receive loops are not starved by its own publishers.
+    public long OutstandingLimit;
+    public int FanFactor;
+    public long GateSent;
+    public long GateReceived;
+    public long GateLost;
+
+    private long Outstanding => Volatile.Read(ref GateSent) * FanFactor - Volatile.Read(ref GateReceived) - Volatile.Read(ref GateLost);
+
+    public async ValueTask WaitGateAsync(CancellationToken stop)
+    {
+        if (OutstandingLimit <= 0 || FanFactor == 0) return;
+        long stalledSince = 0;
+        while (Outstanding > OutstandingLimit)
+        {
+            long before = Volatile.Read(ref GateReceived);
+            await Task.Delay(1, stop);
+            if (Volatile.Read(ref GateReceived) != before)
+            {
+                stalledSince = 0;
+            }
+            else if (stalledSince == 0)
+            {
+                stalledSince = Stopwatch.GetTimestamp();
+            }
+            else if (Stopwatch.GetElapsedTime(stalledSince).TotalMilliseconds > 100)
+            {
+                // Nothing arrives any more: what is missing was dropped by the broker; stop waiting for it.
+                Interlocked.Add(ref GateLost, Math.Max(0, Outstanding));
+                stalledSince = 0;
+            }
+        }
+    }
+
     public void Error(string what)
     {
         if (Closing) return;
@@ -199,6 +235,7 @@ internal sealed class BenchClient : IDisposable
         int pos = 0;
         long now = Stopwatch.GetTimestamp();
         bool measuring = _run.Measuring;
+        int publishes = 0;
         var rx = _rx;
         while (true)
         {
@@ -256,6 +293,7 @@ internal sealed class BenchClient : IDisposable
                         p += propLength;
                     }
                     Received++;
+                    publishes++;
                     if (measuring && frameEnd - p >= 8)
                     {
                         long sentAt = BinaryPrimitives.ReadInt64LittleEndian(rx.AsSpan(p));
@@ -289,6 +327,7 @@ internal sealed class BenchClient : IDisposable
             pos = frameEnd;
         }
         if (pos == 0) return false;
+        if (publishes > 0 && _run.OutstandingLimit > 0) Interlocked.Add(ref _run.GateReceived, publishes);
         Consume(pos);
         return true;
     }
@@ -338,6 +377,10 @@ internal sealed class BenchClient : IDisposable
                     }
                     n = (int)Math.Min(due, batchMax);
                 }
+                else
+                {
+                    await _run.WaitGateAsync(stop);
+                }
                 if (_credits is not null)
                 {
                     int got = 0;
@@ -374,6 +417,7 @@ internal sealed class BenchClient : IDisposable
                 }
                 sent += n;
                 Volatile.Write(ref Sent, sent);
+                if (_run.OutstandingLimit > 0) Interlocked.Add(ref _run.GateSent, n);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

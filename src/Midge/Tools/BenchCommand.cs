@@ -125,6 +125,11 @@ internal static class BenchCommand
 
             using var stop = new CancellationTokenSource();
             double rate = o.PerPublisherRate;
+            if (rate == 0 && o.FanFactor > 0)
+            {
+                _run.FanFactor = o.FanFactor;
+                _run.OutstandingLimit = o.MaxOutstanding;
+            }
             var publishing = _publishers
                 .Select(p => Task.Run(() => p.PublishLoopAsync(o, BenchOptions.Template(o.PublishTopic, publisherIndex[p]), rate, stop.Token)))
                 .ToArray();

@@ -53,6 +53,8 @@ internal sealed class BenchOptions
     public string ClientIdPrefix { get; set; } = "bench";
     /// <summary>Seconds the broker gets to settle before its memory is read (conn).</summary>
     public double SettleSeconds { get; set; } = 1;
+    /// <summary>Flood only: deliveries allowed on the way before publishers pause (0 = no limit).</summary>
+    public long MaxOutstanding { get; set; } = 20_000;
     public bool Quiet { get; set; }
     public bool Help { get; set; }
 
@@ -130,6 +132,8 @@ internal sealed class BenchOptions
           --duration S     measured seconds (10)
           --warmup S       seconds before measuring starts (1)
           --inflight N     unacknowledged QoS 1/2 messages per publisher (64)
+          --max-outstanding N  flood (no -I/--rate) with subscribers: publishers pause while N deliveries
+                           are on the way, so the delivered rate is measured (20000; 0 = off)
           --concurrency N  handshakes in progress at once while connecting (64)
           --ifaddr A,B     local source addresses to spread connections over (127.0.0.x)
           -k SECONDS       keep alive (300)
@@ -210,6 +214,7 @@ internal sealed class BenchOptions
                 case "-k" or "--keepalive": o.KeepAlive = (ushort)Int(0, 65535); break;
                 case "--settle": o.SettleSeconds = Real(0); break;
                 case "--prefix": o.ClientIdPrefix = Value(); break;
+                case "--max-outstanding": o.MaxOutstanding = Int(0, int.MaxValue); break;
                 case "--ifaddr":
                     o.SourceAddresses = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                         .Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BenchOptionException($"'{a}' is not an IP address"))];
