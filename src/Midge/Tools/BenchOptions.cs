@@ -207,7 +207,7 @@ internal sealed class BenchOptions
                         var v => throw new BenchOptionException($"option '-V' needs 3, 4 or 5, not '{v}'"),
                     };
                     break;
-                case "--duration": o.DurationSeconds = Real(0.1); break;
+                case "--duration": o.DurationSeconds = Real(0); break;
                 case "--warmup": o.WarmupSeconds = Real(0); break;
                 case "--inflight": o.Inflight = Int(1, 65535); break;
                 case "--concurrency": o.ConnectConcurrency = Int(1, 100_000); break;
