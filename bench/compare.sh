@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Runs the same `midge bench` scenarios against Midge and Debian's mosquitto, in turn, on the same free port with
+# the same generated mosquitto.conf; each broker is pinned to core 0 and the generator to core 1 (taskset), and
+# the broker's CPU time and memory are read from /proc over the measured window (--broker-pid).
+# Prints a table of Midge/Mosquitto ratios. Everything stops by itself; a run takes a few minutes.
+#
+#   bench/compare.sh                  # all scenarios
+#   DURATION=10 bench/compare.sh      # longer measured windows (seconds, default 5)
+#   MEM_CONNS=20000 bench/compare.sh  # idle connections for the memory scenario (default 50000, capped by ulimit -n)
+#   OUT=/tmp/cmp bench/compare.sh     # keep the JSON of every run there (default: a temporary directory)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-5}"
+WARMUP="${WARMUP:-1}"
+MEM_CONNS="${MEM_CONNS:-50000}"
+CONN_CONNS="${CONN_CONNS:-10000}"
+LAT_RATE="${LAT_RATE:-5000}"
+OUT="${OUT:-$(mktemp -d /tmp/midge-compare.XXXXXX)}"
+mkdir -p "$OUT"
+
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "installing mosquitto"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto >/dev/null
+fi
+MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+
+echo "building Midge (Release)"
+dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
+MIDGE_DLL="src/Midge/bin/Release/net10.0/midge.dll"
+
+# Every connection is a file descriptor on both sides: raise the soft limit as far as the hard limit allows.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT="$(ulimit -n)"
+if [ "$FD_LIMIT" != unlimited ] && [ "$MEM_CONNS" -gt $((FD_LIMIT - 500)) ]; then
+  echo "note: ulimit -n is $FD_LIMIT (hard limit); the memory scenario uses $((FD_LIMIT - 500)) connections instead of $MEM_CONNS"
+  MEM_CONNS=$((FD_LIMIT - 500))
+fi
+
+CORES="$(nproc)"
+if [ "$CORES" -ge 2 ]; then
+  BROKER_PIN=(taskset -c 0); GEN_PIN=(taskset -c 1)
+  echo "pinning: broker on core 0, generator on core 1 ($CORES cores)"
+else
+  BROKER_PIN=(); GEN_PIN=()
+  echo "note: only $CORES core available: no taskset, broker and generator share it"
+fi
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+
+write_conf() { # $1 = file, $2 = extra line or ""
+  {
+    echo "listener $PORT 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "max_queued_messages 1000"
+    echo "max_connections -1"
+    echo "log_type error"
+    echo "log_type warning"
+    if [ -n "$2" ]; then echo "$2"; fi
+  } > "$1"
+}
+
+BROKER_PID=""
+start_broker() { # $1 = midge|mosquitto, $2 = conf
+  if [ "$1" = midge ]; then
+    "${BROKER_PIN[@]}" dotnet "$MIDGE_DLL" -c "$2" >"$OUT/$1.log" 2>&1 &
+  else
+    "${BROKER_PIN[@]}" "$MOSQUITTO" -c "$2" >"$OUT/$1.log" 2>&1 &
+  fi
+  BROKER_PID=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "error: $1 did not listen on $PORT" >&2; cat "$OUT/$1.log" >&2; return 1
+}
+
+stop_broker() {
+  [ -n "$BROKER_PID" ] || return 0
+  kill -TERM "$BROKER_PID" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$BROKER_PID" 2>/dev/null || true
+  wait "$BROKER_PID" 2>/dev/null || true
+  BROKER_PID=""
+}
+trap stop_broker EXIT
+
+run_scenario() { # $1 = name, $2 = extra conf line, rest = bench arguments
+  local name="$1" extra="$2"; shift 2
+  for broker in midge mosquitto; do
+    write_conf "$OUT/$name.conf" "$extra"
+    start_broker "$broker" "$OUT/$name.conf"
+    sleep 0.5
+    echo "  $name on $broker: midge bench $*"
+    timeout 180 "${GEN_PIN[@]}" dotnet "$MIDGE_DLL" bench "$@" -p "$PORT" --broker-pid "$BROKER_PID" --json --quiet \
+      >"$OUT/$name.$broker.json" 2>"$OUT/$name.$broker.err" || echo "    (exit $?: see $OUT/$name.$broker.err)"
+    stop_broker
+  done
+}
+
+T=(--duration "$DURATION" --warmup "$WARMUP")
+IFADDRS="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
+echo "running scenarios (JSON in $OUT); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+run_scenario fanin "" fanin -c 100 -s 64 -q 0 "${T[@]}"
+run_scenario fanout "" fanout -c 100 -s 64 -q 0 "${T[@]}"
+run_scenario p2p-q1 "" p2p -c 50 -s 64 -q 1 "${T[@]}"
+# Latency at a fixed offered rate; both brokers send without Nagle's delay here.
+run_scenario latency "set_tcp_nodelay true" p2p -c 50 -s 64 -q 0 --rate "$LAT_RATE" "${T[@]}"
+run_scenario connect "" conn -c "$CONN_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 0
+run_scenario memory "" conn -c "$MEM_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 2
+
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these cores makes the figures noisy)"
+python3 - "$OUT" "$CORES" <<'PY'
+import json, sys, os
+out, cores = sys.argv[1], sys.argv[2]
+def load(name, broker):
+    try:
+        with open(os.path.join(out, f"{name}.{broker}.json")) as f: return json.load(f)
+    except Exception: return None
+def ratio(a, b):
+    return f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "n/a"
+def num(v, fmt):
+    return format(v, fmt) if isinstance(v, (int, float)) else "n/a"
+rows = []
+for name, title in [("fanin", "fan-in QoS 0 (100 pub -> 1 sub, 64 B)"),
+                    ("fanout", "fan-out QoS 0 (1 pub -> 100 sub, 64 B)"),
+                    ("p2p-q1", "point-to-point QoS 1 (50 pairs, 64 B)")]:
+    m, q = load(name, "midge"), load(name, "mosquitto")
+    mr = m and m["received_per_s"]; qr = q and q["received_per_s"]
+    mc = m and m.get("broker", {}).get("cpu_us_per_msg"); qc = q and q.get("broker", {}).get("cpu_us_per_msg")
+    err = f" (errors: midge {m and m['errors']}, mosquitto {q and q['errors']})" if (m and m["errors"]) or (q and q["errors"]) else ""
+    rows.append((title + err, num(mr, ",.0f") + " msg/s", num(qr, ",.0f") + " msg/s", ratio(mr, qr),
+                 num(mc, ".2f"), num(qc, ".2f"), ratio(mc, qc)))
+m, q = load("latency", "midge"), load("latency", "mosquitto")
+for p in ["p50", "p90", "p99", "p99_9", "max"]:
+    ml = m and m["latency_us"].get(p); ql = q and q["latency_us"].get(p)
+    mc = m and m.get("broker", {}).get("cpu_us_per_msg"); qc = q and q.get("broker", {}).get("cpu_us_per_msg")
+    rows.append((f"latency {p.replace('_', '.')} at {num(m and m['offered_rate'], '.0f')} msg/s (50 pairs, QoS 0)",
+                 num(ml, ",.0f") + " us", num(ql, ",.0f") + " us", ratio(ml, ql),
+                 num(mc, ".2f") if p == "p50" else "", num(qc, ".2f") if p == "p50" else "", ratio(mc, qc) if p == "p50" else ""))
+m, q = load("connect", "midge"), load("connect", "mosquitto")
+mr = m and m["connect_per_s"]; qr = q and q["connect_per_s"]
+mc = m and m.get("broker", {}).get("cpu_us_per_connect"); qc = q and q.get("broker", {}).get("cpu_us_per_connect")
+rows.append((f"connect {m and m['connected']} clients (failed: {m and m['connect_failed']} / {q and q['connect_failed']})",
+             num(mr, ",.0f") + " conn/s", num(qr, ",.0f") + " conn/s", ratio(mr, qr),
+             num(mc, ".1f") + " /conn", num(qc, ".1f") + " /conn", ratio(mc, qc)))
+m, q = load("memory", "midge"), load("memory", "mosquitto")
+mb = m and m.get("broker", {}).get("rss_bytes_per_connection"); qb = q and q.get("broker", {}).get("rss_bytes_per_connection")
+rows.append((f"memory per idle connection ({m and m['connected']} / {q and q['connected']} connections)",
+             num(mb, ",.0f") + " B", num(qb, ",.0f") + " B", ratio(mb, qb), "", "", ""))
+head = ("scenario", "Midge", "Mosquitto", "ratio", "Midge CPU us/msg", "Mosq. CPU us/msg", "CPU ratio")
+print()
+print(f"Midge / Mosquitto ({cores} cores); ratio = Midge / Mosquitto")
+print("| " + " | ".join(head) + " |")
+print("|" + "|".join("---" for _ in head) + "|")
+for r in rows: print("| " + " | ".join(str(c) for c in r) + " |")
+PY

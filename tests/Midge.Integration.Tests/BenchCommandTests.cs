@@ -1,0 +1,44 @@
+using System.Text.Json;
+using Midge.TestKit;
+
+namespace Midge.Integration.Tests;
+
+/// <summary><c>midge bench</c> runs a short scenario against a real broker and reports sane numbers.</summary>
+public sealed class BenchCommandTests
+{
+    [Fact]
+    public async Task Fanout_to_5_subscribers_reports_consistent_counts_and_ordered_latencies()
+    {
+        await using var broker = await MidgeProcess.StartAsync();
+
+        var r = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(20), "bench", "fanout", "-p", broker.Port.ToString(),
+            "-c", "5", "--rate", "2000", "--duration", "2", "--warmup", "0", "--json", "--quiet",
+            "--broker-pid", broker.ProcessId.ToString());
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.Equal(0, r.ExitCode);
+        using var json = JsonDocument.Parse(r.Stdout);
+        var root = json.RootElement;
+        Assert.Equal("fanout", root.GetProperty("scenario").GetString());
+        Assert.Equal(6, root.GetProperty("connected").GetInt32());
+        Assert.Equal(0, root.GetProperty("errors").GetInt64());
+
+        long sent = root.GetProperty("sent").GetInt64();
+        long received = root.GetProperty("received").GetInt64();
+        Assert.True(sent > 1000, $"sent {sent}");
+        Assert.True(received > 0);
+        double ratio = (double)received / (sent * 5);
+        Assert.True(ratio is > 0.95 and < 1.05, $"received {received} for {sent} sent to 5 subscribers");
+
+        var latency = root.GetProperty("latency_us");
+        Assert.True(latency.GetProperty("count").GetInt64() > 0);
+        double p50 = latency.GetProperty("p50").GetDouble();
+        double p99 = latency.GetProperty("p99").GetDouble();
+        double max = latency.GetProperty("max").GetDouble();
+        Assert.True(p50 > 0 && p50 <= p99 && p99 <= max, $"p50 {p50} p99 {p99} max {max}");
+
+        var b = root.GetProperty("broker");
+        Assert.True(b.GetProperty("cpu_seconds").GetDouble() >= 0);
+        Assert.True(b.GetProperty("rss_bytes").GetInt64() > 0);
+    }
+}
