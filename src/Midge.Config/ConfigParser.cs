@@ -10,7 +10,7 @@ namespace Midge.Config;
 /// stricter (malformed numbers, extra values) the error names the file and line. docs/configuration.md lists
 /// every option.
 /// </remarks>
-public static class ConfigParser
+public static partial class ConfigParser
 {
     /// <summary>Largest MQTT payload, Mosquitto's upper bound for message_size_limit.</summary>
     public const int MaxPayload = 268_435_455;
@@ -138,7 +138,7 @@ public static class ConfigParser
     private static T Fail<T>(ConfigSource source, string message) => throw new ConfigException(source, message);
 
     /// <summary>A listener while it is being read; the default listener is one of these too.</summary>
-    private sealed class ListenerBuilder
+    private sealed partial class ListenerBuilder
     {
         public int Port = 1883;
         public string? BindAddress;
@@ -170,7 +170,7 @@ public static class ConfigParser
         }
     }
 
-    private sealed class ParseState(string? mainFullPath)
+    private sealed partial class ParseState(string? mainFullPath)
     {
         private BrokerConfig _config = new();
         private readonly List<ListenerBuilder> _listeners = [];
@@ -555,6 +555,7 @@ public static class ConfigParser
                     return;
             }
 
+            if (ApplyProtection(line)) return;
             if (NotYetSupported.TryGet(line.Name, out var capability))
             {
                 Fail(line.Source, $"option '{line.Name}' is not supported yet ({capability})");
@@ -807,6 +808,7 @@ public static class ConfigParser
                     AutoIdPrefix = _perListener ? l.AutoIdPrefix ?? "auto-" : c.AutoIdPrefix,
                     PasswordFile = _perListener ? l.PasswordFile : c.PasswordFile,
                     AclFile = _perListener ? l.AclFile : c.AclFile,
+                    Protection = l.BuildProtection(),
                     Source = l.Source,
                 });
             }
