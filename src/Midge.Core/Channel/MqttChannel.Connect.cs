@@ -52,6 +52,8 @@ public sealed partial class MqttChannel
             return;
         }
 
+        if (!AdmitConnect(clientId, assigned: assignedId is not null)) return;
+
         _security = _broker.Security.For(_listener);
         var identity = new ClientIdentity(clientId, connect.UserName) { IsBridge = connect.IsBridge };
         if (!Authenticate(connect, clientId, out var authFailure))
