@@ -46,8 +46,10 @@ public sealed record ListenerProtection
         network = default;
         int slash = text.IndexOf('/', StringComparison.Ordinal);
         var addressText = slash < 0 ? text : text[..slash];
-        if (!IPAddress.TryParse(addressText, out var address) || address.ScopeId != 0) return false;
-        int bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        if (!IPAddress.TryParse(addressText, out var address)) return false;
+        bool v4 = address.AddressFamily == AddressFamily.InterNetwork;
+        if (!v4 && address.ScopeId != 0) return false; // a zone (fe80::1%eth0) is not a network
+        int bits = v4 ? 32 : 128;
         int prefix = bits;
         if (slash >= 0)
         {
