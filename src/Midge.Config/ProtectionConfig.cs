@@ -21,6 +21,15 @@ public sealed record ListenerProtection
     /// <summary><c>deny_address</c>: these networks may not connect (deny wins over allow).</summary>
     public IReadOnlyList<IPNetwork> DenyAddresses { get; init; } = [];
 
+    /// <summary>Value equality, lists compared element by element (so a re-parsed configuration compares equal).</summary>
+    public bool Equals(ListenerProtection? other) =>
+        other is not null && MaxConnectionRate == other.MaxConnectionRate &&
+        MaxPendingConnections == other.MaxPendingConnections && ConnectTimeoutSeconds == other.ConnectTimeoutSeconds &&
+        AllowAddresses.SequenceEqual(other.AllowAddresses) && DenyAddresses.SequenceEqual(other.DenyAddresses);
+
+    public override int GetHashCode() =>
+        HashCode.Combine(MaxConnectionRate, MaxPendingConnections, ConnectTimeoutSeconds, AllowAddresses.Count, DenyAddresses.Count);
+
     /// <summary>True when the allow/deny lists let <paramref name="address"/> in. IPv4-mapped IPv6 addresses
     /// (from dual-mode sockets) are matched as IPv4.</summary>
     public bool Admits(IPAddress address)
