@@ -112,6 +112,7 @@ public sealed class ProtectionTests
         // a completes its handshake: it no longer counts, so a new connection gets in.
         await a.SendAsync(RawMqttClient.Connect("a"));
         Assert.Equal(2, (await a.ReadAsync(Short))?.Type);
+        await Task.Delay(200); // the slot is released just after CONNACK is queued; give the broker that moment
         var (fourth, d) = await TryConnectAsync(broker.Port, "fourth");
         d?.Dispose();
         Assert.True(fourth);
