@@ -71,6 +71,7 @@ public sealed partial class MqttChannel
         ReasonCode reason = AdmitPublish(publish);
         if (reason == ReasonCode.MessageRateTooHigh && PublishRateDisconnectDue())
         {
+            _broker.Stats.OnDropped();
             ServerDisconnect(ReasonCode.MessageRateTooHigh, publishWill: true, "publish rate exceeded for too long");
             return;
         }
