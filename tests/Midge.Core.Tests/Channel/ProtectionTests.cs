@@ -187,7 +187,10 @@ public class ProtectionTests
 
     private static ClientProtection Flapping => new()
     {
-        FlappingDetect = true, FlappingMaxConnects = 3, FlappingWindowSeconds = 10, FlappingBanTimeSeconds = 30,
+        FlappingDetect = true,
+        FlappingMaxConnects = 3,
+        FlappingWindowSeconds = 10,
+        FlappingBanTimeSeconds = 30,
     };
 
     [Fact]
