@@ -107,6 +107,8 @@ public sealed record ListenerConfig
     public string? PasswordFile { get; init; }
     /// <summary>Mosquitto ACL file; null = every client may publish and subscribe to everything.</summary>
     public string? AclFile { get; init; }
+    /// <summary>Address lists, connection rate, pending handshakes, CONNECT timeout (ProtectionConfig.cs).</summary>
+    public ListenerProtection Protection { get; init; } = new();
     public ConfigSource Source { get; init; }
 }
 
@@ -187,6 +189,8 @@ public sealed record BrokerConfig
     public bool UpgradeOutgoingQoS { get; init; }
     /// <summary>Seconds between $SYS updates; 0 disables $SYS.</summary>
     public int SysInterval { get; init; } = 10;
+    /// <summary>Publish rates, flapping detection, subscription and topic-depth caps (ProtectionConfig.cs).</summary>
+    public ClientProtection Protection { get; init; } = new();
 
     // Process
     public string? PidFile { get; init; }

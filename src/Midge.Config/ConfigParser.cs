@@ -10,7 +10,7 @@ namespace Midge.Config;
 /// stricter (malformed numbers, extra values) the error names the file and line. docs/configuration.md lists
 /// every option.
 /// </remarks>
-public static class ConfigParser
+public static partial class ConfigParser
 {
     /// <summary>Largest MQTT payload, Mosquitto's upper bound for message_size_limit.</summary>
     public const int MaxPayload = 268_435_455;
@@ -150,7 +150,7 @@ public static class ConfigParser
     private static T Fail<T>(ConfigSource source, string message) => throw new ConfigException(source, message);
 
     /// <summary>A listener while it is being read; the default listener is one of these too.</summary>
-    private sealed class ListenerBuilder
+    private sealed partial class ListenerBuilder
     {
         public int Port = 1883;
         public string? BindAddress;
@@ -184,7 +184,7 @@ public static class ConfigParser
         }
     }
 
-    private sealed class ParseState(string? mainFullPath)
+    private sealed partial class ParseState(string? mainFullPath)
     {
         private BrokerConfig _config = new();
         private readonly List<ListenerBuilder> _listeners = [];
@@ -619,6 +619,7 @@ public static class ConfigParser
                     return;
             }
 
+            if (ApplyProtection(line)) return;
             if (NotYetSupported.TryGet(line.Name, out var capability))
             {
                 Fail(line.Source, $"option '{line.Name}' is not supported yet ({capability})");
@@ -873,6 +874,7 @@ public static class ConfigParser
                     AclFile = _perListener ? l.AclFile : c.AclFile,
                     ServerReference = l.ServerReference,
                     ServerMoved = l.ServerMoved,
+                    Protection = l.BuildProtection(),
                     Source = l.Source,
                 });
             }

@@ -162,6 +162,7 @@ public sealed partial class Broker
         long now = NowMs;
         foreach (var channel in _channels.Keys) channel.Tick(now);
         var config = Config;
+        SweepProtection(now, config);
         foreach (var session in _sessions.Values)
         {
             if (session.IsOnline) continue;

@@ -26,8 +26,13 @@ internal sealed class MqttConnection : IClientOutput
     private int _backlog;
     private volatile bool _closing;
 
-    public MqttConnection(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnlyMode)
+    /// <summary>max_pending_connections: released once CONNECT has succeeded (ConnectionGuard.cs).</summary>
+    private ConnectionGuard.PendingSlot? _pending;
+
+    public MqttConnection(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnlyMode,
+        ConnectionGuard.PendingSlot? pending = null)
     {
+        _pending = pending;
         _context = context;
         _broker = broker;
         _channel = new MqttChannel(broker, listener, this, context.RemoteEndPoint?.ToString() ?? context.ConnectionId, localOnlyMode);
@@ -118,6 +123,11 @@ internal sealed class MqttConnection : IClientOutput
                         return;
                     }
                     _channel.Handle(packet);
+                    if (_pending is not null && _channel.IsConnected)
+                    {
+                        _pending.Release();
+                        _pending = null;
+                    }
                 }
                 if (result.IsCompleted || result.IsCanceled) return;
             }

@@ -31,12 +31,18 @@ public static class MqttListeners
         var config = broker.Config;
         foreach (var listener in Effective(config))
         {
+            // Address lists, connection rate, pending handshakes: one guard per listener (ConnectionGuard.cs).
+            var guard = new ConnectionGuard(listener, logger);
             foreach (var endpoint in EndPoints(listener))
             {
                 var l = listener;
                 bool local = config.LocalOnlyMode;
                 var limiter = new ConnectionLimit(l.MaxConnections);
-                options.Listen(endpoint, o => o.Run(context => HandleAsync(context, broker, l, local, limiter)));
+                options.Listen(endpoint, o =>
+                {
+                    if (!guard.IsIdle) o.Use(guard.Wrap); // first, so it runs before TLS and MQTT
+                    o.Run(context => HandleAsync(context, broker, l, local, limiter));
+                });
                 Log.Listening(logger, endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4", endpoint.ToString());
             }
         }
@@ -51,7 +57,8 @@ public static class MqttListeners
         }
         try
         {
-            var connection = new MqttConnection(context, broker, listener, localOnly);
+            var connection = new MqttConnection(context, broker, listener, localOnly,
+                context.Features.Get<ConnectionGuard.PendingSlot>());
             await connection.RunAsync();
         }
         finally

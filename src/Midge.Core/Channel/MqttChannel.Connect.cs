@@ -63,6 +63,8 @@ public sealed partial class MqttChannel
             return;
         }
 
+        if (!AdmitConnect(clientId, assigned: assignedId is not null)) return;
+
         _security = _broker.Security.For(_listener);
         var identity = new ClientIdentity(clientId, connect.UserName) { IsBridge = connect.IsBridge };
         if (authenticated is null && !Authenticate(connect, clientId, out var authFailure))

@@ -67,9 +67,20 @@ public sealed partial class MqttChannel
             }
         }
 
-        ReasonCode reason = ReasonCode.Success;
+        // Rate limits and topic depth (MqttChannel.Protection.cs); a client refused for too long is disconnected.
+        ReasonCode reason = AdmitPublish(publish);
+        if (reason == ReasonCode.MessageRateTooHigh && PublishRateDisconnectDue())
+        {
+            _broker.Stats.OnDropped();
+            ServerDisconnect(ReasonCode.MessageRateTooHigh, publishWill: true, "publish rate exceeded for too long");
+            return;
+        }
         if (_listener.MountPoint is { } mount) publish.Topic = mount + publish.Topic;
-        if (IsReservedTopic(publish.Topic) || _security.Acl?.CanPublish(_identity!, publish.Topic) == false)
+        if (reason != ReasonCode.Success)
+        {
+            _broker.Stats.OnDropped();
+        }
+        else if (IsReservedTopic(publish.Topic) || _security.Acl?.CanPublish(_identity!, publish.Topic) == false)
         {
             reason = ReasonCode.NotAuthorized;
         }
@@ -94,7 +105,7 @@ public sealed partial class MqttChannel
             int matched = _broker.Publish(message);
             if (matched == 0) reason = ReasonCode.NoMatchingSubscribers;
         }
-        if (reason != ReasonCode.Success && reason != ReasonCode.NoMatchingSubscribers)
+        if (reason != ReasonCode.Success && reason != ReasonCode.NoMatchingSubscribers && reason != ReasonCode.MessageRateTooHigh)
         {
             Log.PublishDenied(_broker.Logger, session.ClientId, publish.Topic, reason);
         }

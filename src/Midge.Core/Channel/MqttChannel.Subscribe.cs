@@ -47,6 +47,11 @@ public sealed partial class MqttChannel
             {
                 filter = shared ? SharedPrefix(request.Filter, group) + mount + inner : mount + request.Filter;
             }
+            if (RefuseSubscription(session, request.Filter, shared ? inner : request.Filter, filter) is { } refused)
+            {
+                suback.ReasonCodes.Add(refused); // max_topic_levels, max_subscriptions_per_client (0x80 for 3.x)
+                continue;
+            }
             if (_security.Acl?.CanSubscribe(_identity!, filter) == SubscribeDecision.Deny)
             {
                 // A filter the ACL can never allow is refused, not silently filtered (0x80 for 3.x).

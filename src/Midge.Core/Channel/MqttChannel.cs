@@ -166,8 +166,8 @@ public sealed partial class MqttChannel
         }
     }
 
-    /// <summary>How long a new connection may take to send CONNECT.</summary>
-    internal const long ConnectTimeoutMs = 10_000;
+    /// <summary>How long a new connection may take to send CONNECT: the listener's <c>connect_timeout</c>.</summary>
+    internal long ConnectTimeoutMs => _listener.Protection.ConnectTimeoutSeconds * 1000L;
 
     /// <summary>
     /// Ends the connection from the broker's side: MQTT 5 clients get DISCONNECT with <paramref name="reason"/>.

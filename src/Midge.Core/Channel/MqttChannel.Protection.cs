@@ -1,0 +1,121 @@
+using Midge.Core.Protection;
+using Midge.Core.Sessions;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+
+namespace Midge.Core.Channel;
+
+// Rate limits and caps checked by the state machine: CONNECT rate and flapping bans at CONNECT, publish rates
+// and topic depth at PUBLISH, topic depth and the subscription cap at SUBSCRIBE. The socket-level checks
+// (address lists, connection rate at accept, pending handshakes) are in Midge.Transport/ConnectionGuard.cs.
+public sealed partial class MqttChannel
+{
+    private TokenBucket _publishCount;
+    private TokenBucket _publishBytes;
+    private bool _publishBucketsReady;
+    /// <summary>Start of the current run of refusals (-1: none) and the last refusal, for the disconnect rule.</summary>
+    private long _rateStreakStartMs = -1;
+    private long _lastRateRefusalMs;
+
+    /// <summary>max_connection_rate (CONNECT side) and flapping_detect; false when the CONNECT was refused.</summary>
+    private bool AdmitConnect(string clientId, bool assigned)
+    {
+        long now = _broker.NowMs;
+        if (!_broker.ConnectRates.TryConnect(_listener, now))
+        {
+            RejectConnect(Version, ReasonCode.ConnectionRateExceeded,
+                $"connection rate exceeded (max_connection_rate {_listener.Protection.MaxConnectionRate}), client id '{clientId}'");
+            return false;
+        }
+        var p = _broker.Config.Protection;
+        if (p.FlappingDetect && !assigned && !_broker.Flapping.Admit(clientId, now, p, out bool banStarted, out long until))
+        {
+            long seconds = (until - now + 999) / 1000;
+            if (banStarted) Log.FlappingBanned(_broker.Logger, clientId, RemoteEndPoint, p.FlappingMaxConnects, p.FlappingWindowSeconds, seconds);
+            RejectConnect(Version, ReasonCode.Banned, $"client id '{clientId}' is banned for flapping for {seconds} more seconds");
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// max_topic_levels, max_publish_rate and max_publish_bytes_rate for one PUBLISH: Success, TopicNameInvalid
+    /// or MessageRateTooHigh. A refused message takes no tokens.
+    /// </summary>
+    private ReasonCode AdmitPublish(PublishPacket publish)
+    {
+        var p = _broker.Config.Protection;
+        if (p.MaxTopicLevels > 0 && CountLevels(publish.Topic) > p.MaxTopicLevels)
+        {
+            Log.TopicTooDeep(_broker.Logger, ClientId ?? RemoteEndPoint, publish.Topic, p.MaxTopicLevels);
+            return ReasonCode.TopicNameInvalid;
+        }
+        if (p.MaxPublishRate <= 0 && p.MaxPublishBytesRate <= 0) return ReasonCode.Success;
+
+        long now = _broker.NowMs;
+        if (!_publishBucketsReady)
+        {
+            // Burst = one second's worth. Limits are read once per connection.
+            _publishBucketsReady = true;
+            if (p.MaxPublishRate > 0) _publishCount = new TokenBucket(p.MaxPublishRate, p.MaxPublishRate, now);
+            if (p.MaxPublishBytesRate > 0) _publishBytes = new TokenBucket(p.MaxPublishBytesRate, p.MaxPublishBytesRate, now);
+        }
+        long bytes = publish.Payload.Length;
+        if ((!_publishCount.IsEnabled || _publishCount.CanTake(1, now)) &&
+            (!_publishBytes.IsEnabled || _publishBytes.CanTake(bytes, now)))
+        {
+            if (_publishCount.IsEnabled) _publishCount.Take(1);
+            if (_publishBytes.IsEnabled) _publishBytes.Take(bytes);
+            return ReasonCode.Success;
+        }
+        // A run of refusals continues while no second passes without one; it is logged when it starts.
+        if (_rateStreakStartMs < 0 || now - _lastRateRefusalMs > 1000)
+        {
+            _rateStreakStartMs = now;
+            Log.PublishRateExceeded(_broker.Logger, ClientId ?? RemoteEndPoint, p.MaxPublishRate, p.MaxPublishBytesRate);
+        }
+        _lastRateRefusalMs = now;
+        return ReasonCode.MessageRateTooHigh;
+    }
+
+    /// <summary>publish_rate_disconnect_after: true once the client has been refused at least once in every
+    /// second for that many seconds.</summary>
+    private bool PublishRateDisconnectDue()
+    {
+        int after = _broker.Config.Protection.PublishRateDisconnectAfterSeconds;
+        if (after <= 0 || _lastRateRefusalMs - _rateStreakStartMs < after * 1000L) return false;
+        Log.PublishRateDisconnect(_broker.Logger, ClientId ?? RemoteEndPoint, after);
+        return true;
+    }
+
+    /// <summary>max_topic_levels (MQTT 5 0x8F) and max_subscriptions_per_client (0x97) for one filter; null when
+    /// allowed. <paramref name="levelFilter"/> is the filter without a $share prefix; <paramref name="filter"/>
+    /// the session key (with the mount point). Re-subscribing to a filter already held is always allowed.</summary>
+    private ReasonCode? RefuseSubscription(Session session, string clientFilter, string levelFilter, string filter)
+    {
+        var p = _broker.Config.Protection;
+        if (p.MaxTopicLevels > 0 && CountLevels(levelFilter) > p.MaxTopicLevels)
+        {
+            Log.SubscriptionRefused(_broker.Logger, session.ClientId, clientFilter, $"deeper than max_topic_levels {p.MaxTopicLevels}");
+            return ReasonCode.TopicFilterInvalid;
+        }
+        if (p.MaxSubscriptionsPerClient > 0)
+        {
+            int count;
+            lock (session.Sync)
+            {
+                if (session.Subscriptions.ContainsKey(filter)) return null;
+                count = session.Subscriptions.Count;
+            }
+            if (count >= p.MaxSubscriptionsPerClient)
+            {
+                Log.SubscriptionRefused(_broker.Logger, session.ClientId, clientFilter, $"max_subscriptions_per_client {p.MaxSubscriptionsPerClient} reached");
+                return ReasonCode.QuotaExceeded;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Topic levels: one more than the number of '/'.</summary>
+    internal static int CountLevels(string topic) => topic.AsSpan().Count('/') + 1;
+}
