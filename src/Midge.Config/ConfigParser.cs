@@ -10,7 +10,7 @@ namespace Midge.Config;
 /// stricter (malformed numbers, extra values) the error names the file and line. docs/configuration.md lists
 /// every option.
 /// </remarks>
-public static class ConfigParser
+public static partial class ConfigParser
 {
     /// <summary>Largest MQTT payload, Mosquitto's upper bound for message_size_limit.</summary>
     public const int MaxPayload = 268_435_455;
@@ -138,7 +138,7 @@ public static class ConfigParser
     private static T Fail<T>(ConfigSource source, string message) => throw new ConfigException(source, message);
 
     /// <summary>A listener while it is being read; the default listener is one of these too.</summary>
-    private sealed class ListenerBuilder
+    private sealed partial class ListenerBuilder
     {
         public int Port = 1883;
         public string? BindAddress;
@@ -170,7 +170,7 @@ public static class ConfigParser
         }
     }
 
-    private sealed class ParseState(string? mainFullPath)
+    private sealed partial class ParseState(string? mainFullPath)
     {
         private BrokerConfig _config = new();
         private readonly List<ListenerBuilder> _listeners = [];
@@ -273,6 +273,7 @@ public static class ConfigParser
 
         private void Apply(in Line line, string baseDirectory, int level)
         {
+            if (ApplyTls(line)) return; // ConfigParser.Tls.cs
             switch (line.Name)
             {
                 // ---- listeners ----
@@ -754,7 +755,7 @@ public static class ConfigParser
             var defaultUsed = _portSource is not null || _bindAddressSource is not null || d.BindInterface is not null
                 || d.MaxConnections != -1 || d.MaxQoS != 2 || d.Protocol != ListenerProtocol.Mqtt
                 || d.SocketDomain != SocketDomain.Any || d.UseUsernameAsClientId
-                || (_perListener && !d.AllowZeroLengthClientId);
+                || (_perListener && !d.AllowZeroLengthClientId) || d.TlsUsed;
 
             if (_localOnly)
             {
@@ -801,6 +802,7 @@ public static class ConfigParser
                     MaxQoS = l.MaxQoS,
                     MaxTopicAlias = l.MaxTopicAlias,
                     MountPoint = l.MountPoint,
+                    Tls = BuildTls(l),
                     UseUsernameAsClientId = l.UseUsernameAsClientId,
                     AllowAnonymous = _perListener ? l.AllowAnonymous ?? false : c.AllowAnonymous ?? false,
                     AllowZeroLengthClientId = _perListener ? l.AllowZeroLengthClientId : c.AllowZeroLengthClientId,

@@ -26,11 +26,15 @@ internal sealed class MqttConnection : IClientOutput
     private int _backlog;
     private volatile bool _closing;
 
-    public MqttConnection(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnlyMode)
+    public MqttConnection(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnlyMode,
+        string? certificateUserName = null)
     {
         _context = context;
         _broker = broker;
-        _channel = new MqttChannel(broker, listener, this, context.RemoteEndPoint?.ToString() ?? context.ConnectionId, localOnlyMode);
+        _channel = new MqttChannel(broker, listener, this, context.RemoteEndPoint?.ToString() ?? context.ConnectionId, localOnlyMode)
+        {
+            CertificateUserName = certificateUserName,
+        };
     }
 
     public int Backlog => Volatile.Read(ref _backlog);

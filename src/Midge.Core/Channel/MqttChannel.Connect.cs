@@ -24,14 +24,29 @@ public sealed partial class MqttChannel
             return;
         }
 
+        // use_identity_as_username / use_subject_as_username: the TLS client certificate names the user, whatever
+        // CONNECT says, and no password is checked (Mosquitto). No certificate: bad user name or password.
+        bool certificateIdentity = _listener.Tls?.UsesCertificateIdentity == true;
+        string? userName = connect.UserName;
+        if (certificateIdentity)
+        {
+            if (CertificateUserName is null)
+            {
+                RejectConnect(Version, ReasonCode.BadUserNameOrPassword, "no client certificate identity",
+                    ConnectReturnCode.BadUserNameOrPassword);
+                return;
+            }
+            userName = CertificateUserName;
+        }
+
         if (_listener.UseUsernameAsClientId)
         {
-            if (connect.UserName is null)
+            if (userName is null)
             {
                 RejectConnect(Version, ReasonCode.NotAuthorized, "use_username_as_clientid needs a username");
                 return;
             }
-            clientId = connect.UserName;
+            clientId = userName;
         }
         else if (clientId.Length == 0)
         {
@@ -53,8 +68,8 @@ public sealed partial class MqttChannel
         }
 
         _security = _broker.Security.For(_listener);
-        var identity = new ClientIdentity(clientId, connect.UserName) { IsBridge = connect.IsBridge };
-        if (!Authenticate(connect, clientId, out var authFailure))
+        var identity = new ClientIdentity(clientId, userName) { IsBridge = connect.IsBridge };
+        if (!certificateIdentity && !Authenticate(connect, clientId, out var authFailure))
         {
             RejectConnect(Version, authFailure, authFailure == ReasonCode.BadUserNameOrPassword
                 ? "bad user name or password"
@@ -99,8 +114,8 @@ public sealed partial class MqttChannel
             ? props?.SessionExpiryInterval ?? 0
             : connect.CleanStart ? 0 : uint.MaxValue;
 
-        UserName = connect.UserName;
-        _password = connect.Password;
+        UserName = userName;
+        _password = certificateIdentity ? null : connect.Password;
         _identity = identity;
         KeepAlive = keepAlive;
         _will = connect.Will;
@@ -157,7 +172,7 @@ public sealed partial class MqttChannel
         _broker.Stats.OnClientConnected();
         if (config.ConnectionMessages)
         {
-            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, Version, connect.CleanStart, keepAlive, connect.UserName);
+            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, Version, connect.CleanStart, keepAlive, userName);
         }
     }
 
@@ -210,7 +225,7 @@ public sealed partial class MqttChannel
         }
         _security = _broker.Security.For(_listener);
         var connect = new ConnectPacket { UserName = UserName, Password = _password };
-        if (Authenticate(connect, session.ClientId, out _))
+        if (_listener.Tls?.UsesCertificateIdentity == true || Authenticate(connect, session.ClientId, out _))
         {
             if (_identity is { IsBridge: false }) session.SetAcl(_security.Acl); // an acl_file added by the reload
             return;
@@ -229,7 +244,7 @@ public sealed partial class MqttChannel
     }
 
     /// <summary>Answers CONNECT with a failure CONNACK and closes (MQTT-3.2.2-5/-6).</summary>
-    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message)
+    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message, ConnectReturnCode? v3Code = null)
     {
         if (Interlocked.Exchange(ref _state, 2) == 2) return;
         Version = version;
@@ -238,6 +253,10 @@ public sealed partial class MqttChannel
         if (version == ProtocolVersion.V500)
         {
             if (_connectProperties?.RequestProblemInformation != 0) connack.GetOrCreateProperties().ReasonString = message;
+        }
+        else if (v3Code is { } code)
+        {
+            connack.V3ReturnCode = code;
         }
         else if (reason == ReasonCode.ClientIdentifierNotValid)
         {
