@@ -13,12 +13,27 @@ public static class CertificateIdentity
 {
     private static readonly Dictionary<string, string> ShortNames = new(StringComparer.Ordinal)
     {
-        ["2.5.4.3"] = "CN", ["2.5.4.6"] = "C", ["2.5.4.7"] = "L", ["2.5.4.8"] = "ST", ["2.5.4.9"] = "street",
-        ["2.5.4.10"] = "O", ["2.5.4.11"] = "OU", ["2.5.4.12"] = "title", ["2.5.4.4"] = "SN", ["2.5.4.42"] = "GN",
-        ["2.5.4.43"] = "initials", ["2.5.4.44"] = "generationQualifier", ["2.5.4.46"] = "dnQualifier",
-        ["2.5.4.5"] = "serialNumber", ["2.5.4.17"] = "postalCode", ["2.5.4.41"] = "name", ["2.5.4.65"] = "pseudonym",
-        ["2.5.4.15"] = "businessCategory", ["2.5.4.97"] = "organizationIdentifier",
-        ["1.2.840.113549.1.9.1"] = "emailAddress", ["0.9.2342.19200300.100.1.25"] = "DC",
+        ["2.5.4.3"] = "CN",
+        ["2.5.4.6"] = "C",
+        ["2.5.4.7"] = "L",
+        ["2.5.4.8"] = "ST",
+        ["2.5.4.9"] = "street",
+        ["2.5.4.10"] = "O",
+        ["2.5.4.11"] = "OU",
+        ["2.5.4.12"] = "title",
+        ["2.5.4.4"] = "SN",
+        ["2.5.4.42"] = "GN",
+        ["2.5.4.43"] = "initials",
+        ["2.5.4.44"] = "generationQualifier",
+        ["2.5.4.46"] = "dnQualifier",
+        ["2.5.4.5"] = "serialNumber",
+        ["2.5.4.17"] = "postalCode",
+        ["2.5.4.41"] = "name",
+        ["2.5.4.65"] = "pseudonym",
+        ["2.5.4.15"] = "businessCategory",
+        ["2.5.4.97"] = "organizationIdentifier",
+        ["1.2.840.113549.1.9.1"] = "emailAddress",
+        ["0.9.2342.19200300.100.1.25"] = "DC",
         ["0.9.2342.19200300.100.1.1"] = "UID",
     };
 

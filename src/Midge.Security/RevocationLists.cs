@@ -101,8 +101,13 @@ public sealed class RevocationLists
                 }
                 return new Crl
                 {
-                    Tbs = tbsBytes, SignatureAlgorithm = algorithm, Signature = signature, Issuer = issuer,
-                    ThisUpdate = thisUpdate, NextUpdate = nextUpdate, Revoked = revoked,
+                    Tbs = tbsBytes,
+                    SignatureAlgorithm = algorithm,
+                    Signature = signature,
+                    Issuer = issuer,
+                    ThisUpdate = thisUpdate,
+                    NextUpdate = nextUpdate,
+                    Revoked = revoked,
                 };
             }
             catch (AsnContentException e)
