@@ -99,7 +99,7 @@ public sealed record BrokerArguments
                     break;
                 case "--tls-keylog":
                     throw new CommandLineException(
-                        $"option '--tls-keylog' is not supported yet ({NotYetSupported.Tls})");
+                        $"option '--tls-keylog' is not supported yet ({NotYetSupported.TlsKeyLog})");
                 default:
                     throw new CommandLineException($"unknown option '{a}' (see --help)");
             }

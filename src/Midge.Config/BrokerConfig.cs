@@ -91,6 +91,8 @@ public sealed record ListenerConfig
     public ushort MaxTopicAlias { get; init; } = 10;
     public string? MountPoint { get; init; }
     public bool UseUsernameAsClientId { get; init; }
+    /// <summary>TLS settings (TlsConfig.cs); null = plain TCP.</summary>
+    public TlsConfig? Tls { get; init; }
     /// <summary>Null = Mosquitto 2.0's default (false once any listener is configured; true in local-only mode).
     /// The parser always resolves it: the global value, or the listener's own with per_listener_settings.</summary>
     public bool? AllowAnonymous { get; init; }

@@ -287,6 +287,7 @@ public static partial class ConfigParser
 
         private void Apply(in Line line, string baseDirectory, int level)
         {
+            if (ApplyTls(line)) return; // ConfigParser.Tls.cs
             switch (line.Name)
             {
                 // ---- listeners ----
@@ -819,7 +820,7 @@ public static partial class ConfigParser
             var defaultUsed = _portSource is not null || _bindAddressSource is not null || d.BindInterface is not null
                 || d.MaxConnections != -1 || d.MaxQoS != 2 || d.Protocol != ListenerProtocol.Mqtt
                 || d.SocketDomain != SocketDomain.Any || d.UseUsernameAsClientId
-                || (_perListener && !d.AllowZeroLengthClientId);
+                || (_perListener && !d.AllowZeroLengthClientId) || d.TlsUsed;
 
             if (_localOnly)
             {
@@ -866,6 +867,7 @@ public static partial class ConfigParser
                     MaxQoS = l.MaxQoS,
                     MaxTopicAlias = l.MaxTopicAlias,
                     MountPoint = l.MountPoint,
+                    Tls = BuildTls(l),
                     UseUsernameAsClientId = l.UseUsernameAsClientId,
                     AllowAnonymous = _perListener ? l.AllowAnonymous ?? false : c.AllowAnonymous ?? false,
                     AllowZeroLengthClientId = _perListener ? l.AllowZeroLengthClientId : c.AllowZeroLengthClientId,

@@ -6,26 +6,17 @@ namespace Midge.Config;
 /// <summary>
 /// The one table of mosquitto.conf options that Midge recognises but cannot honour yet, each with the
 /// capability it waits for. The parser fails on them (never ignores them silently); enabling a capability means
-/// deleting its rows here and handling the options in <see cref="ConfigParser"/>.
+/// deleting its rows here and handling the options in <see cref="ConfigParser"/>. Options that .NET can never
+/// honour (TLS-PSK, OpenSSL engines) are in <see cref="ConfigParser.UnsupportedTlsOptions"/> instead.
 /// </summary>
 public static class NotYetSupported
 {
-    public const string Tls = "TLS listeners";
-    public const string TlsPsk = "TLS-PSK listeners";
+    public const string TlsKeyLog = "TLS key logging";
     public const string Plugins = "authentication plugins";
     public const string Persistence = "persistence";
     public const string Bridges = "bridges";
     public const string WebSockets = "websockets";
     public const string UnixSockets = "Unix socket listeners";
-
-    private static readonly string[] TlsOptions =
-    [
-        "cafile", "capath", "certfile", "keyfile", "ciphers", "ciphers_tls1.3", "crlfile", "dhparamfile",
-        "require_certificate", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "tls_version",
-        "use_identity_as_username", "use_subject_as_username",
-    ];
-
-    private static readonly string[] TlsPskOptions = ["psk_hint", "psk_file"];
 
     private static readonly string[] PluginOptions = ["plugin", "auth_plugin", "auth_plugin_deny_special_chars"];
 
@@ -88,8 +79,6 @@ public static class NotYetSupported
                 d.Add(n, cap);
             }
         }
-        Add(TlsOptions, Tls);
-        Add(TlsPskOptions, TlsPsk);
         Add(PluginOptions, Plugins);
         Add(PersistenceOptions, Persistence);
         Add(BridgeOptions, Bridges);

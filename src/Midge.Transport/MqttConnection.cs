@@ -30,12 +30,15 @@ internal sealed class MqttConnection : IClientOutput
     private ConnectionGuard.PendingSlot? _pending;
 
     public MqttConnection(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnlyMode,
-        ConnectionGuard.PendingSlot? pending = null)
+        ConnectionGuard.PendingSlot? pending = null, string? certificateUserName = null)
     {
         _pending = pending;
         _context = context;
         _broker = broker;
-        _channel = new MqttChannel(broker, listener, this, context.RemoteEndPoint?.ToString() ?? context.ConnectionId, localOnlyMode);
+        _channel = new MqttChannel(broker, listener, this, context.RemoteEndPoint?.ToString() ?? context.ConnectionId, localOnlyMode)
+        {
+            CertificateUserName = certificateUserName,
+        };
     }
 
     public int Backlog => Volatile.Read(ref _backlog);

@@ -2,10 +2,13 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core;
+using Midge.Security;
 
 namespace Midge.Transport;
 
@@ -26,7 +29,7 @@ public static class MqttListeners
     }
 
     /// <summary>Adds the MQTT listeners to Kestrel.</summary>
-    public static void Configure(KestrelServerOptions options, Broker broker, ILogger logger)
+    public static void Configure(KestrelServerOptions options, Broker broker, ILogger logger, TlsCertificateStore? tls = null)
     {
         var config = broker.Config;
         foreach (var listener in Effective(config))
@@ -38,9 +41,13 @@ public static class MqttListeners
                 var l = listener;
                 bool local = config.LocalOnlyMode;
                 var limiter = new ConnectionLimit(l.MaxConnections);
+                var secure = l.Tls is null ? null
+                    : tls?.For(l) ?? throw new InvalidOperationException($"{l.Source}: TLS listener without loaded certificates");
                 options.Listen(endpoint, o =>
                 {
                     if (!guard.IsIdle) o.Use(guard.Wrap); // first, so it runs before TLS and MQTT
+                    // TLS runs as connection middleware in front of the MQTT handler.
+                    if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
                     o.Run(context => HandleAsync(context, broker, l, local, limiter));
                 });
                 Log.Listening(logger, endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4", endpoint.ToString());
@@ -58,13 +65,22 @@ public static class MqttListeners
         try
         {
             var connection = new MqttConnection(context, broker, listener, localOnly,
-                context.Features.Get<ConnectionGuard.PendingSlot>());
+                context.Features.Get<ConnectionGuard.PendingSlot>(), CertificateUserName(context, listener));
             await connection.RunAsync();
         }
         finally
         {
             limit.Exit();
         }
+    }
+
+    /// <summary>The user name the client certificate gives on a listener with use_identity_as_username or
+    /// use_subject_as_username; null when there is no certificate (or no CN in it).</summary>
+    private static string? CertificateUserName(ConnectionContext context, ListenerConfig listener)
+    {
+        if (listener.Tls is not { UsesCertificateIdentity: true } tls) return null;
+        if (context.Features.Get<ITlsConnectionFeature>()?.ClientCertificate is not { } certificate) return null;
+        return tls.UseIdentityAsUsername ? CertificateIdentity.CommonName(certificate) : CertificateIdentity.Subject(certificate);
     }
 
     /// <summary>Resolves a listener's bind address (address, host name, interface or all) into endpoints.</summary>

@@ -36,6 +36,7 @@ public static partial class Program
 
         BrokerArguments arguments;
         BrokerConfig config;
+        TlsCertificateStore tls;
         try
         {
             arguments = BrokerArguments.Parse(args);
@@ -50,6 +51,7 @@ public static partial class Program
                 return 0;
             }
             config = arguments.ToBrokerConfig();
+            tls = new TlsCertificateStore(config); // certfile, keyfile, cafile, capath, crlfile: errors name the line
         }
         catch (CommandLineException ex)
         {
@@ -75,10 +77,10 @@ public static partial class Program
             return Daemonize(args);
         }
 
-        return await RunAsync(arguments, config);
+        return await RunAsync(arguments, config, tls);
     }
 
-    private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config)
+    private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config, TlsCertificateStore tls)
     {
         var loggerProvider = new MidgeLoggerProvider(config);
         using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(loggerProvider));
@@ -110,7 +112,7 @@ public static partial class Program
         builder.WebHost.ConfigureKestrel(o =>
         {
             o.AddServerHeader = false;
-            MqttListeners.Configure(o, broker, log);
+            MqttListeners.Configure(o, broker, log, tls);
         });
         await using var app = builder.Build();
 
@@ -123,7 +125,7 @@ public static partial class Program
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
             ctx.Cancel = true;
-            Reload(arguments, broker, loggerProvider, log);
+            Reload(arguments, broker, tls, loggerProvider, log);
         });
 
         try
@@ -142,14 +144,17 @@ public static partial class Program
         return 0;
     }
 
-    /// <summary>SIGHUP: re-read the configuration; limits and logging change at once, listeners stay bound.</summary>
-    private static void Reload(BrokerArguments arguments, Broker broker, MidgeLoggerProvider logger, ILogger log)
+    /// <summary>SIGHUP: re-read the configuration; limits and logging change at once, listeners stay bound, TLS
+    /// certificates are re-read for new handshakes (open connections keep theirs).</summary>
+    private static void Reload(BrokerArguments arguments, Broker broker, TlsCertificateStore tls, MidgeLoggerProvider logger, ILogger log)
     {
         if (arguments.ConfigFile is null) return;
         try
         {
             var config = arguments.ToBrokerConfig();
+            var applyTls = tls.Prepare(config);
             broker.Reload(config);
+            applyTls();
             logger.Apply(config);
             Log.Reloaded(log, arguments.ConfigFile);
         }

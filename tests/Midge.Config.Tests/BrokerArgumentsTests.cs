@@ -50,7 +50,7 @@ public class BrokerArgumentsTests
     [InlineData(new[] { "-p", "0" }, "-p: port must be between 1 and 65535, got '0'")]
     [InlineData(new[] { "-p", "65536" }, "-p: port must be between 1 and 65535, got '65536'")]
     [InlineData(new[] { "--port", "http" }, "--port: port must be between 1 and 65535, got 'http'")]
-    [InlineData(new[] { "--tls-keylog", "k.log" }, "option '--tls-keylog' is not supported yet (TLS listeners)")]
+    [InlineData(new[] { "--tls-keylog", "k.log" }, "option '--tls-keylog' is not supported yet (TLS key logging)")]
     [InlineData(new[] { "-p", "1", "-p", "2", "-p", "3", "-p", "4", "-p", "5", "-p", "6", "-p", "7", "-p", "8", "-p", "9", "-p", "10", "-p", "11" }, "at most 10 ports can be given with -p")]
     public void Errors(string[] args, string message)
     {

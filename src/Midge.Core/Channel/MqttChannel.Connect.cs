@@ -35,14 +35,29 @@ public sealed partial class MqttChannel
             return;
         }
 
+        // use_identity_as_username / use_subject_as_username: the TLS client certificate names the user, whatever
+        // CONNECT says, and no password is checked (Mosquitto). No certificate: bad user name or password.
+        bool certificateIdentity = _listener.Tls?.UsesCertificateIdentity == true;
+        string? userName = connect.UserName;
+        if (certificateIdentity)
+        {
+            if (CertificateUserName is null)
+            {
+                RejectConnect(Version, ReasonCode.BadUserNameOrPassword, "no client certificate identity",
+                    ConnectReturnCode.BadUserNameOrPassword);
+                return;
+            }
+            userName = CertificateUserName;
+        }
+
         if (_listener.UseUsernameAsClientId)
         {
-            if (connect.UserName is null)
+            if (userName is null)
             {
                 RejectConnect(Version, ReasonCode.NotAuthorized, "use_username_as_clientid needs a username");
                 return;
             }
-            clientId = connect.UserName;
+            clientId = userName;
         }
         else if (clientId.Length == 0)
         {
@@ -66,8 +81,8 @@ public sealed partial class MqttChannel
         if (!AdmitConnect(clientId, assigned: assignedId is not null)) return;
 
         _security = _broker.Security.For(_listener);
-        var identity = new ClientIdentity(clientId, connect.UserName) { IsBridge = connect.IsBridge };
-        if (authenticated is null && !Authenticate(connect, clientId, out var authFailure))
+        var identity = new ClientIdentity(clientId, userName) { IsBridge = connect.IsBridge };
+        if (authenticated is null && !certificateIdentity && !Authenticate(connect, clientId, out var authFailure))
         {
             RejectConnect(Version, authFailure, authFailure == ReasonCode.BadUserNameOrPassword
                 ? "bad user name or password"
@@ -118,8 +133,8 @@ public sealed partial class MqttChannel
             cappedExpiry = cap;
         }
 
-        UserName = connect.UserName;
-        _password = connect.Password;
+        UserName = userName;
+        _password = certificateIdentity ? null : connect.Password;
         _identity = identity;
         KeepAlive = keepAlive;
         _will = connect.Will;
@@ -195,7 +210,7 @@ public sealed partial class MqttChannel
         _broker.Stats.OnClientConnected();
         if (config.ConnectionMessages)
         {
-            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, Version, connect.CleanStart, keepAlive, connect.UserName);
+            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, Version, connect.CleanStart, keepAlive, userName);
         }
     }
 
@@ -248,9 +263,9 @@ public sealed partial class MqttChannel
         }
         _security = _broker.Security.For(_listener);
         var connect = new ConnectPacket { UserName = UserName, Password = _password };
-        bool stillValid = _scramCredential is not null
+        bool stillValid = _listener.Tls?.UsesCertificateIdentity == true || (_scramCredential is not null
             ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == _scramCredential
-            : Authenticate(connect, session.ClientId, out _);
+            : Authenticate(connect, session.ClientId, out _));
         if (stillValid)
         {
             if (_identity is { IsBridge: false }) session.SetAcl(_security.Acl); // an acl_file added by the reload
@@ -270,7 +285,8 @@ public sealed partial class MqttChannel
     }
 
     /// <summary>Answers CONNECT with a failure CONNACK and closes (MQTT-3.2.2-5/-6).</summary>
-    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message, string? serverReference = null)
+    private void RejectConnect(ProtocolVersion version, ReasonCode reason, string message, ConnectReturnCode? v3Code = null,
+        string? serverReference = null)
     {
         if (Interlocked.Exchange(ref _state, 2) == 2) return;
         Version = version;
@@ -280,6 +296,10 @@ public sealed partial class MqttChannel
         {
             if (_connectProperties?.RequestProblemInformation != 0) connack.GetOrCreateProperties().ReasonString = message;
             if (serverReference is not null) connack.GetOrCreateProperties().ServerReference = serverReference;
+        }
+        else if (v3Code is { } code)
+        {
+            connack.V3ReturnCode = code;
         }
         else if (reason == ReasonCode.ClientIdentifierNotValid)
         {

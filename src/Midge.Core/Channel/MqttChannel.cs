@@ -57,6 +57,10 @@ public sealed partial class MqttChannel
 
     public string? UserName { get; private set; }
 
+    /// <summary>The user name the TLS client certificate gives (its CN, or its subject), set by the transport on a
+    /// listener with use_identity_as_username or use_subject_as_username; null when the client sent none.</summary>
+    public string? CertificateUserName { get; init; }
+
     public ushort KeepAlive { get; private set; }
 
     /// <summary>Topic aliases the writer may assign on PUBLISHes to this client: the client's Topic Alias
