@@ -116,7 +116,7 @@ internal sealed class MqttConnection : IClientOutput
                     MqttPacket packet;
                     try
                     {
-                        packet = PacketDecoder.Decode(header, body, _channel.IsConnected ? _channel.Version : ProtocolVersion.V311);
+                        packet = PacketDecoder.Decode(header, body, _channel.Version); // 3.1.1 until CONNECT sets it
                     }
                     catch (MqttProtocolException ex)
                     {
