@@ -14,6 +14,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# MQTT.js (tests/Midge.Integration.Tests/peers/node): installed from its package-lock.json when missing.
+node_peers=tests/Midge.Integration.Tests/peers/node
+if [ ! -d "$node_peers/node_modules" ]; then
+  echo "installing test peers: MQTT.js (npm ci in $node_peers)"
+  (cd "$node_peers" && npm ci --no-audit --no-fund)
+fi
 # Debian's python3-paho-mqtt lives in the system interpreter's path; make sure tests use that one.
 export MIDGE_PYTHON="${MIDGE_PYTHON:-/usr/bin/python3}"
 
