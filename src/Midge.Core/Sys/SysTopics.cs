@@ -17,6 +17,7 @@ public sealed class SysTopics
     private readonly Dictionary<string, double> _loads = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _previous = new(StringComparer.Ordinal);
     private long _lastRunMs;
+    private long _heapMaximum;
 
     public SysTopics(Broker broker, string version)
     {
@@ -56,6 +57,10 @@ public sealed class SysTopics
         Set("$SYS/broker/subscriptions/count", _broker.SubscriptionCount);
         Set("$SYS/broker/retained messages/count", _broker.RetainedCount);
         Set("$SYS/broker/store/messages/count", _broker.RetainedCount);
+        long heap = GC.GetTotalMemory(false);
+        _heapMaximum = Math.Max(_heapMaximum, heap);
+        Set("$SYS/broker/heap/current", heap);
+        Set("$SYS/broker/heap/maximum", _heapMaximum);
 
         if (intervalSeconds > 0)
         {
