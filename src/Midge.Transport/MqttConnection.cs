@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Midge.Config;
 using Midge.Core;
@@ -20,8 +19,7 @@ internal sealed class MqttConnection : IClientOutput
 {
     private readonly ConnectionContext _context;
     private readonly Broker _broker;
-    private readonly Channel<Outgoing> _queue = System.Threading.Channels.Channel.CreateUnbounded<Outgoing>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
+    private readonly OutgoingQueue<Outgoing> _queue = new();
     private readonly MqttChannel _channel;
     private int _backlog;
     private volatile bool _closing;
@@ -56,7 +54,7 @@ internal sealed class MqttConnection : IClientOutput
     private void Enqueue(in Outgoing item)
     {
         Interlocked.Increment(ref _backlog);
-        if (!_queue.Writer.TryWrite(item)) Interlocked.Decrement(ref _backlog);
+        if (!_queue.TryWrite(item)) Interlocked.Decrement(ref _backlog);
     }
 
     public async Task RunAsync()
@@ -81,7 +79,7 @@ internal sealed class MqttConnection : IClientOutput
         finally
         {
             _channel.OnConnectionClosed();
-            _queue.Writer.TryComplete();
+            _queue.Complete();
             await writer;
         }
     }
@@ -144,15 +142,17 @@ internal sealed class MqttConnection : IClientOutput
     private async Task WriteLoopAsync()
     {
         var output = _context.Transport.Output;
-        var reader = _queue.Reader;
+        var spare = new Queue<Outgoing>();
         bool close = false;
         OutgoingTopicAliases? aliases = null;
         try
         {
-            while (!close && await reader.WaitToReadAsync())
+            while (!close && await _queue.WaitToReadAsync())
             {
+                var batch = _queue.TakeAll(spare);
+                int taken = batch.Count;
                 int written = 0;
-                while (reader.TryRead(out var item))
+                while (batch.TryDequeue(out var item))
                 {
                     written++;
                     if (item.Message is not null)
@@ -178,14 +178,17 @@ internal sealed class MqttConnection : IClientOutput
                         close = true;
                         break;
                     }
-                    // Hand a large batch to the socket before it grows without bound.
-                    if (output.CanGetUnflushedBytes && output.UnflushedBytes > 256 * 1024) break;
+                    // Hand a large batch to the socket in pieces rather than let the pipe grow without bound.
+                    if (output.CanGetUnflushedBytes && output.UnflushedBytes > 256 * 1024)
+                    {
+                        if (!await FlushAsync(output, written)) return;
+                        written = 0;
+                    }
                 }
-                long bytes = output.CanGetUnflushedBytes ? output.UnflushedBytes : 0;
-                Interlocked.Add(ref _backlog, -written);
-                var flush = await output.FlushAsync();
-                _broker.Stats.OnPacketsSent(written, bytes);
-                if (flush.IsCompleted) break;
+                if (!await FlushAsync(output, written)) return;
+                batch.Clear();
+                if (taken > 256) batch.TrimExcess(); // give a burst's memory back; idle connections stay small
+                spare = batch;
                 _channel.OnOutputDrained();
             }
         }
@@ -198,6 +201,16 @@ internal sealed class MqttConnection : IClientOutput
             await output.CompleteAsync();
             _context.Transport.Input.CancelPendingRead();
         }
+    }
+
+    /// <summary>Flushes what the batch wrote so far; false once the socket side is gone.</summary>
+    private async ValueTask<bool> FlushAsync(System.IO.Pipelines.PipeWriter output, int written)
+    {
+        long bytes = output.CanGetUnflushedBytes ? output.UnflushedBytes : 0;
+        Interlocked.Add(ref _backlog, -written);
+        var flush = await output.FlushAsync();
+        _broker.Stats.OnPacketsSent(written, bytes);
+        return !flush.IsCompleted;
     }
 
     private readonly record struct Outgoing(MqttPacket? Packet, Message? Message, OutgoingPublish Fields, bool Close);

@@ -1,0 +1,79 @@
+namespace Midge.Transport.Tests;
+
+public class OutgoingQueueTests
+{
+    [Fact]
+    public async Task ItemsComeOutInOrder_InOneBatch()
+    {
+        var q = new OutgoingQueue<int>();
+        for (int i = 0; i < 5; i++) Assert.True(q.TryWrite(i));
+        Assert.True(await q.WaitToReadAsync());
+        var batch = q.TakeAll(new Queue<int>());
+        Assert.Equal([0, 1, 2, 3, 4], batch);
+    }
+
+    [Fact]
+    public async Task AWaitingReader_IsWokenByAWrite_OnAnotherThread()
+    {
+        var q = new OutgoingQueue<int>();
+        var wait = q.WaitToReadAsync().AsTask();
+        Assert.False(wait.IsCompleted);
+        int writerThread = 0;
+        await Task.Run(() =>
+        {
+            writerThread = Environment.CurrentManagedThreadId;
+            q.TryWrite(42);
+        });
+        Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal([42], q.TakeAll(new Queue<int>()));
+    }
+
+    [Fact]
+    public async Task Complete_WakesTheReader_AndRefusesWrites_AfterTheRestIsTaken()
+    {
+        var q = new OutgoingQueue<int>();
+        q.TryWrite(1);
+        q.Complete();
+        Assert.False(q.TryWrite(2));
+        Assert.True(await q.WaitToReadAsync()); // the item written before Complete is still delivered
+        Assert.Equal([1], q.TakeAll(new Queue<int>()));
+        Assert.False(await q.WaitToReadAsync());
+
+        var idle = new OutgoingQueue<int>();
+        var waiting = idle.WaitToReadAsync().AsTask();
+        idle.Complete();
+        Assert.False(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task ManyProducers_OneReader_LoseNothing()
+    {
+        var q = new OutgoingQueue<int>();
+        const int producers = 4, each = 20_000;
+        var seen = new List<int>();
+        var reader = Task.Run(async () =>
+        {
+            var spare = new Queue<int>();
+            while (seen.Count < producers * each && await q.WaitToReadAsync())
+            {
+                var batch = q.TakeAll(spare);
+                seen.AddRange(batch);
+                batch.Clear();
+                spare = batch;
+            }
+        });
+        await Task.WhenAll(Enumerable.Range(0, producers).Select(p => Task.Run(() =>
+        {
+            for (int i = 0; i < each; i++) q.TryWrite(p * each + i);
+        })));
+        await reader.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(producers * each, seen.Count);
+        Assert.Equal(producers * each, seen.Distinct().Count());
+        // Each producer's items stay in its own order.
+        for (int p = 0; p < producers; p++)
+        {
+            var mine = seen.Where(v => v / each == p).ToList();
+            Assert.Equal(mine.OrderBy(v => v), mine);
+        }
+    }
+}
