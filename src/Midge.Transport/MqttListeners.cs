@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
 using Midge.Security;
 
 namespace Midge.Transport;
@@ -59,7 +61,7 @@ public static class MqttListeners
     {
         if (!limit.TryEnter())
         {
-            context.Abort();
+            await RefuseBusyAsync(context);
             return;
         }
         try
@@ -81,6 +83,46 @@ public static class MqttListeners
         if (listener.Tls is not { UsesCertificateIdentity: true } tls) return null;
         if (context.Features.Get<ITlsConnectionFeature>()?.ClientCertificate is not { } certificate) return null;
         return tls.UseIdentityAsUsername ? CertificateIdentity.CommonName(certificate) : CertificateIdentity.Subject(certificate);
+    }
+
+    /// <summary>
+    /// max_connections reached: rather than drop the socket unexplained, read the CONNECT (at most one small frame,
+    /// at most two seconds) and answer it: MQTT 5 gets CONNACK 0x89 Server busy, 3.x CONNACK 3 (server
+    /// unavailable). Anything else, or nothing in time, is simply closed.
+    /// </summary>
+    private static async Task RefuseBusyAsync(ConnectionContext context)
+    {
+        const int MaxConnectFrame = 4096;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var input = context.Transport.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(timeout.Token);
+                var buffer = result.Buffer;
+                var status = FrameReader.TryRead(ref buffer, MaxConnectFrame, out byte header, out var body, out _);
+                if (status == FrameStatus.Complete)
+                {
+                    if (PacketDecoder.Decode(header, body, ProtocolVersion.V311) is ConnectPacket connect)
+                    {
+                        var connack = new ConnAckPacket
+                        {
+                            ReasonCode = connect.ProtocolVersion == ProtocolVersion.V500 ? ReasonCode.ServerBusy : ReasonCode.ServerUnavailable,
+                        };
+                        PacketEncoder.Write(context.Transport.Output, connack, connect.ProtocolVersion);
+                        await context.Transport.Output.FlushAsync(timeout.Token);
+                    }
+                    break;
+                }
+                input.AdvanceTo(buffer.Start, buffer.End);
+                if (status != FrameStatus.Incomplete || result.IsCompleted) break;
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or MqttProtocolException or IOException or ConnectionResetException)
+        {
+        }
+        await context.Transport.Output.CompleteAsync();
     }
 
     /// <summary>Resolves a listener's bind address (address, host name, interface or all) into endpoints.</summary>
