@@ -138,35 +138,7 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
                 continue;
             }
             char f = format[++i];
-            sb.Append(f switch
-            {
-                'Y' => now.ToString("yyyy", CultureInfo.InvariantCulture),
-                'y' => now.ToString("yy", CultureInfo.InvariantCulture),
-                'm' => now.ToString("MM", CultureInfo.InvariantCulture),
-                'd' => now.ToString("dd", CultureInfo.InvariantCulture),
-                'e' => now.Day.ToString(CultureInfo.InvariantCulture).PadLeft(2),
-                'H' => now.ToString("HH", CultureInfo.InvariantCulture),
-                'I' => now.ToString("hh", CultureInfo.InvariantCulture),
-                'M' => now.ToString("mm", CultureInfo.InvariantCulture),
-                'S' => now.ToString("ss", CultureInfo.InvariantCulture),
-                'p' => now.Hour < 12 ? "AM" : "PM",
-                'j' => now.DayOfYear.ToString("000", CultureInfo.InvariantCulture),
-                'a' => now.ToString("ddd", CultureInfo.InvariantCulture),
-                'A' => now.ToString("dddd", CultureInfo.InvariantCulture),
-                'b' or 'h' => now.ToString("MMM", CultureInfo.InvariantCulture),
-                'B' => now.ToString("MMMM", CultureInfo.InvariantCulture),
-                'F' => now.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-                'T' => now.ToString("HH:mm:ss", CultureInfo.InvariantCulture),
-                'D' => now.ToString("MM/dd/yy", CultureInfo.InvariantCulture),
-                'R' => now.ToString("HH:mm", CultureInfo.InvariantCulture),
-                's' => now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
-                'z' => now.ToString("zzz", CultureInfo.InvariantCulture).Replace(":", "", StringComparison.Ordinal),
-                'Z' => now.Offset == TimeSpan.Zero ? "UTC" : now.ToString("zzz", CultureInfo.InvariantCulture),
-                'n' => "\n",
-                't' => "\t",
-                '%' => "%",
-                _ => "%" + f,
-            });
+            sb.Append(f == '%' ? "%" : TimeFormat.Conversion(f, now) ?? "%" + f);
         }
         return sb.ToString();
     }

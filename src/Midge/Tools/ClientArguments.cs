@@ -70,6 +70,35 @@ internal sealed class ClientArguments
 
     public MqttProperties? PropertiesFor(string command) => Properties.GetValueOrDefault(command);
 
+    /// <summary>
+    /// Parses the arguments of <c>midge pub</c> or <c>midge sub</c> the way mosquitto_pub/mosquitto_sub answer
+    /// them: an error prints the message and a hint and exits 1, <c>--help</c> prints the usage and exits 1.
+    /// Returns null with the exit code in <paramref name="exitCode"/> when the tool should stop there.
+    /// </summary>
+    public static ClientArguments? ParseOrExit(string tool, string[] args, string usage, out int exitCode)
+    {
+        exitCode = 1;
+        ClientArguments a;
+        try
+        {
+            a = Parse(tool, args);
+        }
+        catch (ClientArgumentException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            Console.Error.WriteLine();
+            Console.Error.WriteLine($"Use 'midge {tool} --help' to see usage.");
+            return null;
+        }
+        if (a.Help)
+        {
+            Console.WriteLine(usage);
+            return null;
+        }
+        exitCode = 0;
+        return a;
+    }
+
     public static ClientArguments Parse(string tool, string[] args)
     {
         bool pub = tool == "pub";

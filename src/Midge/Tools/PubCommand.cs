@@ -9,23 +9,7 @@ internal static class PubCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        ClientArguments a;
-        try
-        {
-            a = ClientArguments.Parse("pub", args);
-        }
-        catch (ClientArgumentException ex)
-        {
-            Console.Error.WriteLine($"Error: {ex.Message}");
-            Console.Error.WriteLine();
-            Console.Error.WriteLine("Use 'midge pub --help' to see usage.");
-            return 1;
-        }
-        if (a.Help)
-        {
-            Console.WriteLine(Usage);
-            return 1;
-        }
+        if (ClientArguments.ParseOrExit("pub", args, Usage, out int exitCode) is not { } a) return exitCode;
 
         ReadOnlyMemory<byte> single = default;
         try

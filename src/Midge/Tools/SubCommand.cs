@@ -15,23 +15,7 @@ internal static class SubCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        ClientArguments a;
-        try
-        {
-            a = ClientArguments.Parse("sub", args);
-        }
-        catch (ClientArgumentException ex)
-        {
-            Console.Error.WriteLine($"Error: {ex.Message}");
-            Console.Error.WriteLine();
-            Console.Error.WriteLine("Use 'midge sub --help' to see usage.");
-            return 1;
-        }
-        if (a.Help)
-        {
-            Console.WriteLine(Usage);
-            return 1;
-        }
+        if (ClientArguments.ParseOrExit("sub", args, Usage, out int exitCode) is not { } a) return exitCode;
 
         var options = a.ToClientOptions() with
         {
@@ -344,13 +328,7 @@ internal sealed class MessagePrinter(ClientArguments a, Stream output)
         }
     }
 
-    private static string Offset(DateTimeOffset now, bool colon)
-    {
-        var o = now.Offset;
-        string sign = o < TimeSpan.Zero ? "-" : "+";
-        o = o.Duration();
-        return colon ? $"{sign}{o.Hours:D2}:{o.Minutes:D2}" : $"{sign}{o.Hours:D2}{o.Minutes:D2}";
-    }
+    private static string Offset(DateTimeOffset now, bool colon) => TimeFormat.Offset(now, colon);
 
     private static string Iso8601(DateTimeOffset now) =>
         now.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture) + Offset(now, false);
@@ -361,37 +339,7 @@ internal sealed class MessagePrinter(ClientArguments a, Stream output)
         return $"{ticks / TimeSpan.TicksPerSecond}.{(ticks % TimeSpan.TicksPerSecond) * 100:D9}";
     }
 
-    private static string Strftime(char c, DateTimeOffset t) => c switch
-    {
-        'Y' => t.ToString("yyyy", CultureInfo.InvariantCulture),
-        'y' => t.ToString("yy", CultureInfo.InvariantCulture),
-        'm' => t.ToString("MM", CultureInfo.InvariantCulture),
-        'd' => t.ToString("dd", CultureInfo.InvariantCulture),
-        'e' => t.Day.ToString(CultureInfo.InvariantCulture).PadLeft(2),
-        'H' => t.ToString("HH", CultureInfo.InvariantCulture),
-        'I' => t.ToString("hh", CultureInfo.InvariantCulture),
-        'M' => t.ToString("mm", CultureInfo.InvariantCulture),
-        'S' => t.ToString("ss", CultureInfo.InvariantCulture),
-        'p' => t.Hour < 12 ? "AM" : "PM",
-        'j' => t.DayOfYear.ToString("D3", CultureInfo.InvariantCulture),
-        'a' => t.ToString("ddd", CultureInfo.InvariantCulture),
-        'A' => t.ToString("dddd", CultureInfo.InvariantCulture),
-        'b' or 'h' => t.ToString("MMM", CultureInfo.InvariantCulture),
-        'B' => t.ToString("MMMM", CultureInfo.InvariantCulture),
-        'F' => t.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-        'T' => t.ToString("HH:mm:ss", CultureInfo.InvariantCulture),
-        'R' => t.ToString("HH:mm", CultureInfo.InvariantCulture),
-        'D' => t.ToString("MM/dd/yy", CultureInfo.InvariantCulture),
-        's' => t.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
-        'u' => (t.DayOfWeek == DayOfWeek.Sunday ? 7 : (int)t.DayOfWeek).ToString(CultureInfo.InvariantCulture),
-        'w' => ((int)t.DayOfWeek).ToString(CultureInfo.InvariantCulture),
-        'z' => Offset(t, false),
-        'Z' => t.Offset == TimeSpan.Zero ? "UTC" : Offset(t, false),
-        'n' => "\n",
-        't' => "\t",
-        '%' => "%",
-        _ => "@" + c,
-    };
+    private static string Strftime(char c, DateTimeOffset t) => c == '%' ? "%" : TimeFormat.Conversion(c, t) ?? "@" + c;
 
     private void WriteJson(ReceivedMessage m, DateTimeOffset now, bool escapedPayload)
     {
