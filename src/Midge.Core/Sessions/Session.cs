@@ -87,16 +87,11 @@ public sealed class Session
                     {
                         output.Send(new PublishAckPacket(PacketType.PubRel, id));
                     }
-                    else if (e.Message.IsExpired(nowMs) && e.State == InflightState.AwaitingPubAck)
-                    {
-                        // MQTT 5: an expired message that was not yet acknowledged need not be resent; a QoS 2
-                        // message whose PUBREC is pending must still complete, so only QoS 1 is dropped here.
-                        _inflight.Remove(id);
-                        _inflightBytes -= e.Message.PayloadLength;
-                    }
                     else
                     {
-                        WritePublish(output, e.Message, id, e.QoS, e.Retain, dup: true, e.SubscriptionIds, nowMs);
+                        // Onward delivery has started, so it completes even if the message has expired since
+                        // (MQTT 5 section 3.3.2.3.3 deletes only copies whose delivery has not started).
+                        WritePublish(output, e.Message, id, e.QoS, e.Retain, dup: true, e.SubscriptionIds, nowMs, resend: true);
                     }
                 }
             }
@@ -363,7 +358,7 @@ public sealed class Session
     /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is
     /// discarded as if delivered, MQTT-3.1.2-25) or expired. Returns whether it was written.</summary>
     private bool WritePublish(IClientOutput output, Message message, ushort packetId, QoS qos, bool retain, bool dup,
-        uint[]? subscriptionIds, long nowMs)
+        uint[]? subscriptionIds, long nowMs, bool resend = false)
     {
         var fields = new OutgoingPublish
         {
@@ -374,7 +369,11 @@ public sealed class Session
             SubscriptionIdentifiers = subscriptionIds,
             MessageExpiryInterval = message.RemainingExpirySeconds(nowMs),
         };
-        if (fields.MessageExpiryInterval == 0) return false;
+        if (fields.MessageExpiryInterval == 0)
+        {
+            if (!resend) return false;
+            fields.MessageExpiryInterval = 1; // a resend of a started delivery: the least interval that is not "now"
+        }
         var mount = _limits.MountPoint;
         if (mount is not null) fields.Topic = message.Topic.Substring(mount.Length);
         if (_limits.MaxPacketSize != 0 &&

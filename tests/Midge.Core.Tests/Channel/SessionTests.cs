@@ -216,4 +216,29 @@ public class SessionTests
         sub.OnOutputDrained();
         Assert.Equal(["m1", "m2", "m3"], subOut.Publishes().Select(p => p.Payload));
     }
+
+    [Fact]
+    public void ExpiredButStartedDelivery_IsStillResentOnResume_AndCompletes()
+    {
+        var h = new ChannelHarness();
+        Action<ConnectPacket> persistent = c => c.GetOrCreateProperties().SessionExpiryInterval = 3600;
+        var (sub, subOut, _) = h.Connect("s", cleanStart: false, configure: persistent);
+        sub.Handle(ChannelHarness.Subscribe(1, ("t", QoS.ExactlyOnce)));
+        subOut.Take();
+        var (pub, _, _) = h.Connect("p");
+        var p = ChannelHarness.Publish("t", "x", QoS.ExactlyOnce, id: 1);
+        p.GetOrCreateProperties().MessageExpiryInterval = 5;
+        pub.Handle(p);
+        var first = Assert.Single(subOut.Publishes()); // sent, PUBREC never came
+        sub.OnConnectionClosed();
+        h.Time.Advance(TimeSpan.FromSeconds(30));
+        var (again, againOut, _) = h.Connect("s", cleanStart: false, configure: persistent);
+        var resent = Assert.Single(againOut.Publishes());
+        Assert.True(resent.Fields.Dup);
+        Assert.Equal(first.Fields.PacketId, resent.Fields.PacketId);
+        Assert.Equal(1u, resent.Fields.MessageExpiryInterval);
+        again.Handle(new PublishAckPacket(PacketType.PubRec, resent.Fields.PacketId));
+        again.Handle(new PublishAckPacket(PacketType.PubComp, resent.Fields.PacketId));
+        Assert.Equal(0, h.Broker.TryGetSession("s", out var session) ? session!.InflightCount : -1);
+    }
 }
