@@ -72,8 +72,8 @@ public sealed partial class Broker
     {
         Security.Reload(config);
         Volatile.Write(ref _config, config);
-        foreach (var channel in _channels.Keys) channel.RecheckCredentials(config);
-        foreach (var session in _sessions.Values) RecheckSubscriptions(session);
+        foreach (var (channel, _) in _channels) channel.RecheckCredentials(config);
+        foreach (var (_, session) in _sessions) RecheckSubscriptions(session);
     }
 
     private void RecheckSubscriptions(Session session)
@@ -160,10 +160,11 @@ public sealed partial class Broker
     public void Tick()
     {
         long now = NowMs;
-        foreach (var channel in _channels.Keys) channel.Tick(now);
+        // Enumerating the dictionaries directly takes no snapshot (Keys/Values would copy every entry each second).
+        foreach (var (channel, _) in _channels) channel.Tick(now);
         var config = Config;
         SweepProtection(now, config);
-        foreach (var session in _sessions.Values)
+        foreach (var (_, session) in _sessions)
         {
             if (session.IsOnline) continue;
             var will = session.PendingWill;
@@ -237,6 +238,6 @@ public sealed partial class Broker
     /// <summary>Closes every connection (MQTT 5 clients get DISCONNECT 0x8B) for a clean shutdown.</summary>
     public void Shutdown()
     {
-        foreach (var channel in _channels.Keys) channel.ServerDisconnect(ReasonCode.ServerShuttingDown, publishWill: false);
+        foreach (var (channel, _) in _channels) channel.ServerDisconnect(ReasonCode.ServerShuttingDown, publishWill: false);
     }
 }
