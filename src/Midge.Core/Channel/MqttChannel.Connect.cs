@@ -294,8 +294,8 @@ public sealed partial class MqttChannel
         var connack = new ConnAckPacket { ReasonCode = reason };
         if (version == ProtocolVersion.V500)
         {
-            if (_connectProperties?.RequestProblemInformation != 0) connack.GetOrCreateProperties().ReasonString = message;
             if (serverReference is not null) connack.GetOrCreateProperties().ServerReference = serverReference;
+            if (_connectProperties?.RequestProblemInformation != 0) AddReasonString(connack, message);
         }
         else if (v3Code is { } code)
         {

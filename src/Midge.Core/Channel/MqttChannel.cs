@@ -185,10 +185,23 @@ public sealed partial class MqttChannel
         if (Version == ProtocolVersion.V500)
         {
             var disconnect = new DisconnectPacket { ReasonCode = reason };
-            if (reasonString is not null && ProblemInformationAllowed) disconnect.GetOrCreateProperties().ReasonString = reasonString;
+            if (reasonString is not null && ProblemInformationAllowed) AddReasonString(disconnect, reasonString);
             final = disconnect;
         }
         _output.Close(final);
+    }
+
+    /// <summary>
+    /// Adds a Reason String unless the packet would then exceed the client's Maximum Packet Size: the string is
+    /// the part the spec lets the sender drop (MQTT-3.2.2-19, MQTT-3.14.2-3).
+    /// </summary>
+    private void AddReasonString(MqttPacketWithProperties packet, string reason)
+    {
+        packet.GetOrCreateProperties().ReasonString = reason;
+        if (_connectProperties?.MaximumPacketSize is { } max && PacketEncoder.GetSize(packet, ProtocolVersion.V500) > max)
+        {
+            packet.Properties!.ReasonString = null;
+        }
     }
 
     /// <summary>The socket is gone. Publishes or schedules the will, detaches or ends the session.</summary>
