@@ -1,0 +1,80 @@
+using System.Net.Sockets;
+using System.Text;
+using Midge.TestKit;
+
+namespace Midge.Integration.Tests;
+
+/// <summary>
+/// DESIGN decision 4 end to end: a subscriber that stops reading is bounded by its queue limits and counted when
+/// it drops; it never stalls the publisher or a healthy subscriber of the same topic.
+/// </summary>
+public sealed class SlowSubscriberTests
+{
+    [Fact]
+    public async Task StalledSubscriber_IsBounded_CountsDrops_AndNobodyElseWaits()
+    {
+        await using var broker = await MidgeProcess.StartAsync("max_queued_messages 100", "sys_interval 1");
+        const int Messages = 100_000;
+        var payload = new byte[512];
+
+        // The stalled subscriber: subscribes, then never reads again (its socket buffers fill up).
+        using var stalled = await RawMqttClient.ConnectMqttAsync(broker.Port, "stalled");
+        await stalled.SendAsync(RawMqttClient.Subscribe(1, "flood", 0));
+        Assert.Equal(9, (await stalled.ReadAsync(TimeSpan.FromSeconds(5)))?.Type);
+
+        // The healthy subscriber counts every PUBLISH it receives.
+        using var healthy = new TcpClient();
+        await healthy.ConnectAsync("127.0.0.1", broker.Port);
+        var hs = healthy.GetStream();
+        await hs.WriteAsync(RawMqttClient.Connect("healthy"));
+        await hs.WriteAsync(RawMqttClient.Subscribe(1, "flood", 0));
+        long received = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var counting = Task.Run(async () =>
+        {
+            var buf = new byte[1 << 16];
+            int state = 0, need = 0, mult = 1, len = 0;
+            while (Interlocked.Read(ref received) < Messages)
+            {
+                int n = await hs.ReadAsync(buf, stop.Token);
+                if (n == 0) break;
+                for (int k = 0; k < n;)
+                {
+                    if (state == 0) { if (buf[k] >> 4 == 3) Interlocked.Increment(ref received); state = 1; len = 0; mult = 1; k++; }
+                    else if (state == 1) { len += (buf[k] & 127) * mult; mult *= 128; if ((buf[k] & 128) == 0) state = (need = len) == 0 ? 0 : 2; k++; }
+                    else { int take = Math.Min(need, n - k); need -= take; k += take; if (need == 0) state = 0; }
+                }
+            }
+        });
+
+        // The publisher floods QoS 0 and must never be held back by the stalled reader.
+        using var publisher = await RawMqttClient.ConnectMqttAsync(broker.Port, "publisher");
+        var one = RawMqttClient.Publish("flood", payload);
+        var batch = new byte[one.Length * 500];
+        for (int i = 0; i < 500; i++) one.CopyTo(batch, i * one.Length);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < Messages / 500; i++) await publisher.SendAsync(batch);
+        var publishTime = sw.Elapsed;
+
+        await counting.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Messages, Interlocked.Read(ref received)); // the healthy subscriber lost nothing
+        Assert.True(publishTime < TimeSpan.FromSeconds(30), $"publishing took {publishTime}");
+
+        // The broker says it dropped for the stalled one, and still serves everyone else.
+        long dropped = 0;
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); dropped == 0 && DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            using var sys = await RawMqttClient.ConnectMqttAsync(broker.Port, "sys-" + Guid.NewGuid().ToString("N")[..6]);
+            await sys.SendAsync(RawMqttClient.Subscribe(1, "$SYS/broker/publish/messages/dropped", 0));
+            await sys.ReadAsync(TimeSpan.FromSeconds(5)); // SUBACK
+            var retained = await sys.ReadAsync(TimeSpan.FromSeconds(5));
+            if (retained?.Type == 3)
+            {
+                var text = Encoding.ASCII.GetString(retained.Body);
+                dropped = long.Parse(text[(text.IndexOf("dropped", StringComparison.Ordinal) + 7)..]);
+            }
+        }
+        Assert.True(dropped > 0, "expected drops for the stalled subscriber to be counted");
+        await RawMqttClient.AssertRoundTripAsync(broker.Port);
+    }
+}
