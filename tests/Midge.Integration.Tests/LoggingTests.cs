@@ -1,0 +1,32 @@
+using System.Text.RegularExpressions;
+using Midge.TestKit;
+
+namespace Midge.Integration.Tests;
+
+/// <summary>Mosquitto's logging options as a user sets them in mosquitto.conf.</summary>
+public sealed class LoggingTests
+{
+    [Fact]
+    public async Task LogTimestampFormat_AndLogDestFile_AreHonoured()
+    {
+        string file = Path.Combine(MidgeProcess.NewDirectory(), "midge.log");
+        await using (var broker = await MidgeProcess.StartAsync("log_timestamp_format %Y-%m-%dT%H:%M:%S", $"log_dest file {file}"))
+        {
+            await RawMqttClient.AssertRoundTripAsync(broker.Port);
+        }
+        var lines = File.ReadAllLines(file);
+        Assert.Contains(lines, l => l.Contains("New client connected from 127.0.0.1", StringComparison.Ordinal));
+        Assert.All(lines, l => Assert.Matches(new Regex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}: "), l));
+    }
+
+    [Fact]
+    public async Task LogTimestampFalse_PrintsBareMessages()
+    {
+        string file = Path.Combine(MidgeProcess.NewDirectory(), "midge.log");
+        await using (var broker = await MidgeProcess.StartAsync("log_timestamp false", $"log_dest file {file}"))
+        {
+            await RawMqttClient.AssertRoundTripAsync(broker.Port);
+        }
+        Assert.Contains(File.ReadAllLines(file), l => l.StartsWith("New client connected from 127.0.0.1", StringComparison.Ordinal));
+    }
+}
