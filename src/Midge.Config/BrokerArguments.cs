@@ -41,6 +41,12 @@ public sealed record BrokerArguments
              --test-config       read and check the configuration, then exit.
              --version           print the version and exit.
 
+        Tools (each has --help):
+          midge pub     publish messages (mosquitto_pub's options)
+          midge sub     subscribe and print messages (mosquitto_sub's options)
+          midge passwd  manage a password file (mosquitto_passwd's options)
+          midge bench   load generator: conn, pub, sub, fanin, fanout, p2p
+
         See docs/configuration.md for every configuration option.
         """;
 
