@@ -48,6 +48,9 @@ public sealed class PasswordFile
 
     public int Count => _users.Count;
 
+    /// <summary>What an unknown user's password is checked against (the file's most common kind and cost).</summary>
+    internal PasswordHash UnknownUserHash => _dummy;
+
     public IEnumerable<string> Users => _users.Keys;
 
     public bool Contains(string user) => _users.ContainsKey(user);
