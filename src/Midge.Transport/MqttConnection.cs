@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Midge.Config;
 using Midge.Core;
@@ -7,6 +8,7 @@ using Midge.Core.Channel;
 using Midge.Core.Messages;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
+using Midge.Transport.Sockets;
 
 namespace Midge.Transport;
 
@@ -21,6 +23,9 @@ internal sealed class MqttConnection : IClientOutput
     private readonly Broker _broker;
     private readonly OutgoingQueue<Outgoing> _queue = new();
     private readonly MqttChannel _channel;
+    /// <summary>A batch larger than this goes to the socket in pieces.</summary>
+    private const int MaxBatchBytes = 256 * 1024;
+
     private int _backlog;
     private volatile bool _closing;
 
@@ -57,23 +62,18 @@ internal sealed class MqttConnection : IClientOutput
         if (!_queue.TryWrite(item)) Interlocked.Decrement(ref _backlog);
     }
 
-    public async Task RunAsync()
+    /// <summary>Runs the connection until either side ends it: straight on the socket for plain TCP
+    /// (<see cref="SocketConnection"/>), over Kestrel's pipes when middleware (TLS) stands in between.</summary>
+    public Task RunAsync() => _context is SocketConnection { HasPipes: false } socket ? RunOnSocketAsync(socket) : RunOnPipesAsync();
+
+    private async Task RunOnPipesAsync()
     {
-        var writer = WriteLoopAsync();
+        var writer = PipeWriteLoopAsync();
         try
         {
-            await ReadLoopAsync();
+            await PipeReadLoopAsync();
         }
-        catch (ConnectionResetException)
-        {
-        }
-        catch (ConnectionAbortedException)
-        {
-        }
-        catch (IOException)
-        {
-        }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (IsDisconnect(ex))
         {
         }
         finally
@@ -84,7 +84,82 @@ internal sealed class MqttConnection : IClientOutput
         }
     }
 
-    private async Task ReadLoopAsync()
+    /// <summary>
+    /// The read loop on a bare socket. While nothing is buffered it waits with a zero-byte receive and holds no
+    /// buffer; data is then read into a pooled array that is returned once every whole frame in it is handled
+    /// (kept while the socket keeps filling it). A partial frame is moved to the front, or the array grows;
+    /// <see cref="FrameReader"/> refuses a frame over max_packet_size as soon as its length is known.
+    /// </summary>
+    private async Task RunOnSocketAsync(SocketConnection connection)
+    {
+        const int ReceiveSize = 4096;
+        var socket = connection.Socket;
+        var writer = SocketWriteLoopAsync(connection);
+        byte[]? buffer = null;
+        int start = 0, end = 0;
+        bool filled = false;
+        try
+        {
+            while (!_closing)
+            {
+                if (start == end)
+                {
+                    start = end = 0;
+                    if (!filled && buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = null;
+                    }
+                    if (buffer is null)
+                    {
+                        await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                        buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
+                    }
+                }
+                else if (end == buffer!.Length)
+                {
+                    int kept = end - start;
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, kept);
+                    }
+                    else
+                    {
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, kept);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+                    start = 0;
+                    end = kept;
+                }
+                int free = buffer.Length - end;
+                int n = await socket.ReceiveAsync(buffer.AsMemory(end, free), SocketFlags.None);
+                if (n == 0) return;
+                filled = n == free;
+                end += n;
+                var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
+                bool more = HandleFrames(ref frames);
+                start = end - (int)frames.Length;
+                if (!more) return;
+            }
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            _channel.OnConnectionClosed();
+            _queue.Complete();
+            await writer;
+        }
+    }
+
+    private static bool IsDisconnect(Exception ex) => ex is ConnectionResetException or ConnectionAbortedException
+        or IOException or OperationCanceledException or SocketException or ObjectDisposedException;
+
+    private async Task PipeReadLoopAsync()
     {
         var input = _context.Transport.Input;
         while (!_closing)
@@ -93,43 +168,7 @@ internal sealed class MqttConnection : IClientOutput
             var buffer = result.Buffer;
             try
             {
-                while (!_closing)
-                {
-                    var status = FrameReader.TryRead(ref buffer, _channel.MaxIncomingPacketSize, out byte header,
-                        out var body, out int frameLength);
-                    if (status == FrameStatus.Incomplete) break;
-                    if (status == FrameStatus.TooLarge)
-                    {
-                        _channel.OnProtocolError(new MqttProtocolException(ReasonCode.PacketTooLarge,
-                            $"packet of {frameLength} bytes exceeds max_packet_size", _channel.Version));
-                        return;
-                    }
-                    if (status == FrameStatus.MalformedLength)
-                    {
-                        _channel.OnProtocolError(new MqttProtocolException(ReasonCode.MalformedPacket,
-                            "malformed remaining length", _channel.Version));
-                        return;
-                    }
-                    _broker.Stats.OnPacketReceived(frameLength);
-                    MqttPacket packet;
-                    try
-                    {
-                        packet = PacketDecoder.Decode(header, body, _channel.Version); // 3.1.1 until CONNECT sets it
-                    }
-                    catch (MqttProtocolException ex)
-                    {
-                        _channel.OnProtocolError(ex.Version is null && _channel.IsConnected
-                            ? new MqttProtocolException(ex.Reason, ex.Message, _channel.Version)
-                            : ex);
-                        return;
-                    }
-                    _channel.Handle(packet);
-                    if (_pending is not null && _channel.IsConnected)
-                    {
-                        _pending.Release();
-                        _pending = null;
-                    }
-                }
+                if (!HandleFrames(ref buffer)) return;
                 if (result.IsCompleted || result.IsCanceled) return;
             }
             finally
@@ -139,7 +178,51 @@ internal sealed class MqttConnection : IClientOutput
         }
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>Decodes and handles every whole frame at the start of <paramref name="buffer"/>, advancing it
+    /// past them; false when the connection is to end (a protocol error, or the channel closing it).</summary>
+    private bool HandleFrames(ref ReadOnlySequence<byte> buffer)
+    {
+        while (!_closing)
+        {
+            var status = FrameReader.TryRead(ref buffer, _channel.MaxIncomingPacketSize, out byte header,
+                out var body, out int frameLength);
+            if (status == FrameStatus.Incomplete) return true;
+            if (status == FrameStatus.TooLarge)
+            {
+                _channel.OnProtocolError(new MqttProtocolException(ReasonCode.PacketTooLarge,
+                    $"packet of {frameLength} bytes exceeds max_packet_size", _channel.Version));
+                return false;
+            }
+            if (status == FrameStatus.MalformedLength)
+            {
+                _channel.OnProtocolError(new MqttProtocolException(ReasonCode.MalformedPacket,
+                    "malformed remaining length", _channel.Version));
+                return false;
+            }
+            _broker.Stats.OnPacketReceived(frameLength);
+            MqttPacket packet;
+            try
+            {
+                packet = PacketDecoder.Decode(header, body, _channel.Version); // 3.1.1 until CONNECT sets it
+            }
+            catch (MqttProtocolException ex)
+            {
+                _channel.OnProtocolError(ex.Version is null && _channel.IsConnected
+                    ? new MqttProtocolException(ex.Reason, ex.Message, _channel.Version)
+                    : ex);
+                return false;
+            }
+            _channel.Handle(packet);
+            if (_pending is not null && _channel.IsConnected)
+            {
+                _pending.Release();
+                _pending = null;
+            }
+        }
+        return false;
+    }
+
+    private async Task PipeWriteLoopAsync()
     {
         var output = _context.Transport.Output;
         var spare = new Queue<Outgoing>();
@@ -155,41 +238,20 @@ internal sealed class MqttConnection : IClientOutput
                 while (batch.TryDequeue(out var item))
                 {
                     written++;
-                    if (item.Message is not null)
-                    {
-                        if (_channel.OutgoingTopicAliasMaximum > 0)
-                        {
-                            var fields = item.Fields;
-                            (aliases ??= new OutgoingTopicAliases(_channel.OutgoingTopicAliasMaximum))
-                                .Apply(fields.Topic ?? item.Message.Topic, ref fields);
-                            PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, fields);
-                        }
-                        else
-                        {
-                            PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, item.Fields);
-                        }
-                    }
-                    else if (item.Packet is not null)
-                    {
-                        PacketEncoder.Write(output, item.Packet, _channel.Version);
-                    }
-                    if (item.Close)
+                    if (Encode(output, item, ref aliases))
                     {
                         close = true;
                         break;
                     }
                     // Hand a large batch to the socket in pieces rather than let the pipe grow without bound.
-                    if (output.CanGetUnflushedBytes && output.UnflushedBytes > 256 * 1024)
+                    if (output.CanGetUnflushedBytes && output.UnflushedBytes > MaxBatchBytes)
                     {
                         if (!await FlushAsync(output, written)) return;
                         written = 0;
                     }
                 }
                 if (!await FlushAsync(output, written)) return;
-                batch.Clear();
-                if (taken > 256) batch.TrimExcess(); // give a burst's memory back; idle connections stay small
-                spare = batch;
-                _channel.OnOutputDrained();
+                spare = Recycle(batch, taken);
             }
         }
         catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
@@ -201,6 +263,95 @@ internal sealed class MqttConnection : IClientOutput
             await output.CompleteAsync();
             _context.Transport.Input.CancelPendingRead();
         }
+    }
+
+    /// <summary>The writer on a bare socket: each batch is encoded into one pooled buffer (sent in pieces of at
+    /// most <see cref="MaxBatchBytes"/>) and the buffer is given back once sent.</summary>
+    private async Task SocketWriteLoopAsync(SocketConnection connection)
+    {
+        var socket = connection.Socket;
+        var output = new PooledBufferWriter();
+        var spare = new Queue<Outgoing>();
+        bool close = false;
+        OutgoingTopicAliases? aliases = null;
+        try
+        {
+            while (!close && await _queue.WaitToReadAsync())
+            {
+                var batch = _queue.TakeAll(spare);
+                int taken = batch.Count;
+                int written = 0;
+                while (batch.TryDequeue(out var item))
+                {
+                    written++;
+                    if (Encode(output, item, ref aliases))
+                    {
+                        close = true;
+                        break;
+                    }
+                    if (output.WrittenCount > MaxBatchBytes)
+                    {
+                        await SendAsync(socket, output, written);
+                        written = 0;
+                    }
+                }
+                await SendAsync(socket, output, written);
+                output.Release();
+                spare = Recycle(batch, taken);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+        }
+        finally
+        {
+            output.Release();
+            _closing = true;
+            connection.Shutdown(); // ends the pending receive; what was sent still goes out first
+        }
+    }
+
+    private async ValueTask SendAsync(Socket socket, PooledBufferWriter output, int written)
+    {
+        int bytes = output.WrittenCount;
+        Interlocked.Add(ref _backlog, -written);
+        if (bytes > 0) await socket.SendAsync(output.WrittenMemory, SocketFlags.None);
+        output.Clear();
+        _broker.Stats.OnPacketsSent(written, bytes);
+    }
+
+    /// <summary>A large batch's queue gives its memory back (idle connections stay small); the emptied queue
+    /// becomes the next spare.</summary>
+    private Queue<Outgoing> Recycle(Queue<Outgoing> batch, int taken)
+    {
+        batch.Clear();
+        if (taken > 256) batch.TrimExcess();
+        _channel.OnOutputDrained();
+        return batch;
+    }
+
+    /// <summary>Encodes one queued item; true when it is the last (the connection closes after it).</summary>
+    private bool Encode(IBufferWriter<byte> output, in Outgoing item, ref OutgoingTopicAliases? aliases)
+    {
+        if (item.Message is not null)
+        {
+            if (_channel.OutgoingTopicAliasMaximum > 0)
+            {
+                var fields = item.Fields;
+                (aliases ??= new OutgoingTopicAliases(_channel.OutgoingTopicAliasMaximum))
+                    .Apply(fields.Topic ?? item.Message.Topic, ref fields);
+                PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, fields);
+            }
+            else
+            {
+                PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, item.Fields);
+            }
+        }
+        else if (item.Packet is not null)
+        {
+            PacketEncoder.Write(output, item.Packet, _channel.Version);
+        }
+        return item.Close;
     }
 
     /// <summary>Flushes what the batch wrote so far; false once the socket side is gone.</summary>

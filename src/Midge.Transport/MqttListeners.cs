@@ -5,12 +5,14 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 using Midge.Security;
+using Midge.Transport.Sockets;
 
 namespace Midge.Transport;
 
@@ -30,6 +32,11 @@ public static class MqttListeners
         return list;
     }
 
+    /// <summary>Registers the socket transport that plain-TCP MQTT listeners bind through; call it after the
+    /// host has added Kestrel (the last registered transport that can bind an endpoint wins).</summary>
+    public static void AddSocketTransport(IServiceCollection services) =>
+        services.AddSingleton<IConnectionListenerFactory, SocketTransportFactory>();
+
     /// <summary>Adds the MQTT listeners to Kestrel.</summary>
     public static void Configure(KestrelServerOptions options, Broker broker, ILogger logger, TlsCertificateStore? tls = null)
     {
@@ -45,7 +52,8 @@ public static class MqttListeners
                 var limiter = new ConnectionLimit(l.MaxConnections);
                 var secure = l.Tls is null ? null
                     : tls?.For(l) ?? throw new InvalidOperationException($"{l.Source}: TLS listener without loaded certificates");
-                options.Listen(endpoint, o =>
+                // Plain TCP goes through Midge's own lean socket transport, TLS through Kestrel's (Sockets/).
+                options.Listen(secure is null ? new MqttTcpEndPoint(endpoint) : endpoint, o =>
                 {
                     if (!guard.IsIdle) o.Use(guard.Wrap); // first, so it runs before TLS and MQTT
                     // TLS runs as connection middleware in front of the MQTT handler.

@@ -108,6 +108,7 @@ public static partial class Program
         builder.Logging.AddProvider(loggerProvider);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(broker);
+        MqttListeners.AddSocketTransport(builder.Services);
         builder.Services.AddHostedService(_ => new Heartbeat(broker, Version));
         builder.WebHost.ConfigureKestrel(o =>
         {
