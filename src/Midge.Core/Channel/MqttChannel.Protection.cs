@@ -104,8 +104,8 @@ public sealed partial class MqttChannel
             int count;
             lock (session.Sync)
             {
-                if (session.Subscriptions.ContainsKey(filter)) return null;
-                count = session.Subscriptions.Count;
+                if (session.Subscriptions?.ContainsKey(filter) == true) return null;
+                count = session.SubscriptionCount;
             }
             if (count >= p.MaxSubscriptionsPerClient)
             {
