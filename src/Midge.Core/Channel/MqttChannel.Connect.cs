@@ -16,8 +16,9 @@ public sealed partial class MqttChannel
     {
         var config = _broker.Config;
         Version = connect.ProtocolVersion;
-        _connectProperties = connect.Properties;
         var props = connect.Properties;
+        _clientMaximumPacketSize = props?.MaximumPacketSize;
+        _problemInformationAllowed = props?.RequestProblemInformation != 0;
         string clientId = connect.ClientId;
         string? assignedId = null;
 
@@ -295,7 +296,7 @@ public sealed partial class MqttChannel
         if (version == ProtocolVersion.V500)
         {
             if (serverReference is not null) connack.GetOrCreateProperties().ServerReference = serverReference;
-            if (_connectProperties?.RequestProblemInformation != 0) AddReasonString(connack, message);
+            if (_problemInformationAllowed) AddReasonString(connack, message);
         }
         else if (v3Code is { } code)
         {

@@ -22,7 +22,11 @@ public sealed partial class MqttChannel
     private readonly bool _localOnly;
     private Session? _session;
     private WillMessage? _will;
-    private MqttProperties? _connectProperties;
+    /// <summary>The client's Maximum Packet Size from CONNECT (kept rather than all its properties).</summary>
+    private uint? _clientMaximumPacketSize;
+    /// <summary>MQTT 5 Request Problem Information: 0 forbids reason strings and user properties except on
+    /// CONNACK, PUBLISH and DISCONNECT (MQTT-3.1.2-29).</summary>
+    private bool _problemInformationAllowed = true;
     private Dictionary<ushort, string>? _topicAliases;
     private Security.ListenerSecurity _security = Security.ListenerSecurity.Open;
     private Midge.Security.ClientIdentity? _identity;
@@ -185,7 +189,7 @@ public sealed partial class MqttChannel
         if (Version == ProtocolVersion.V500)
         {
             var disconnect = new DisconnectPacket { ReasonCode = reason };
-            if (reasonString is not null && ProblemInformationAllowed) AddReasonString(disconnect, reasonString);
+            if (reasonString is not null && _problemInformationAllowed) AddReasonString(disconnect, reasonString);
             final = disconnect;
         }
         _output.Close(final);
@@ -198,7 +202,7 @@ public sealed partial class MqttChannel
     private void AddReasonString(MqttPacketWithProperties packet, string reason)
     {
         packet.GetOrCreateProperties().ReasonString = reason;
-        if (_connectProperties?.MaximumPacketSize is { } max && PacketEncoder.GetSize(packet, ProtocolVersion.V500) > max)
+        if (_clientMaximumPacketSize is { } max && PacketEncoder.GetSize(packet, ProtocolVersion.V500) > max)
         {
             packet.Properties!.ReasonString = null;
         }
@@ -273,10 +277,6 @@ public sealed partial class MqttChannel
         Log.Closing(_broker.Logger, ClientId ?? RemoteEndPoint, reason);
         _output.Close(null);
     }
-
-    /// <summary>MQTT 5 Request Problem Information: 0 forbids reason strings and user properties except on
-    /// CONNACK, PUBLISH and DISCONNECT (MQTT-3.1.2-29).</summary>
-    private bool ProblemInformationAllowed => _connectProperties?.RequestProblemInformation != 0;
 
     /// <summary>Called by <see cref="Broker"/> on takeover: MQTT 5 gets DISCONNECT 0x8E (MQTT-3.1.4-3).</summary>
     internal void TakeOver()
