@@ -134,7 +134,6 @@ public sealed partial class MqttChannel
             cappedExpiry = cap;
         }
 
-        UserName = userName;
         _password = certificateIdentity ? null : connect.Password;
         _identity = identity;
         KeepAlive = keepAlive;

@@ -59,7 +59,7 @@ public sealed partial class MqttChannel
 
     public string? ClientId => _session?.ClientId;
 
-    public string? UserName { get; private set; }
+    public string? UserName => _identity?.Username;
 
     /// <summary>The user name the TLS client certificate gives (its CN, or its subject), set by the transport on a
     /// listener with use_identity_as_username or use_subject_as_username; null when the client sent none.</summary>
