@@ -182,7 +182,7 @@ public sealed partial class MqttChannel
                 var p = connack.GetOrCreateProperties();
                 if (authenticated is not null)
                 {
-                    p.AuthenticationMethod = _authMethod;
+                    p.AuthenticationMethod = _enhancedAuth?.Method;
                     p.AuthenticationData = authenticated;
                 }
                 if (cappedExpiry is { } capped) p.SessionExpiryInterval = capped;
@@ -263,8 +263,8 @@ public sealed partial class MqttChannel
         }
         _security = _broker.Security.For(_listener);
         var connect = new ConnectPacket { UserName = UserName, Password = _password };
-        bool stillValid = _listener.Tls?.UsesCertificateIdentity == true || (_scramCredential is not null
-            ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == _scramCredential
+        bool stillValid = _listener.Tls?.UsesCertificateIdentity == true || (_enhancedAuth?.Credential is { } credential
+            ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == credential
             : Authenticate(connect, session.ClientId, out _));
         if (stillValid)
         {

@@ -31,10 +31,7 @@ public sealed partial class MqttChannel
     private Security.ListenerSecurity _security = Security.ListenerSecurity.Open;
     private Midge.Security.ClientIdentity? _identity;
     private byte[]? _password;
-    private ScramServerExchange? _auth;
-    private string? _authMethod;
-    private string? _scramCredential;
-    private ConnectPacket? _pendingConnect;
+    private EnhancedAuthentication? _enhancedAuth;
     private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing, 3 = enhanced authentication of CONNECT
     private long _lastReceivedMs;
     private bool _closed;
