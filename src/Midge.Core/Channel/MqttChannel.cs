@@ -254,7 +254,7 @@ public sealed partial class MqttChannel
         long expiryMs = Broker.SessionExpiryMs(session, _broker.Config);
         long delayMs = delay * 1000L;
         if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
-        session.PendingWill = (message, now + delayMs);
+        session.PendingWill = new DelayedWill(message, now + delayMs);
     }
 
     /// <summary>Will properties become the PUBLISH properties (Will Delay Interval is not one of them).</summary>

@@ -77,7 +77,7 @@ public sealed class Session
     internal long DisconnectedAtMs { get; set; }
 
     /// <summary>A will waiting for its Will Delay Interval, with the broker clock time it is due.</summary>
-    internal (Message Will, long DueMs)? PendingWill { get; set; }
+    internal DelayedWill? PendingWill { get; set; }
 
     internal Channel.MqttChannel? Channel => Volatile.Read(ref _channel);
 
@@ -459,6 +459,10 @@ public sealed class Session
         public InflightState State { get; set; } = state;
     }
 }
+
+/// <summary>A will held back by its Will Delay Interval until <paramref name="DueMs"/> (broker clock). A reference,
+/// not a nullable tuple in every session: 8 bytes instead of 24, and read whole by the broker's tick.</summary>
+internal sealed record DelayedWill(Message Will, long DueMs);
 
 /// <summary>What the current connection of a session allows: negotiated at CONNECT.</summary>
 internal struct ClientLimits
