@@ -82,15 +82,16 @@ public sealed partial class Broker
         if (acl is null || identity is null) return;
         lock (session.Sync)
         {
+            if (session.Subscriptions is not { } subscriptions) return;
             List<string>? revoked = null;
-            foreach (var filter in session.Subscriptions.Keys)
+            foreach (var filter in subscriptions.Keys)
             {
                 if (acl.CanSubscribe(identity, filter) == Midge.Security.SubscribeDecision.Deny) (revoked ??= []).Add(filter);
             }
             if (revoked is null) return;
             foreach (var filter in revoked)
             {
-                session.Subscriptions.Remove(filter, out var sub);
+                session.RemoveSubscription(filter, out var sub);
                 Subscriptions.Unsubscribe(filter, session);
                 if (sub!.Exclusive) ReleaseExclusive(filter, session);
                 Channel.Log.SubscriptionRevoked(Logger, session.ClientId, filter);
@@ -135,10 +136,13 @@ public sealed partial class Broker
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
         lock (session.Sync)
         {
-            foreach (var (filter, sub) in session.Subscriptions)
+            if (session.Subscriptions is { } subscriptions)
             {
-                Subscriptions.Unsubscribe(filter, session);
-                if (sub.Exclusive) ReleaseExclusive(filter, session);
+                foreach (var (filter, sub) in subscriptions)
+                {
+                    Subscriptions.Unsubscribe(filter, session);
+                    if (sub.Exclusive) ReleaseExclusive(filter, session);
+                }
             }
         }
         session.Clear();

@@ -16,8 +16,9 @@ public sealed partial class MqttChannel
     {
         var config = _broker.Config;
         Version = connect.ProtocolVersion;
-        _connectProperties = connect.Properties;
         var props = connect.Properties;
+        _clientMaximumPacketSize = props?.MaximumPacketSize;
+        _problemInformationAllowed = props?.RequestProblemInformation != 0;
         string clientId = connect.ClientId;
         string? assignedId = null;
 
@@ -133,7 +134,6 @@ public sealed partial class MqttChannel
             cappedExpiry = cap;
         }
 
-        UserName = userName;
         _password = certificateIdentity ? null : connect.Password;
         _identity = identity;
         KeepAlive = keepAlive;
@@ -182,7 +182,7 @@ public sealed partial class MqttChannel
                 var p = connack.GetOrCreateProperties();
                 if (authenticated is not null)
                 {
-                    p.AuthenticationMethod = _authMethod;
+                    p.AuthenticationMethod = _enhancedAuth?.Method;
                     p.AuthenticationData = authenticated;
                 }
                 if (cappedExpiry is { } capped) p.SessionExpiryInterval = capped;
@@ -263,8 +263,8 @@ public sealed partial class MqttChannel
         }
         _security = _broker.Security.For(_listener);
         var connect = new ConnectPacket { UserName = UserName, Password = _password };
-        bool stillValid = _listener.Tls?.UsesCertificateIdentity == true || (_scramCredential is not null
-            ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == _scramCredential
+        bool stillValid = _listener.Tls?.UsesCertificateIdentity == true || (_enhancedAuth?.Credential is { } credential
+            ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == credential
             : Authenticate(connect, session.ClientId, out _));
         if (stillValid)
         {
@@ -295,7 +295,7 @@ public sealed partial class MqttChannel
         if (version == ProtocolVersion.V500)
         {
             if (serverReference is not null) connack.GetOrCreateProperties().ServerReference = serverReference;
-            if (_connectProperties?.RequestProblemInformation != 0) AddReasonString(connack, message);
+            if (_problemInformationAllowed) AddReasonString(connack, message);
         }
         else if (v3Code is { } code)
         {

@@ -34,10 +34,12 @@ public sealed partial class MqttChannel
             RejectConnect(Version, ReasonCode.BadAuthenticationMethod, $"authentication method '{method}' is not supported");
             return;
         }
-        _authMethod = method;
-        _pendingConnect = connect;
-        _auth = new ScramServerExchange(method, credentials);
-        var step = _auth.Step(clientFirst ?? []);
+        _enhancedAuth = new EnhancedAuthentication(method)
+        {
+            Exchange = new ScramServerExchange(method, credentials),
+            PendingConnect = connect,
+        };
+        var step = _enhancedAuth.Exchange.Step(clientFirst ?? []);
         if (step.Outcome != ScramOutcome.Continue)
         {
             RejectConnect(Version, ReasonCode.BadUserNameOrPassword, step.Error ?? "authentication failed");
@@ -51,27 +53,27 @@ public sealed partial class MqttChannel
     {
         var props = auth.Properties;
         // MQTT-3.15.2-? / 4.12: AUTH without an agreed method, or with another method, is a protocol error.
-        if (_authMethod is null || props?.AuthenticationMethod != _authMethod)
+        if (_enhancedAuth is not { } enhanced || props?.AuthenticationMethod != enhanced.Method)
         {
             throw new MqttProtocolException(ReasonCode.ProtocolError, "AUTH without the authentication method agreed at CONNECT");
         }
         if (_state == 3)
         {
-            if (auth.ReasonCode != ReasonCode.ContinueAuthentication || _auth is null)
+            if (auth.ReasonCode != ReasonCode.ContinueAuthentication || enhanced.Exchange is not { } exchange)
             {
                 throw new MqttProtocolException(ReasonCode.ProtocolError, "unexpected AUTH reason during authentication");
             }
-            var step = _auth.Step(props.AuthenticationData ?? []);
+            var step = exchange.Step(props.AuthenticationData ?? []);
             if (step.Outcome != ScramOutcome.Success)
             {
                 RejectConnect(Version, ReasonCode.BadUserNameOrPassword, step.Error ?? "authentication failed");
                 return;
             }
-            var connect = _pendingConnect!;
-            connect.UserName = _auth.UserName;
-            _scramCredential = _security.Credentials?.Invoke(_auth.UserName!)?.ToString();
-            _auth = null;
-            _pendingConnect = null;
+            var connect = enhanced.PendingConnect!;
+            connect.UserName = exchange.UserName;
+            enhanced.Credential = _security.Credentials?.Invoke(exchange.UserName!)?.ToString();
+            enhanced.Exchange = null;
+            enhanced.PendingConnect = null;
             Volatile.Write(ref _state, 0);
             HandleConnect(connect, step.Data);
             return;
@@ -80,8 +82,8 @@ public sealed partial class MqttChannel
         // Re-authentication of a connected client (section 4.12.1).
         if (auth.ReasonCode == ReasonCode.ReAuthenticate)
         {
-            _auth = new ScramServerExchange(_authMethod, _security.Credentials!);
-            var first = _auth.Step(props.AuthenticationData ?? []);
+            enhanced.Exchange = new ScramServerExchange(enhanced.Method, _security.Credentials!);
+            var first = enhanced.Exchange.Step(props.AuthenticationData ?? []);
             if (first.Outcome != ScramOutcome.Continue)
             {
                 ServerDisconnect(ReasonCode.NotAuthorized, publishWill: true, first.Error);
@@ -90,20 +92,20 @@ public sealed partial class MqttChannel
             _output.Send(AuthReply(ReasonCode.ContinueAuthentication, first.Data));
             return;
         }
-        if (auth.ReasonCode != ReasonCode.ContinueAuthentication || _auth is null)
+        if (auth.ReasonCode != ReasonCode.ContinueAuthentication || enhanced.Exchange is not { } reauth)
         {
             throw new MqttProtocolException(ReasonCode.ProtocolError, "AUTH continue without a re-authentication in progress");
         }
-        var final = _auth.Step(props.AuthenticationData ?? []);
+        var final = reauth.Step(props.AuthenticationData ?? []);
         // The same user must re-authenticate; a different one would change who the session belongs to.
-        if (final.Outcome != ScramOutcome.Success || _auth.UserName != UserName)
+        if (final.Outcome != ScramOutcome.Success || reauth.UserName != UserName)
         {
-            _auth = null;
+            enhanced.Exchange = null;
             ServerDisconnect(ReasonCode.NotAuthorized, publishWill: true, final.Error ?? "re-authentication as another user");
             return;
         }
-        _scramCredential = _security.Credentials?.Invoke(UserName!)?.ToString();
-        _auth = null;
+        enhanced.Credential = _security.Credentials?.Invoke(UserName!)?.ToString();
+        enhanced.Exchange = null;
         _output.Send(AuthReply(ReasonCode.Success, final.Data));
     }
 
@@ -111,8 +113,21 @@ public sealed partial class MqttChannel
     {
         var reply = new AuthPacket { ReasonCode = reason };
         var p = reply.GetOrCreateProperties();
-        p.AuthenticationMethod = _authMethod;
+        p.AuthenticationMethod = _enhancedAuth?.Method;
         p.AuthenticationData = data;
         return reply;
+    }
+
+    /// <summary>The SCRAM state of a client that gave an Authentication Method at CONNECT; most clients give none,
+    /// so it is one object made then, not fields in every channel.</summary>
+    private sealed class EnhancedAuthentication(string method)
+    {
+        public string Method { get; } = method;
+        /// <summary>The exchange in progress (at CONNECT or a re-authentication); null between exchanges.</summary>
+        public ScramServerExchange? Exchange;
+        /// <summary>The CONNECT that completes when the exchange succeeds.</summary>
+        public ConnectPacket? PendingConnect;
+        /// <summary>The stored credential the client proved, for the re-check after a reload.</summary>
+        public string? Credential;
     }
 }

@@ -10,12 +10,8 @@ namespace Midge.Core.Channel;
 // (address lists, connection rate at accept, pending handshakes) are in Midge.Transport/ConnectionGuard.cs.
 public sealed partial class MqttChannel
 {
-    private TokenBucket _publishCount;
-    private TokenBucket _publishBytes;
-    private bool _publishBucketsReady;
-    /// <summary>Start of the current run of refusals (-1: none) and the last refusal, for the disconnect rule.</summary>
-    private long _rateStreakStartMs = -1;
-    private long _lastRateRefusalMs;
+    /// <summary>Made at the first PUBLISH a rate limit applies to: most brokers set none.</summary>
+    private PublishRates? _publishRates;
 
     /// <summary>max_connection_rate (CONNECT side) and flapping_detect; false when the CONNECT was refused.</summary>
     private bool AdmitConnect(string clientId, bool assigned)
@@ -53,28 +49,23 @@ public sealed partial class MqttChannel
         if (p.MaxPublishRate <= 0 && p.MaxPublishBytesRate <= 0) return ReasonCode.Success;
 
         long now = _broker.NowMs;
-        if (!_publishBucketsReady)
-        {
-            // Burst = one second's worth. Limits are read once per connection.
-            _publishBucketsReady = true;
-            if (p.MaxPublishRate > 0) _publishCount = new TokenBucket(p.MaxPublishRate, p.MaxPublishRate, now);
-            if (p.MaxPublishBytesRate > 0) _publishBytes = new TokenBucket(p.MaxPublishBytesRate, p.MaxPublishBytesRate, now);
-        }
+        // The limits are read once per connection.
+        var rates = _publishRates ??= new PublishRates(p.MaxPublishRate, p.MaxPublishBytesRate, now);
         long bytes = publish.Payload.Length;
-        if ((!_publishCount.IsEnabled || _publishCount.CanTake(1, now)) &&
-            (!_publishBytes.IsEnabled || _publishBytes.CanTake(bytes, now)))
+        if ((!rates.Count.IsEnabled || rates.Count.CanTake(1, now)) &&
+            (!rates.Bytes.IsEnabled || rates.Bytes.CanTake(bytes, now)))
         {
-            if (_publishCount.IsEnabled) _publishCount.Take(1);
-            if (_publishBytes.IsEnabled) _publishBytes.Take(bytes);
+            if (rates.Count.IsEnabled) rates.Count.Take(1);
+            if (rates.Bytes.IsEnabled) rates.Bytes.Take(bytes);
             return ReasonCode.Success;
         }
         // A run of refusals continues while no second passes without one; it is logged when it starts.
-        if (_rateStreakStartMs < 0 || now - _lastRateRefusalMs > 1000)
+        if (rates.StreakStartMs < 0 || now - rates.LastRefusalMs > 1000)
         {
-            _rateStreakStartMs = now;
+            rates.StreakStartMs = now;
             Log.PublishRateExceeded(_broker.Logger, ClientId ?? RemoteEndPoint, p.MaxPublishRate, p.MaxPublishBytesRate);
         }
-        _lastRateRefusalMs = now;
+        rates.LastRefusalMs = now;
         return ReasonCode.MessageRateTooHigh;
     }
 
@@ -83,7 +74,7 @@ public sealed partial class MqttChannel
     private bool PublishRateDisconnectDue()
     {
         int after = _broker.Config.Protection.PublishRateDisconnectAfterSeconds;
-        if (after <= 0 || _lastRateRefusalMs - _rateStreakStartMs < after * 1000L) return false;
+        if (after <= 0 || _publishRates is not { } rates || rates.LastRefusalMs - rates.StreakStartMs < after * 1000L) return false;
         Log.PublishRateDisconnect(_broker.Logger, ClientId ?? RemoteEndPoint, after);
         return true;
     }
@@ -104,8 +95,8 @@ public sealed partial class MqttChannel
             int count;
             lock (session.Sync)
             {
-                if (session.Subscriptions.ContainsKey(filter)) return null;
-                count = session.Subscriptions.Count;
+                if (session.Subscriptions?.ContainsKey(filter) == true) return null;
+                count = session.SubscriptionCount;
             }
             if (count >= p.MaxSubscriptionsPerClient)
             {
@@ -118,4 +109,15 @@ public sealed partial class MqttChannel
 
     /// <summary>Topic levels: one more than the number of '/'.</summary>
     internal static int CountLevels(string topic) => topic.AsSpan().Count('/') + 1;
+
+    /// <summary>max_publish_rate and max_publish_bytes_rate for one connection: a bucket each (burst = one
+    /// second's worth; a default bucket for a limit that is off) and the current run of refusals.</summary>
+    private sealed class PublishRates(int maxRate, long maxBytesRate, long nowMs)
+    {
+        public TokenBucket Count = maxRate > 0 ? new TokenBucket(maxRate, maxRate, nowMs) : default;
+        public TokenBucket Bytes = maxBytesRate > 0 ? new TokenBucket(maxBytesRate, maxBytesRate, nowMs) : default;
+        /// <summary>Start of the current run of refusals (-1: none) and the last refusal, for the disconnect rule.</summary>
+        public long StreakStartMs = -1;
+        public long LastRefusalMs;
+    }
 }

@@ -53,15 +53,14 @@ public sealed partial class MqttChannel
 
         if (publish.QoS == QoS.ExactlyOnce)
         {
-            var pending = session.IncomingQoS2;
-            if (pending.Contains(publish.PacketId))
+            if (session.IsIncomingQoS2Pending(publish.PacketId))
             {
                 // A retransmission of a message already routed: acknowledge, never route twice (MQTT-4.3.3-?).
                 _output.Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
                 return;
             }
             int receiveMax = config.MaxInflightMessages is > 0 and < 65535 ? config.MaxInflightMessages : 65535;
-            if (Version == ProtocolVersion.V500 && pending.Count >= receiveMax)
+            if (Version == ProtocolVersion.V500 && session.IncomingQoS2Count >= receiveMax)
             {
                 throw new MqttProtocolException(ReasonCode.ReceiveMaximumExceeded, "receive maximum exceeded"); // MQTT-3.3.4-7
             }
@@ -118,7 +117,7 @@ public sealed partial class MqttChannel
             case QoS.ExactlyOnce:
                 if (!ReasonCodes.IsError(reason) || Version != ProtocolVersion.V500)
                 {
-                    session.IncomingQoS2.Add(publish.PacketId);
+                    session.AddIncomingQoS2(publish.PacketId);
                 }
                 _output.Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
                 break;
@@ -142,7 +141,7 @@ public sealed partial class MqttChannel
                 break;
             case PacketType.PubRel:
                 // The second half of incoming QoS 2: release the id and complete (MQTT-4.3.3-?).
-                bool known = session.IncomingQoS2.Remove(ack.PacketId);
+                bool known = session.RemoveIncomingQoS2(ack.PacketId);
                 _output.Send(new PublishAckPacket(PacketType.PubComp, ack.PacketId,
                     known || Version != ProtocolVersion.V500 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
                 break;

@@ -77,7 +77,7 @@ public sealed partial class MqttChannel
             lock (session.Sync)
             {
                 isNew = _broker.Subscriptions.Subscribe(filter, session, sub);
-                session.Subscriptions[filter] = sub;
+                session.SetSubscription(filter, sub);
             }
             suback.ReasonCodes.Add((ReasonCode)(byte)granted);
             Log.Subscribed(_broker.Logger, session.ClientId, request.Filter, (int)granted);
@@ -132,7 +132,7 @@ public sealed partial class MqttChannel
             bool existed;
             lock (session.Sync)
             {
-                existed = session.Subscriptions.Remove(filter, out var removed);
+                existed = session.RemoveSubscription(filter, out var removed);
                 if (existed)
                 {
                     _broker.Subscriptions.Unsubscribe(filter, session);

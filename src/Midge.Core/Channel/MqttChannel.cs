@@ -22,15 +22,16 @@ public sealed partial class MqttChannel
     private readonly bool _localOnly;
     private Session? _session;
     private WillMessage? _will;
-    private MqttProperties? _connectProperties;
+    /// <summary>The client's Maximum Packet Size from CONNECT (kept rather than all its properties).</summary>
+    private uint? _clientMaximumPacketSize;
+    /// <summary>MQTT 5 Request Problem Information: 0 forbids reason strings and user properties except on
+    /// CONNACK, PUBLISH and DISCONNECT (MQTT-3.1.2-29).</summary>
+    private bool _problemInformationAllowed = true;
     private Dictionary<ushort, string>? _topicAliases;
     private Security.ListenerSecurity _security = Security.ListenerSecurity.Open;
     private Midge.Security.ClientIdentity? _identity;
     private byte[]? _password;
-    private ScramServerExchange? _auth;
-    private string? _authMethod;
-    private string? _scramCredential;
-    private ConnectPacket? _pendingConnect;
+    private EnhancedAuthentication? _enhancedAuth;
     private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing, 3 = enhanced authentication of CONNECT
     private long _lastReceivedMs;
     private bool _closed;
@@ -55,7 +56,7 @@ public sealed partial class MqttChannel
 
     public string? ClientId => _session?.ClientId;
 
-    public string? UserName { get; private set; }
+    public string? UserName => _identity?.Username;
 
     /// <summary>The user name the TLS client certificate gives (its CN, or its subject), set by the transport on a
     /// listener with use_identity_as_username or use_subject_as_username; null when the client sent none.</summary>
@@ -185,7 +186,7 @@ public sealed partial class MqttChannel
         if (Version == ProtocolVersion.V500)
         {
             var disconnect = new DisconnectPacket { ReasonCode = reason };
-            if (reasonString is not null && ProblemInformationAllowed) AddReasonString(disconnect, reasonString);
+            if (reasonString is not null && _problemInformationAllowed) AddReasonString(disconnect, reasonString);
             final = disconnect;
         }
         _output.Close(final);
@@ -198,7 +199,7 @@ public sealed partial class MqttChannel
     private void AddReasonString(MqttPacketWithProperties packet, string reason)
     {
         packet.GetOrCreateProperties().ReasonString = reason;
-        if (_connectProperties?.MaximumPacketSize is { } max && PacketEncoder.GetSize(packet, ProtocolVersion.V500) > max)
+        if (_clientMaximumPacketSize is { } max && PacketEncoder.GetSize(packet, ProtocolVersion.V500) > max)
         {
             packet.Properties!.ReasonString = null;
         }
@@ -253,7 +254,7 @@ public sealed partial class MqttChannel
         long expiryMs = Broker.SessionExpiryMs(session, _broker.Config);
         long delayMs = delay * 1000L;
         if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
-        session.PendingWill = (message, now + delayMs);
+        session.PendingWill = new DelayedWill(message, now + delayMs);
     }
 
     /// <summary>Will properties become the PUBLISH properties (Will Delay Interval is not one of them).</summary>
@@ -273,10 +274,6 @@ public sealed partial class MqttChannel
         Log.Closing(_broker.Logger, ClientId ?? RemoteEndPoint, reason);
         _output.Close(null);
     }
-
-    /// <summary>MQTT 5 Request Problem Information: 0 forbids reason strings and user properties except on
-    /// CONNACK, PUBLISH and DISCONNECT (MQTT-3.1.2-29).</summary>
-    private bool ProblemInformationAllowed => _connectProperties?.RequestProblemInformation != 0;
 
     /// <summary>Called by <see cref="Broker"/> on takeover: MQTT 5 gets DISCONNECT 0x8E (MQTT-3.1.4-3).</summary>
     internal void TakeOver()
