@@ -32,13 +32,17 @@ internal sealed class MqttConnection : IClientOutput
     /// <summary>max_pending_connections: released once CONNECT has succeeded (ConnectionGuard.cs).</summary>
     private ConnectionGuard.PendingSlot? _pending;
 
+    /// <summary>max_connections: the slot this connection holds, given back when it ends.</summary>
+    private readonly ConnectionLimit? _limit;
+
     public MqttConnection(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnlyMode,
-        ConnectionGuard.PendingSlot? pending = null, string? certificateUserName = null)
+        ConnectionGuard.PendingSlot? pending = null, string? certificateUserName = null, ConnectionLimit? limit = null)
     {
+        _limit = limit;
         _pending = pending;
         _context = context;
         _broker = broker;
-        _channel = new MqttChannel(broker, listener, this, context.RemoteEndPoint?.ToString() ?? context.ConnectionId, localOnlyMode)
+        _channel = new MqttChannel(broker, listener, this, (object?)context.RemoteEndPoint ?? context.ConnectionId, localOnlyMode)
         {
             CertificateUserName = certificateUserName,
         };
@@ -81,6 +85,7 @@ internal sealed class MqttConnection : IClientOutput
             _channel.OnConnectionClosed();
             _queue.Complete();
             await writer;
+            _limit?.Exit();
         }
     }
 
@@ -147,12 +152,18 @@ internal sealed class MqttConnection : IClientOutput
         catch (Exception ex) when (IsDisconnect(ex))
         {
         }
+        catch (Exception ex)
+        {
+            Log.ConnectionFailed(connection.Logger, _channel.ClientId ?? _channel.RemoteEndPoint, ex);
+        }
         finally
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             _channel.OnConnectionClosed();
             _queue.Complete();
             await writer;
+            connection.Abort(); // nobody else closes a plain-TCP socket
+            _limit?.Exit();
         }
     }
 
@@ -315,17 +326,37 @@ internal sealed class MqttConnection : IClientOutput
     {
         int bytes = output.WrittenCount;
         Interlocked.Add(ref _backlog, -written);
-        if (bytes > 0) await socket.SendAsync(output.WrittenMemory, SocketFlags.None);
+        if (bytes > 0) await SendAllAsync(socket, output.WrittenMemory);
         output.Clear();
         _broker.Stats.OnPacketsSent(written, bytes);
     }
 
-    /// <summary>A large batch's queue gives its memory back (idle connections stay small); the emptied queue
-    /// becomes the next spare.</summary>
+    /// <summary>
+    /// Sends on the non-blocking socket (<see cref="SocketTransportFactory"/>) for as long as the kernel takes
+    /// the bytes, on this thread; only a send that would block waits asynchronously, and only then does the
+    /// socket allocate its asynchronous send state, so idle and lightly loaded connections never hold one.
+    /// </summary>
+    private static ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            int sent = socket.Send(data.Span, SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock) return SendRestAsync(socket, data);
+            if (error != SocketError.Success) throw new SocketException((int)error);
+            data = data[sent..];
+        }
+        return ValueTask.CompletedTask;
+
+        static async ValueTask SendRestAsync(Socket socket, ReadOnlyMemory<byte> rest) =>
+            await socket.SendAsync(rest, SocketFlags.None);
+    }
+
+    /// <summary>The emptied queue becomes the next spare; it gives its memory back after a large batch, or when
+    /// nothing more is waiting (so an idle connection holds no slots).</summary>
     private Queue<Outgoing> Recycle(Queue<Outgoing> batch, int taken)
     {
         batch.Clear();
-        if (taken > 256) batch.TrimExcess();
+        if (taken > 256 || _queue.IsEmpty) batch.TrimExcess();
         _channel.OnOutputDrained();
         return batch;
     }

@@ -52,36 +52,43 @@ public static class MqttListeners
                 var limiter = new ConnectionLimit(l.MaxConnections);
                 var secure = l.Tls is null ? null
                     : tls?.For(l) ?? throw new InvalidOperationException($"{l.Source}: TLS listener without loaded certificates");
-                // Plain TCP goes through Midge's own lean socket transport, TLS through Kestrel's (Sockets/).
-                options.Listen(secure is null ? new MqttTcpEndPoint(endpoint) : endpoint, o =>
+                ConnectionDelegate mqtt = context => HandleAsync(context, broker, l, local, limiter);
+                if (secure is null)
                 {
-                    if (!guard.IsIdle) o.Use(guard.Wrap); // first, so it runs before TLS and MQTT
-                    // TLS runs as connection middleware in front of the MQTT handler.
-                    if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
-                    o.Run(context => HandleAsync(context, broker, l, local, limiter));
-                });
+                    // Plain TCP: Midge's socket transport runs the pipeline itself (Sockets/SocketTransport.cs).
+                    var app = guard.IsIdle ? mqtt : guard.Wrap(mqtt);
+                    options.Listen(new MqttTcpEndPoint(endpoint, app, logger), o => o.Run(c => app(c)));
+                }
+                else
+                {
+                    options.Listen(endpoint, o =>
+                    {
+                        if (!guard.IsIdle) o.Use(guard.Wrap); // first, so it runs before TLS and MQTT
+                        o.UseHttps(secure.HandshakeOptions(logger)); // TLS as middleware in front of MQTT
+                        o.Run(c => mqtt(c));
+                    });
+                }
                 Log.Listening(logger, endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4", endpoint.ToString());
             }
         }
     }
 
-    private static async Task HandleAsync(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnly, ConnectionLimit limit)
+    /// <summary>Runs one connection. Not an async method: an idle connection keeps no state machine for it.</summary>
+    private static Task HandleAsync(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnly, ConnectionLimit limit)
     {
-        if (!limit.TryEnter())
-        {
-            await RefuseBusyAsync(context);
-            return;
-        }
+        if (!limit.TryEnter()) return RefuseBusyAsync(context);
+        MqttConnection connection;
         try
         {
-            var connection = new MqttConnection(context, broker, listener, localOnly,
-                context.Features.Get<ConnectionGuard.PendingSlot>(), CertificateUserName(context, listener));
-            await connection.RunAsync();
+            connection = new MqttConnection(context, broker, listener, localOnly,
+                context.Features.Get<ConnectionGuard.PendingSlot>(), CertificateUserName(context, listener), limit);
         }
-        finally
+        catch
         {
             limit.Exit();
+            throw;
         }
+        return connection.RunAsync(); // gives the slot back when it ends
     }
 
     /// <summary>The user name the client certificate gives on a listener with use_identity_as_username or
@@ -131,6 +138,7 @@ public static class MqttListeners
         {
         }
         await context.Transport.Output.CompleteAsync();
+        if (context is SocketConnection socket) await socket.DisposeAsync(); // Kestrel closes only its own
     }
 
     /// <summary>Resolves a listener's bind address (address, host name, interface or all) into endpoints.</summary>
@@ -176,31 +184,35 @@ public static class MqttListeners
         SocketDomain.IPv6 => family == AddressFamily.InterNetworkV6,
         _ => family is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6,
     };
+}
 
-    private sealed class ConnectionLimit(int max)
+/// <summary>max_connections of one listener.</summary>
+internal sealed class ConnectionLimit(int max)
+{
+    private int _count;
+
+    public bool TryEnter()
     {
-        private int _count;
-
-        public bool TryEnter()
+        if (max < 0)
         {
-            if (max < 0)
-            {
-                return true;
-            }
-            if (Interlocked.Increment(ref _count) <= max) return true;
-            Interlocked.Decrement(ref _count);
-            return false;
+            return true;
         }
+        if (Interlocked.Increment(ref _count) <= max) return true;
+        Interlocked.Decrement(ref _count);
+        return false;
+    }
 
-        public void Exit()
-        {
-            if (max >= 0) Interlocked.Decrement(ref _count);
-        }
+    public void Exit()
+    {
+        if (max >= 0) Interlocked.Decrement(ref _count);
     }
 }
 
 internal static partial class Log
 {
+    [LoggerMessage(120, LogLevel.Error, "Connection from {Remote} failed.")]
+    public static partial void ConnectionFailed(ILogger logger, string remote, Exception exception);
+
     [LoggerMessage(100, LogLevel.Information, "Opening {Family} listen socket on {EndPoint}.")]
     public static partial void Listening(ILogger logger, string family, string endPoint);
 }

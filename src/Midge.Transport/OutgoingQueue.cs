@@ -17,6 +17,15 @@ internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
     private bool _waiting;
     private bool _completed;
 
+    /// <summary>True when nothing is waiting to be taken.</summary>
+    public bool IsEmpty
+    {
+        get
+        {
+            lock (_sync) return _pending.Count == 0;
+        }
+    }
+
     /// <summary>Adds an item; false once the queue is completed.</summary>
     public bool TryWrite(T item)
     {

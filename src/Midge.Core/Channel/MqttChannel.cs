@@ -37,19 +37,23 @@ public sealed partial class MqttChannel
     private bool _closed;
     private volatile bool _takenOver;
 
-    public MqttChannel(Broker broker, ListenerConfig listener, IClientOutput output, string remoteEndPoint, bool localOnlyMode = false)
+    /// <param name="remoteEndPoint">The peer: an <see cref="System.Net.EndPoint"/> (formatted only when a log line
+    /// names it, so an idle connection holds no string for it) or a name.</param>
+    public MqttChannel(Broker broker, ListenerConfig listener, IClientOutput output, object remoteEndPoint, bool localOnlyMode = false)
     {
         _broker = broker;
         _listener = listener;
         _output = output;
         _localOnly = localOnlyMode;
-        RemoteEndPoint = remoteEndPoint;
+        _remote = remoteEndPoint;
         _lastReceivedMs = broker.NowMs;
         ConnectedAtMs = _lastReceivedMs;
         broker.OnChannelOpened(this);
     }
 
-    public string RemoteEndPoint { get; }
+    private readonly object _remote;
+
+    public string RemoteEndPoint => _remote.ToString() ?? "";
 
     /// <summary>The negotiated protocol version (3.1.1 until CONNECT says otherwise).</summary>
     public ProtocolVersion Version { get; private set; } = ProtocolVersion.V311;

@@ -4,16 +4,19 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
 
 namespace Midge.Transport.Sockets;
 
 /// <summary>
-/// One accepted socket as Kestrel sees it. It owns no buffers and runs no loops: <see cref="MqttConnection"/>
-/// reads and writes <see cref="Socket"/> directly. Anything else that asks for <see cref="Transport"/> (the
-/// server-busy answer at max_connections) gets pipes over a <see cref="NetworkStream"/>, made on first use.
-/// Everything else is made lazily too, so an idle connection costs the socket and this object.
+/// One accepted socket of a plain-TCP listener (<see cref="SocketTransportFactory"/>), as the listener's
+/// connection pipeline sees it. It owns no buffers and runs no loops: <see cref="MqttConnection"/> reads and
+/// writes <see cref="Socket"/> directly. Anything else that asks for <see cref="Transport"/> (the server-busy
+/// answer at max_connections) gets pipes over a <see cref="NetworkStream"/>, made on first use. Everything else
+/// is made lazily too, so an idle connection costs the socket and this object. Whoever runs the connection
+/// ends it with <see cref="Abort()"/> or <see cref="DisposeAsync"/>, which close the socket.
 /// </summary>
-internal sealed class SocketConnection(Socket socket, EndPoint listener) : ConnectionContext
+internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) : ConnectionContext, IThreadPoolWorkItem
 {
     private static long s_nextId;
 
@@ -23,6 +26,9 @@ internal sealed class SocketConnection(Socket socket, EndPoint listener) : Conne
     private SmallFeatureCollection? _features;
 
     public Socket Socket => socket;
+
+    /// <summary>The listener's logger.</summary>
+    public ILogger Logger => listener.Logger;
 
     /// <summary>True once something took the pipe view of this socket; then only that view may be used.</summary>
     public bool HasPipes => _transport is not null;
@@ -49,7 +55,7 @@ internal sealed class SocketConnection(Socket socket, EndPoint listener) : Conne
 
     public override EndPoint? LocalEndPoint
     {
-        get => listener;
+        get => listener.Address;
         set { }
     }
 
@@ -81,7 +87,12 @@ internal sealed class SocketConnection(Socket socket, EndPoint listener) : Conne
         }
     }
 
-    public override void Abort(ConnectionAbortedException abortReason) => Shutdown();
+    /// <summary>Closes the socket (after a shutdown, so what was sent still goes out first).</summary>
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        Shutdown();
+        socket.Dispose();
+    }
 
     public override async ValueTask DisposeAsync()
     {
@@ -90,23 +101,37 @@ internal sealed class SocketConnection(Socket socket, EndPoint listener) : Conne
             await pipes.Output.CompleteAsync();
             await pipes.Input.CompleteAsync();
         }
-        Shutdown();
-        socket.Dispose();
+        Abort();
+    }
+
+    /// <summary>Runs the listener's pipeline on this connection (queued by the accept loop).</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        try
+        {
+            _ = listener.Application(this);
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionFailed(listener.Logger, RemoteEndPoint?.ToString() ?? ConnectionId, ex);
+            Abort();
+        }
     }
 
     private IDuplexPipe CreatePipes()
     {
+        socket.Blocking = true; // a NetworkStream needs a blocking socket; from here on the pipes do all I/O
         var stream = new NetworkStream(socket, ownsSocket: false);
         return new StreamPipes(PipeReader.Create(stream), PipeWriter.Create(stream));
     }
 
     private sealed record StreamPipes(PipeReader Input, PipeWriter Output) : IDuplexPipe;
 
-    /// <summary>The few features Kestrel and the listener middleware set (four or five), in a short array
-    /// rather than a dictionary.</summary>
+    /// <summary>The few features a connection may carry (the pending-CONNECT slot, the pipes' features), in a
+    /// short array made on the first one rather than a dictionary.</summary>
     private sealed class SmallFeatureCollection : IFeatureCollection
     {
-        private KeyValuePair<Type, object>[] _items = new KeyValuePair<Type, object>[6];
+        private KeyValuePair<Type, object>[] _items = [];
         private int _count;
 
         public bool IsReadOnly => false;
@@ -141,7 +166,7 @@ internal sealed class SocketConnection(Socket socket, EndPoint listener) : Conne
                     return;
                 }
                 if (value is null) return;
-                if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
+                if (_count == _items.Length) Array.Resize(ref _items, Math.Max(4, _count * 2));
                 _items[_count++] = new(key, value);
             }
         }

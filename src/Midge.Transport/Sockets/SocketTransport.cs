@@ -2,16 +2,23 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Midge.Transport.Sockets;
 
 /// <summary>
-/// Where a plain-TCP MQTT listener binds: an <see cref="IPEndPoint"/> wrapped so that Kestrel hands it to
-/// <see cref="SocketTransportFactory"/> rather than to its own socket transport (which keeps TLS listeners).
+/// Where a plain-TCP MQTT listener binds, and what runs each of its connections: an <see cref="IPEndPoint"/>
+/// wrapped so that Kestrel hands it to <see cref="SocketTransportFactory"/> rather than to its own socket
+/// transport (which keeps the TLS listeners).
 /// </summary>
-public sealed class MqttTcpEndPoint(IPEndPoint address) : EndPoint
+public sealed class MqttTcpEndPoint(IPEndPoint address, ConnectionDelegate application, ILogger logger) : EndPoint
 {
     public IPEndPoint Address { get; } = address;
+
+    /// <summary>The listener's connection pipeline (address guard, then MQTT).</summary>
+    internal ConnectionDelegate Application { get; } = application;
+
+    internal ILogger Logger { get; } = logger;
 
     public override AddressFamily AddressFamily => Address.AddressFamily;
 
@@ -23,11 +30,13 @@ public sealed class MqttTcpEndPoint(IPEndPoint address) : EndPoint
 }
 
 /// <summary>
-/// Kestrel transport for plain-TCP MQTT listeners. Kestrel still accepts through it, runs the listener's
-/// connection middleware and tracks every connection; what differs from Kestrel's socket transport is the
-/// connection (<see cref="SocketConnection"/>): no pipes and no receive/send loops of its own. The MQTT
-/// connection reads and writes the socket itself, so an idle client holds no buffer and a message crosses one
-/// thread fewer on each side. Register it after Kestrel; it binds only <see cref="MqttTcpEndPoint"/>.
+/// The transport of plain-TCP MQTT listeners. Kestrel binds and unbinds them through this factory, so startup
+/// errors, listen logging and shutdown are Kestrel's as for every other listener; but their connections never
+/// enter Kestrel's connection pipeline. The listener accepts on its own and runs the endpoint's
+/// <see cref="MqttTcpEndPoint.Application"/> on each <see cref="SocketConnection"/>, which reads and writes the
+/// socket directly: no pipes, no transport loops, no per-connection bookkeeping beyond the socket, so an idle
+/// client costs about half of what it costs through Kestrel's pipeline, and a message crosses one thread fewer
+/// on each side (docs/benchmarks.md). Register it after Kestrel; it binds only <see cref="MqttTcpEndPoint"/>.
 /// </summary>
 public sealed class SocketTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -35,60 +44,94 @@ public sealed class SocketTransportFactory : IConnectionListenerFactory, IConnec
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        var address = ((MqttTcpEndPoint)endpoint).Address;
+        var mqtt = (MqttTcpEndPoint)endpoint;
         Socket socket;
         try
         {
             // Kestrel's own bind: dual mode on [::], the platform's address-reuse rules.
-            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(address);
+            socket = SocketTransportOptions.CreateDefaultBoundListenSocket(mqtt.Address);
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
-            throw new AddressInUseException($"Failed to bind to address {address}: address already in use.", e);
+            throw new AddressInUseException($"Failed to bind to address {mqtt.Address}: address already in use.", e);
         }
         socket.Listen(512);
-        var bound = new MqttTcpEndPoint((IPEndPoint)socket.LocalEndPoint!);
+        var bound = new MqttTcpEndPoint((IPEndPoint)socket.LocalEndPoint!, mqtt.Application, mqtt.Logger);
         return new ValueTask<IConnectionListener>(new Listener(socket, bound));
     }
 
-    private sealed class Listener(Socket socket, EndPoint endpoint) : IConnectionListener
+    /// <summary>Accepts and starts connections itself; to Kestrel it is a listener that never yields one.</summary>
+    private sealed class Listener : IConnectionListener
     {
-        public EndPoint EndPoint => endpoint;
+        private readonly Socket _socket;
+        private readonly MqttTcpEndPoint _endpoint;
+        private readonly TaskCompletionSource _unbound = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        public Listener(Socket socket, MqttTcpEndPoint endpoint)
+        {
+            _socket = socket;
+            _endpoint = endpoint;
+            _ = AcceptLoopAsync();
+        }
+
+        public EndPoint EndPoint => _endpoint;
+
+        private async Task AcceptLoopAsync()
         {
             while (true)
             {
+                Socket accepted;
                 try
                 {
-                    var accepted = await socket.AcceptAsync(cancellationToken);
-                    accepted.NoDelay = true; // the writer coalesces; Nagle would only add delay
-                    return new SocketConnection(accepted, endpoint);
+                    accepted = await _socket.AcceptAsync();
                 }
                 catch (ObjectDisposedException)
                 {
-                    return null; // unbound
+                    return; // unbound
                 }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted)
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
                 {
-                    return null;
+                    return;
                 }
                 catch (SocketException)
                 {
-                    // The client reset before we accepted it: take the next one.
+                    continue; // the client reset before we accepted it
                 }
+                try
+                {
+                    accepted.NoDelay = true; // the writer coalesces; Nagle would only add delay
+                    accepted.Blocking = false; // the writer sends inline and waits only when the kernel is full
+                }
+                catch (SocketException)
+                {
+                    accepted.Dispose();
+                    continue;
+                }
+                // Each connection starts on the thread pool, so a slow CONNECT (a costly password hash) never
+                // holds up the accept loop.
+                ThreadPool.UnsafeQueueUserWorkItem(new SocketConnection(accepted, _endpoint), preferLocal: false);
             }
         }
 
-        public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        /// <summary>Kestrel's accept loop waits here until the listener is unbound.</summary>
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
-            socket.Dispose();
-            return ValueTask.CompletedTask;
+            try
+            {
+                await _unbound.Task.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            return null;
         }
+
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => DisposeAsync();
 
         public ValueTask DisposeAsync()
         {
-            socket.Dispose();
+            _socket.Dispose();
+            _unbound.TrySetResult();
             return ValueTask.CompletedTask;
         }
     }

@@ -1,0 +1,94 @@
+using System.Text;
+using Midge.TestKit;
+
+namespace Midge.Integration.Tests;
+
+/// <summary>
+/// The plain-TCP socket transport (src/Midge.Transport/Sockets): frames split across reads at every byte,
+/// many frames in one read, frames larger than the receive buffer and than one send batch, and an unanswered
+/// socket that the broker must still close.
+/// </summary>
+public sealed class SocketTransportTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
+{
+    private static async Task<RawPacket> ExpectAsync(RawMqttClient client, int type)
+    {
+        var packet = await client.ReadAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(packet);
+        Assert.Equal(type, packet!.Type);
+        return packet;
+    }
+
+    /// <summary>The topic and payload of a QoS 0 PUBLISH body (3.1.1).</summary>
+    private static (string Topic, byte[] Payload) Parse(RawPacket publish)
+    {
+        int length = publish.Body[0] << 8 | publish.Body[1];
+        return (Encoding.UTF8.GetString(publish.Body, 2, length), publish.Body[(2 + length)..]);
+    }
+
+    [Fact]
+    public async Task Frames_sent_one_byte_per_write_are_reassembled()
+    {
+        using var client = await RawMqttClient.ConnectTcpAsync(fixture.Port);
+        var bytes = RawMqttClient.Connect("bytewise")
+            .Concat(RawMqttClient.Subscribe(1, "transport/bytewise"))
+            .Concat(RawMqttClient.Publish("transport/bytewise", Encoding.ASCII.GetBytes("split")))
+            .ToArray();
+        foreach (byte b in bytes)
+        {
+            await client.SendAsync([b]);
+            await Task.Delay(1); // separate segments (the client sends without Nagle's delay)
+        }
+        await ExpectAsync(client, 2); // CONNACK
+        await ExpectAsync(client, 9); // SUBACK
+        var (topic, payload) = Parse(await ExpectAsync(client, 3));
+        Assert.Equal("transport/bytewise", topic);
+        Assert.Equal("split", Encoding.ASCII.GetString(payload));
+    }
+
+    [Fact]
+    public async Task Many_frames_in_one_write_all_arrive_in_order()
+    {
+        using var client = await RawMqttClient.ConnectMqttAsync(fixture.Port, "burst");
+        await client.SendAsync(RawMqttClient.Subscribe(1, "transport/burst"));
+        await ExpectAsync(client, 9);
+        const int Count = 2_000;
+        var burst = Enumerable.Range(0, Count)
+            .SelectMany(i => RawMqttClient.Publish("transport/burst", Encoding.ASCII.GetBytes(i.ToString())))
+            .ToArray();
+        await client.SendAsync(burst); // ~50 KB: many frames per receive, frames cut at buffer ends
+        for (int i = 0; i < Count; i++)
+        {
+            var (_, payload) = Parse(await ExpectAsync(client, 3));
+            Assert.Equal(i.ToString(), Encoding.ASCII.GetString(payload));
+        }
+    }
+
+    [Theory]
+    [InlineData(5_000)] // just over the first receive buffer
+    [InlineData(300_000)] // over the receive buffer many times, and over one send batch
+    public async Task Large_frames_arrive_intact(int size)
+    {
+        using var subscriber = await RawMqttClient.ConnectMqttAsync(fixture.Port, $"large-sub-{size}");
+        await subscriber.SendAsync(RawMqttClient.Subscribe(1, $"transport/large/{size}"));
+        await ExpectAsync(subscriber, 9);
+        using var publisher = await RawMqttClient.ConnectMqttAsync(fixture.Port, $"large-pub-{size}");
+        var payload = new byte[size];
+        new Random(size).NextBytes(payload);
+        await publisher.SendAsync(RawMqttClient.Publish($"transport/large/{size}", payload));
+        await publisher.SendAsync(RawMqttClient.Publish($"transport/large/{size}", "after"u8.ToArray()));
+
+        var (topic, received) = Parse(await ExpectAsync(subscriber, 3));
+        Assert.Equal($"transport/large/{size}", topic);
+        Assert.Equal(payload, received);
+        Assert.Equal("after", Encoding.ASCII.GetString(Parse(await ExpectAsync(subscriber, 3)).Payload));
+    }
+
+    [Fact]
+    public async Task A_protocol_error_closes_the_socket_and_others_are_served()
+    {
+        using var bad = await RawMqttClient.ConnectMqttAsync(fixture.Port, "transport-bad");
+        await bad.SendAsync([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]); // remaining length over four bytes
+        Assert.Empty(await bad.ReadUntilClosedAsync(TimeSpan.FromSeconds(5)));
+        await RawMqttClient.AssertRoundTripAsync(fixture.Port);
+    }
+}
