@@ -84,6 +84,41 @@ public sealed class SocketTransportTests(BrokerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_subscriber_that_stops_reading_gets_everything_in_order_when_it_resumes()
+    {
+        // 4 publishers x 100 messages x 16 KB: several MB, more than the socket buffers hold, so the broker's
+        // sends would block and its writer continues asynchronously while the publishers keep going.
+        const int Publishers = 4, Messages = 100, Size = 16 * 1024;
+        using var subscriber = await RawMqttClient.ConnectMqttAsync(fixture.Port, "resume-sub");
+        await subscriber.SendAsync(RawMqttClient.Subscribe(1, "transport/resume/+"));
+        await ExpectAsync(subscriber, 9);
+        var publishers = await Task.WhenAll(Enumerable.Range(0, Publishers).Select(async p =>
+        {
+            using var publisher = await RawMqttClient.ConnectMqttAsync(fixture.Port, $"resume-pub-{p}");
+            for (int i = 0; i < Messages; i++)
+            {
+                var payload = new byte[Size];
+                BitConverter.TryWriteBytes(payload, i);
+                await publisher.SendAsync(RawMqttClient.Publish($"transport/resume/{p}", payload));
+            }
+            await RawMqttClient.AssertRoundTripAsync(fixture.Port); // the broker still serves others meanwhile
+            return p;
+        }).Select(t => t.WaitAsync(TimeSpan.FromSeconds(30))));
+        Assert.Equal(Publishers, publishers.Length);
+
+        await Task.Delay(500); // the subscriber has read nothing so far
+        var next = new int[Publishers];
+        for (int n = 0; n < Publishers * Messages; n++)
+        {
+            var (topic, payload) = Parse(await ExpectAsync(subscriber, 3));
+            int p = topic[^1] - '0';
+            Assert.Equal(Size, payload.Length);
+            Assert.Equal(next[p]++, BitConverter.ToInt32(payload)); // per-publisher order kept
+        }
+        Assert.All(next, count => Assert.Equal(Messages, count));
+    }
+
+    [Fact]
     public async Task A_protocol_error_closes_the_socket_and_others_are_served()
     {
         using var bad = await RawMqttClient.ConnectMqttAsync(fixture.Port, "transport-bad");

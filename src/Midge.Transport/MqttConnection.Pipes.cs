@@ -1,0 +1,106 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Midge.Core.Channel;
+using Midge.Protocol;
+
+namespace Midge.Transport;
+
+/// <summary>
+/// A connection behind connection middleware (TLS): Kestrel's pipes carry the bytes. The read loop hands each
+/// read to <see cref="HandleFrames"/>; the writer awaits the queue, encodes a whole batch into the output pipe
+/// and flushes once.
+/// </summary>
+internal sealed partial class MqttConnection
+{
+    private async Task RunOnPipesAsync()
+    {
+        var writer = PipeWriteLoopAsync();
+        try
+        {
+            await PipeReadLoopAsync();
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+        }
+        finally
+        {
+            _channel.OnConnectionClosed();
+            _queue.Complete();
+            await writer;
+            _limit?.Exit();
+        }
+    }
+
+    private async Task PipeReadLoopAsync()
+    {
+        var input = _context.Transport.Input;
+        while (!_closing)
+        {
+            var result = await input.ReadAsync();
+            var buffer = result.Buffer;
+            try
+            {
+                if (!HandleFrames(ref buffer)) return;
+                if (result.IsCompleted || result.IsCanceled) return;
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+    }
+
+    private async Task PipeWriteLoopAsync()
+    {
+        var output = _context.Transport.Output;
+        var spare = new Queue<Outgoing>();
+        bool close = false;
+        OutgoingTopicAliases? aliases = null;
+        try
+        {
+            while (!close && await _queue.WaitToReadAsync())
+            {
+                var batch = _queue.TakeAll(spare);
+                int taken = batch.Count;
+                int written = 0;
+                while (batch.TryDequeue(out var item))
+                {
+                    written++;
+                    if (Encode(output, item, ref aliases))
+                    {
+                        close = true;
+                        break;
+                    }
+                    // Hand a large batch to the socket in pieces rather than let the pipe grow without bound.
+                    if (output.CanGetUnflushedBytes && output.UnflushedBytes > MaxBatchBytes)
+                    {
+                        if (!await FlushAsync(output, written)) return;
+                        written = 0;
+                    }
+                }
+                if (!await FlushAsync(output, written)) return;
+                spare = Recycle(batch, taken);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+        }
+        finally
+        {
+            _closing = true;
+            await output.CompleteAsync();
+            _context.Transport.Input.CancelPendingRead();
+        }
+    }
+
+    /// <summary>Flushes what the batch wrote so far; false once the socket side is gone.</summary>
+    private async ValueTask<bool> FlushAsync(System.IO.Pipelines.PipeWriter output, int written)
+    {
+        long bytes = output.CanGetUnflushedBytes ? output.UnflushedBytes : 0;
+        Interlocked.Add(ref _backlog, -written);
+        var flush = await output.FlushAsync();
+        _broker.Stats.OnPacketsSent(written, bytes);
+        return !flush.IsCompleted;
+    }
+}

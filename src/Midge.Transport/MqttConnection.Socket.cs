@@ -1,0 +1,297 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Midge.Core.Channel;
+using Midge.Protocol;
+using Midge.Transport.Sockets;
+
+namespace Midge.Transport;
+
+/// <summary>
+/// A plain-TCP connection on its bare socket (<see cref="SocketConnection"/>).
+/// <para>Reading: one loop that waits with a zero-byte receive, so an idle client holds no buffer.</para>
+/// <para>Writing: nobody waits for output. The producer that finds the writing idle claims it
+/// (<see cref="OutgoingQueue{T}.TryWriteAndClaim"/>) and <see cref="Drain"/> runs: it takes everything queued,
+/// encodes it into one pooled buffer, sends it without blocking, and repeats until the queue is empty, then
+/// gives the claim up. Only a send the kernel cannot take at once goes asynchronous. A claim made while a read
+/// loop handles a received buffer is drained by that loop right after the buffer (<see cref="DeliveryBatch"/>):
+/// a message to an idle subscriber leaves on the thread that read it, with no hand-over, while every message of
+/// that buffer for the same subscriber still goes out in one send.</para>
+/// </summary>
+internal sealed partial class MqttConnection : IThreadPoolWorkItem
+{
+    private Queue<Outgoing>? _batch;
+    private int _batchSize;
+    private Queue<Outgoing>? _spare;
+    private PooledBufferWriter? _out;
+    private OutgoingTopicAliases? _aliases;
+
+    /// <summary>
+    /// The read loop. While nothing is buffered it waits with a zero-byte receive and holds no buffer; data is
+    /// then read into a pooled array that is returned once every whole frame in it is handled (kept while the
+    /// socket keeps filling it). A partial frame is moved to the front, or the array grows;
+    /// <see cref="FrameReader"/> refuses a frame over max_packet_size as soon as its length is known.
+    /// </summary>
+    private async Task RunOnSocketAsync(SocketConnection connection)
+    {
+        const int ReceiveSize = 4096;
+        var socket = connection.Socket;
+        byte[]? buffer = null;
+        int start = 0, end = 0;
+        bool filled = false;
+        try
+        {
+            while (!_closing)
+            {
+                if (start == end)
+                {
+                    start = end = 0;
+                    if (!filled && buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = null;
+                    }
+                    if (buffer is null)
+                    {
+                        await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                        buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
+                    }
+                }
+                else if (end == buffer!.Length)
+                {
+                    int kept = end - start;
+                    if (start > 0)
+                    {
+                        Buffer.BlockCopy(buffer, start, buffer, 0, kept);
+                    }
+                    else
+                    {
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, kept);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+                    start = 0;
+                    end = kept;
+                }
+                int free = buffer.Length - end;
+                int n = await socket.ReceiveAsync(buffer.AsMemory(end, free), SocketFlags.None);
+                if (n == 0) return;
+                filled = n == free;
+                end += n;
+                var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
+                bool more;
+                DeliveryBatch.Open();
+                try
+                {
+                    more = HandleFrames(ref frames);
+                }
+                finally
+                {
+                    DeliveryBatch.Close();
+                }
+                start = end - (int)frames.Length;
+                if (!more) return;
+            }
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionFailed(connection.Logger, _channel.ClientId ?? _channel.RemoteEndPoint, ex);
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            _channel.OnConnectionClosed();
+            _queue.Complete();
+            if (_queue.TryClaim()) Drain(); // what is left (a final DISCONNECT) goes out before the close
+            await _queue.WhenReleasedAsync();
+            connection.Abort(); // nobody else closes a plain-TCP socket
+            _limit?.Exit();
+        }
+    }
+
+    /// <summary>Drains on the thread pool (a claim made outside any read loop's batch, or over its share).</summary>
+    void IThreadPoolWorkItem.Execute() => Drain();
+
+    /// <summary>
+    /// Writes until the queue is empty, then gives the claim up. The caller holds the claim. Batches are sent
+    /// in pieces of at most <see cref="MaxBatchBytes"/>; a piece the kernel cannot take at once continues in
+    /// <see cref="ContinueAfterSendAsync"/>, still holding the claim.
+    /// </summary>
+    private void Drain()
+    {
+        try
+        {
+            while (true)
+            {
+                if (_batch is null)
+                {
+                    _batch = _queue.TakeOrRelease(_spare ?? new Queue<Outgoing>());
+                    if (_batch is null) return; // claim given up
+                    _spare = null;
+                    _batchSize = _batch.Count;
+                }
+                var output = _out ??= new PooledBufferWriter();
+                int written = 0;
+                bool close = false;
+                while (_batch.TryDequeue(out var item))
+                {
+                    written++;
+                    if (Encode(output, item, ref _aliases))
+                    {
+                        close = true;
+                        break;
+                    }
+                    if (output.WrittenCount > MaxBatchBytes) break;
+                }
+                var send = SendBuffered(written);
+                if (!send.IsCompletedSuccessfully)
+                {
+                    _ = ContinueAfterSendAsync(send, close);
+                    return;
+                }
+                send.GetAwaiter().GetResult();
+                if (close)
+                {
+                    CloseWriter();
+                    return;
+                }
+                AfterPiece();
+            }
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            CloseWriter();
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionFailed(_socket!.Logger, _channel.ClientId ?? _channel.RemoteEndPoint, ex);
+            CloseWriter();
+        }
+    }
+
+    private async Task ContinueAfterSendAsync(ValueTask send, bool close)
+    {
+        try
+        {
+            await send;
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+            CloseWriter();
+            return;
+        }
+        if (close)
+        {
+            CloseWriter();
+            return;
+        }
+        AfterPiece();
+        Drain();
+    }
+
+    /// <summary>After a piece went out: when its batch is done, recycle the batch and tell the channel (which
+    /// may queue more, for this same drain).</summary>
+    private void AfterPiece()
+    {
+        if (_batch!.Count > 0) return;
+        _spare = Recycle(_batch, _batchSize);
+        _batch = null;
+        _out!.Release();
+    }
+
+    /// <summary>The writing is over (a final packet sent, or the socket failed): drop what is left, give the
+    /// claim up and end the read side too.</summary>
+    private void CloseWriter()
+    {
+        _closing = true;
+        _batch = null;
+        _out?.Release();
+        _queue.CompleteAndRelease();
+        _socket!.Shutdown(); // ends the pending receive; what was sent still goes out first
+    }
+
+    private ValueTask SendBuffered(int written)
+    {
+        var output = _out!;
+        int bytes = output.WrittenCount;
+        Interlocked.Add(ref _backlog, -written);
+        _broker.Stats.OnPacketsSent(written, bytes);
+        if (bytes == 0) return ValueTask.CompletedTask;
+        var send = SendAllAsync(_socket!.Socket, output.WrittenMemory);
+        if (send.IsCompletedSuccessfully)
+        {
+            output.Clear();
+            return send;
+        }
+        return ClearAfter(send, output);
+
+        static async ValueTask ClearAfter(ValueTask send, PooledBufferWriter output)
+        {
+            await send;
+            output.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Sends on the non-blocking socket for as long as the kernel takes the bytes, on this thread; only a send
+    /// that would block waits asynchronously, and only then does the socket allocate its asynchronous send
+    /// state, so idle and lightly loaded connections never hold one.
+    /// </summary>
+    private static ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            int sent = socket.Send(data.Span, SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock) return SendRestAsync(socket, data);
+            if (error != SocketError.Success) throw new SocketException((int)error);
+            data = data[sent..];
+        }
+        return ValueTask.CompletedTask;
+
+        static async ValueTask SendRestAsync(Socket socket, ReadOnlyMemory<byte> rest) =>
+            await socket.SendAsync(rest, SocketFlags.None);
+    }
+
+    /// <summary>
+    /// The writings claimed while this thread's read loop handles one received buffer. When the buffer is done
+    /// the first few are drained right here (the common case: one subscriber, or the sender's own
+    /// acknowledgements), the rest on the thread pool, so one publisher's fan-out still spreads over cores.
+    /// Outside a read loop a claim goes to the thread pool at once.
+    /// </summary>
+    private static class DeliveryBatch
+    {
+        private const int DrainedInline = 4;
+
+        [ThreadStatic] private static List<MqttConnection>? t_claimed;
+        [ThreadStatic] private static bool t_open;
+
+        public static void Open() => t_open = true;
+
+        public static void Wake(MqttConnection connection)
+        {
+            if (t_open)
+            {
+                (t_claimed ??= []).Add(connection);
+                return;
+            }
+            ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
+        }
+
+        public static void Close()
+        {
+            t_open = false;
+            var claimed = t_claimed;
+            if (claimed is null || claimed.Count == 0) return;
+            for (int i = 0; i < claimed.Count; i++)
+            {
+                if (i < DrainedInline) claimed[i].Drain();
+                else ThreadPool.UnsafeQueueUserWorkItem(claimed[i], preferLocal: false);
+            }
+            claimed.Clear();
+            if (claimed.Capacity > 64) claimed.TrimExcess();
+        }
+    }
+}
