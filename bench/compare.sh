@@ -16,6 +16,7 @@ WARMUP="${WARMUP:-1}"
 MEM_CONNS="${MEM_CONNS:-50000}"
 CONN_CONNS="${CONN_CONNS:-10000}"
 LAT_RATE="${LAT_RATE:-5000}"
+LAT_ROUNDS="${LAT_ROUNDS:-3}" # latency alternates Midge and Mosquitto this many times; the table shows medians
 SCENARIOS="${SCENARIOS:-fanin fanout p2p-q1 latency connect memory}" # a subset runs just those rows
 OUT="${OUT:-$(mktemp -d /tmp/midge-compare.XXXXXX)}"
 mkdir -p "$OUT"
@@ -90,7 +91,8 @@ trap stop_broker EXIT
 
 run_scenario() { # $1 = name, $2 = extra conf line, rest = bench arguments
   local name="$1" extra="$2"; shift 2
-  case " $SCENARIOS " in *" $name "*) ;; *) return 0 ;; esac
+  local base="$name"; case "$name" in latency[0-9]*) base=latency ;; esac
+  case " $SCENARIOS " in *" $base "*) ;; *) return 0 ;; esac
   for broker in midge mosquitto; do
     write_conf "$OUT/$name.conf" "$extra"
     start_broker "$broker" "$OUT/$name.conf"
@@ -109,14 +111,16 @@ run_scenario fanin "" fanin -c 100 -s 64 -q 0 "${T[@]}"
 run_scenario fanout "" fanout -c 100 -s 64 -q 0 "${T[@]}"
 run_scenario p2p-q1 "" p2p -c 50 -s 64 -q 1 "${T[@]}"
 # Latency at a fixed offered rate; both brokers send without Nagle's delay here.
-run_scenario latency "set_tcp_nodelay true" p2p -c 50 -s 64 -q 0 --rate "$LAT_RATE" "${T[@]}"
+for round in $(seq 1 "$LAT_ROUNDS"); do
+  case " $SCENARIOS " in *" latency "*) run_scenario "latency$round" "set_tcp_nodelay true" p2p -c 50 -s 64 -q 0 --rate "$LAT_RATE" "${T[@]}" ;; esac
+done
 run_scenario connect "" conn -c "$CONN_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 0
 run_scenario memory "" conn -c "$MEM_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 2
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these cores makes the figures noisy)"
-python3 - "$OUT" "$CORES" <<'PY'
-import json, sys, os
-out, cores = sys.argv[1], sys.argv[2]
+python3 - "$OUT" "$CORES" "$LAT_ROUNDS" <<'PY'
+import json, sys, os, statistics
+out, cores, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def load(name, broker):
     try:
         with open(os.path.join(out, f"{name}.{broker}.json")) as f: return json.load(f)
@@ -135,11 +139,17 @@ for name, title in [("fanin", "fan-in QoS 0 (100 pub -> 1 sub, 64 B)"),
     err = f" (errors: midge {m and m['errors']}, mosquitto {q and q['errors']})" if (m and m["errors"]) or (q and q["errors"]) else ""
     rows.append((title + err, num(mr, ",.0f") + " msg/s", num(qr, ",.0f") + " msg/s", ratio(mr, qr),
                  num(mc, ".2f"), num(qc, ".2f"), ratio(mc, qc)))
-m, q = load("latency", "midge"), load("latency", "mosquitto")
+def median(runs, get):
+    values = [v for v in (get(r) for r in runs if r) if isinstance(v, (int, float))]
+    return statistics.median(values) if values else None
+ms = [load(f"latency{i}", "midge") for i in range(1, rounds + 1)]
+qs = [load(f"latency{i}", "mosquitto") for i in range(1, rounds + 1)]
+m = next((r for r in ms if r), None)
 for p in ["p50", "p90", "p99", "p99_9", "max"]:
-    ml = m and m["latency_us"].get(p); ql = q and q["latency_us"].get(p)
-    mc = m and m.get("broker", {}).get("cpu_us_per_msg"); qc = q and q.get("broker", {}).get("cpu_us_per_msg")
-    rows.append((f"latency {p.replace('_', '.')} at {num(m and m['offered_rate'], '.0f')} msg/s (50 pairs, QoS 0)",
+    ml = median(ms, lambda r: r["latency_us"].get(p)); ql = median(qs, lambda r: r["latency_us"].get(p))
+    mc = median(ms, lambda r: r.get("broker", {}).get("cpu_us_per_msg"))
+    qc = median(qs, lambda r: r.get("broker", {}).get("cpu_us_per_msg"))
+    rows.append((f"latency {p.replace('_', '.')} at {num(m and m['offered_rate'], '.0f')} msg/s (50 pairs, QoS 0, median of {rounds})",
                  num(ml, ",.0f") + " us", num(ql, ",.0f") + " us", ratio(ml, ql),
                  num(mc, ".2f") if p == "p50" else "", num(qc, ".2f") if p == "p50" else "", ratio(mc, qc) if p == "p50" else ""))
 m, q = load("connect", "midge"), load("connect", "mosquitto")

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using Midge.Core.Channel;
 using Midge.Protocol;
+using Midge.Protocol.Packets;
 using Midge.Transport.Sockets;
 
 namespace Midge.Transport;
@@ -78,6 +79,10 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 if (n == 0) return;
                 filled = n == free;
                 end += n;
+                // Receives may complete on a socket engine thread (Program.InlineSocketCompletions), which must
+                // never wait: a CONNECT (password hashing, an authentication hook) or AUTH is handled on the
+                // thread pool instead.
+                if (!_channel.IsConnected || buffer[start] >> 4 == (int)PacketType.Auth) await Task.Yield();
                 var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
                 bool more;
                 DeliveryBatch.Open();

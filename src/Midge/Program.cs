@@ -34,6 +34,7 @@ public static partial class Program
             return 1;
         }
 
+        InlineSocketCompletions();
         BrokerArguments arguments;
         BrokerConfig config;
         TlsCertificateStore tls;
@@ -78,6 +79,19 @@ public static partial class Program
         }
 
         return await RunAsync(arguments, config, tls);
+    }
+
+    /// <summary>
+    /// The broker runs socket completions on the socket engine threads (one per core) instead of handing each to
+    /// the thread pool: a PUBLISH is read, routed and sent to an idle subscriber on the thread that saw it
+    /// arrive, as Mosquitto does, with no thread hand-over in between (docs/benchmarks.md). Work that may be
+    /// slow (a CONNECT's password hash, AUTH) moves to the thread pool first (MqttConnection.Socket.cs). It must
+    /// be set before the first socket exists; an explicit DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS wins.
+    /// </summary>
+    private static void InlineSocketCompletions()
+    {
+        const string Name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+        if (Environment.GetEnvironmentVariable(Name) is null) Environment.SetEnvironmentVariable(Name, "1");
     }
 
     private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config, TlsCertificateStore tls)
