@@ -76,4 +76,80 @@ public class OutgoingQueueTests
             Assert.Equal(mine.OrderBy(v => v), mine);
         }
     }
+
+    [Fact]
+    public void TheFirstWriteClaims_LaterWritesJoinTheClaimHoldersDrain()
+    {
+        var q = new OutgoingQueue<int>();
+        Assert.True(q.TryWriteAndClaim(1, out bool first));
+        Assert.True(first);
+        Assert.True(q.TryWriteAndClaim(2, out bool second));
+        Assert.False(second); // the holder will take it
+        Assert.Equal([1, 2], q.TakeOrRelease(new Queue<int>()));
+        Assert.Null(q.TakeOrRelease(new Queue<int>())); // empty: the claim is given up
+        Assert.True(q.TryWriteAndClaim(3, out bool again));
+        Assert.True(again);
+    }
+
+    [Fact]
+    public async Task WhenReleased_WaitsForTheHolder_AndTryClaimTakesLeftovers()
+    {
+        var q = new OutgoingQueue<int>();
+        Assert.True(q.WhenReleasedAsync().IsCompleted); // nobody holds it
+        Assert.False(q.TryClaim()); // nothing to write
+        q.TryWriteAndClaim(1, out _);
+        Assert.False(q.TryClaim()); // already held
+        var released = q.WhenReleasedAsync();
+        Assert.False(released.IsCompleted);
+        q.Complete();
+        Assert.False(q.TryWriteAndClaim(2, out bool claimed)); // completed: refused
+        Assert.False(claimed);
+        Assert.Equal([1], q.TakeOrRelease(new Queue<int>())); // written before Complete: still delivered
+        Assert.Null(q.TakeOrRelease(new Queue<int>()));
+        await released.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task CompleteAndRelease_DropsTheRest_AndFreesWaiters()
+    {
+        var q = new OutgoingQueue<int>();
+        q.TryWriteAndClaim(1, out _);
+        q.TryWriteAndClaim(2, out _);
+        var released = q.WhenReleasedAsync();
+        q.CompleteAndRelease();
+        await released.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(q.IsEmpty);
+        Assert.False(q.TryClaim());
+        Assert.False(q.TryWriteAndClaim(3, out _));
+    }
+
+    [Fact]
+    public async Task ConcurrentWriters_ExactlyOneDrainerAtATime_NothingLost()
+    {
+        var q = new OutgoingQueue<int>();
+        int inBatch = 0, overlaps = 0;
+        long received = 0;
+        void Drain()
+        {
+            var spare = new Queue<int>();
+            while (q.TakeOrRelease(spare) is { } batch)
+            {
+                // Between a batch taken and the next TakeOrRelease the claim is held: nobody else is here.
+                if (Interlocked.Increment(ref inBatch) > 1) Interlocked.Increment(ref overlaps);
+                Interlocked.Add(ref received, batch.Count);
+                batch.Clear();
+                spare = batch;
+                Interlocked.Decrement(ref inBatch);
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            for (int i = 0; i < 20_000; i++)
+            {
+                if (q.TryWriteAndClaim(i, out bool claimed) && claimed) Drain();
+            }
+        })));
+        Assert.Equal(80_000, Interlocked.Read(ref received));
+        Assert.Equal(0, overlaps);
+    }
 }
