@@ -80,9 +80,9 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 filled = n == free;
                 end += n;
                 // Receives may complete on a socket engine thread (Program.InlineSocketCompletions), which must
-                // never wait: a CONNECT (password hashing, an authentication hook) or AUTH is handled on the
-                // thread pool instead.
-                if (!_channel.IsConnected || buffer[start] >> 4 == (int)PacketType.Auth) await Task.Yield();
+                // never wait: a CONNECT that may authenticate (password hashing, an authentication hook) or an
+                // AUTH is handled on the thread pool instead.
+                if (MayBeSlow(buffer.AsSpan(start, end - start))) await Task.Yield();
                 var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
                 bool more;
                 DeliveryBatch.Open();
@@ -115,6 +115,26 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
             connection.Abort(); // nobody else closes a plain-TCP socket
             _limit?.Exit();
         }
+    }
+
+    /// <summary>
+    /// True when the bytes start a packet whose handling may be slow: AUTH, and before the connection is up
+    /// anything but an MQTT 3.x CONNECT without a user name (parsed just far enough to see its connect flags;
+    /// MQTT 5 may carry an authentication method, so it always counts as slow).
+    /// </summary>
+    private bool MayBeSlow(ReadOnlySpan<byte> data)
+    {
+        if (data[0] >> 4 == (int)PacketType.Auth) return true;
+        if (_channel.IsConnected) return false;
+        if (data[0] != 0x10) return true;
+        int i = 1;
+        while (i < data.Length && i < 5 && (data[i] & 0x80) != 0) i++;
+        i++; // past the last remaining-length byte
+        if (i + 2 > data.Length) return true;
+        int flags = i + 2 + (data[i] << 8 | data[i + 1]) + 1; // protocol name, then level, then flags
+        if (flags >= data.Length) return true;
+        byte level = data[flags - 1];
+        return level >= 5 || (data[flags] & 0x80) != 0;
     }
 
     /// <summary>Drains on the thread pool (a claim made outside any read loop's batch, or over its share).</summary>
