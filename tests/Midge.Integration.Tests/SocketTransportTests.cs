@@ -126,4 +126,35 @@ public sealed class SocketTransportTests(BrokerFixture fixture) : IClassFixture<
         Assert.Empty(await bad.ReadUntilClosedAsync(TimeSpan.FromSeconds(5)));
         await RawMqttClient.AssertRoundTripAsync(fixture.Port);
     }
+
+    // Socket completions run on the socket engine threads; a CONNECT that authenticates must not hold one.
+    // A password hashed with millions of PBKDF2 iterations takes seconds to check: while it is checked,
+    // anonymous clients (whose CONNECT is handled on the engine threads) connect and round-trip.
+    [Fact]
+    public async Task A_slow_password_check_does_not_hold_up_other_clients()
+    {
+        string file = Path.Combine(MidgeProcess.NewDirectory(), "passwd");
+        var made = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(60), "passwd", "-b", "-c", "-I", "3000000", file, "slow", "pw");
+        Assert.True(made.ExitCode == 0, made.ToString());
+        await using var broker = await MidgeProcess.StartAsync($"password_file {file}", "allow_anonymous true");
+
+        using var slow = await RawMqttClient.ConnectTcpAsync(broker.Port);
+        var connect = new List<byte> { 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T' };
+        connect.AddRange([4, 0xC2, 0, 60]); // 3.1.1, user name + password + clean session, keep alive 60
+        foreach (var field in new[] { "slow-client"u8.ToArray(), "slow"u8.ToArray(), "pw"u8.ToArray() })
+        {
+            connect.AddRange([0, (byte)field.Length]);
+            connect.AddRange(field);
+        }
+        await Task.Delay(500); // the broker's receive is now pending: the CONNECT will arrive on an engine thread
+        await slow.SendAsync(RawMqttClient.Frame(0x10, connect));
+        var connack = slow.ReadAsync(TimeSpan.FromSeconds(60));
+
+        for (int i = 0; i < 4; i++) await RawMqttClient.AssertRoundTripAsync(broker.Port);
+        Assert.False(connack.IsCompleted, "the slow CONNACK came before the other clients were served");
+
+        var answer = await connack;
+        Assert.Equal(2, answer!.Type);
+        Assert.Equal(0, answer.Body[1]); // accepted, in the end
+    }
 }
