@@ -82,8 +82,8 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 // Receives may complete on a socket engine thread (Program.InlineSocketCompletions), which must
                 // never wait: a CONNECT that may authenticate (password hashing, an authentication hook) or an
                 // AUTH is handled on the thread pool instead.
-                if (MayBeSlow(buffer.AsSpan(start, end - start))) await Task.Yield();
                 var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
+                if (MayBeSlow(frames)) await Task.Yield();
                 bool more;
                 DeliveryBatch.Open();
                 try
@@ -119,22 +119,21 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
 
     /// <summary>
     /// True when the bytes start a packet whose handling may be slow: AUTH, and before the connection is up
-    /// anything but an MQTT 3.x CONNECT without a user name (parsed just far enough to see its connect flags;
-    /// MQTT 5 may carry an authentication method, so it always counts as slow).
+    /// anything but a whole MQTT 3.x CONNECT without a user name (MQTT 5 may carry an authentication method, so
+    /// it always counts as slow).
     /// </summary>
-    private bool MayBeSlow(ReadOnlySpan<byte> data)
+    private bool MayBeSlow(ReadOnlySequence<byte> data)
     {
-        if (data[0] >> 4 == (int)PacketType.Auth) return true;
+        byte first = data.FirstSpan[0];
+        if (first >> 4 == (int)PacketType.Auth) return true;
         if (_channel.IsConnected) return false;
-        if (data[0] != 0x10) return true;
-        int i = 1;
-        while (i < data.Length && i < 5 && (data[i] & 0x80) != 0) i++;
-        i++; // past the last remaining-length byte
-        if (i + 2 > data.Length) return true;
-        int flags = i + 2 + (data[i] << 8 | data[i + 1]) + 1; // protocol name, then level, then flags
-        if (flags >= data.Length) return true;
-        byte level = data[flags - 1];
-        return level >= 5 || (data[flags] & 0x80) != 0;
+        if (first != 0x10 || FrameReader.TryRead(ref data, 0, out _, out var body, out _) != FrameStatus.Complete) return true;
+        // The variable header: protocol name (length-prefixed), level, connect flags (user name = 0x80).
+        var head = body.FirstSpan;
+        if (head.Length < 2) return true;
+        int flags = 2 + (head[0] << 8 | head[1]) + 1;
+        if (flags >= head.Length) return true;
+        return head[flags - 1] >= 5 || (head[flags] & 0x80) != 0;
     }
 
     /// <summary>Drains on the thread pool (a claim made outside any read loop's batch, or over its share).</summary>
@@ -178,12 +177,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                     return;
                 }
                 send.GetAwaiter().GetResult();
-                if (close)
-                {
-                    CloseWriter();
-                    return;
-                }
-                AfterPiece();
+                if (!AfterPiece(close)) return;
             }
         }
         catch (Exception ex) when (IsDisconnect(ex))
@@ -192,8 +186,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         }
         catch (Exception ex)
         {
-            Log.ConnectionFailed(_socket!.Logger, _channel.ClientId ?? _channel.RemoteEndPoint, ex);
-            CloseWriter();
+            WriterFailed(ex);
         }
     }
 
@@ -208,23 +201,35 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
             CloseWriter();
             return;
         }
+        catch (Exception ex)
+        {
+            WriterFailed(ex);
+            return;
+        }
+        if (AfterPiece(close)) Drain();
+    }
+
+    /// <summary>After a piece went out: a final packet closes the writing (false); otherwise, when its batch is
+    /// done, the batch is recycled and the channel told (it may queue more, for this same drain).</summary>
+    private bool AfterPiece(bool close)
+    {
         if (close)
         {
             CloseWriter();
-            return;
+            return false;
         }
-        AfterPiece();
-        Drain();
-    }
-
-    /// <summary>After a piece went out: when its batch is done, recycle the batch and tell the channel (which
-    /// may queue more, for this same drain).</summary>
-    private void AfterPiece()
-    {
-        if (_batch!.Count > 0) return;
+        if (_batch!.Count > 0) return true;
         _spare = Recycle(_batch, _batchSize);
         _batch = null;
         _out!.Release();
+        return true;
+    }
+
+    /// <summary>A fault in the writer itself (not the peer going away): logged, and the connection closed.</summary>
+    private void WriterFailed(Exception ex)
+    {
+        Log.ConnectionFailed(_socket!.Logger, _channel.ClientId ?? _channel.RemoteEndPoint, ex);
+        CloseWriter();
     }
 
     /// <summary>The writing is over (a final packet sent, or the socket failed): drop what is left, give the

@@ -114,9 +114,7 @@ internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
                 _pending = empty;
                 return taken;
             }
-            _claimed = false;
-            released = _released;
-            _released = null;
+            released = ReleaseLocked();
         }
         released?.TrySetResult();
         return null;
@@ -132,11 +130,18 @@ internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
             _completed = true;
             _pending.Clear();
             _pending.TrimExcess();
-            _claimed = false;
-            released = _released;
-            _released = null;
+            released = ReleaseLocked();
         }
         released?.TrySetResult();
+    }
+
+    /// <summary>Gives the claim up (under the lock); returns the waiter to wake once the lock is left.</summary>
+    private TaskCompletionSource? ReleaseLocked()
+    {
+        _claimed = false;
+        var released = _released;
+        _released = null;
+        return released;
     }
 
     /// <summary>Completes when nobody holds the claim (at once when nobody does).</summary>

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -23,7 +22,7 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
     private IDuplexPipe? _transport;
     private string? _id;
     private IDictionary<object, object?>? _items;
-    private SmallFeatureCollection? _features;
+    private FeatureCollection? _features;
 
     public Socket Socket => socket;
 
@@ -39,7 +38,7 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
         set => _id = value;
     }
 
-    public override IFeatureCollection Features => _features ??= new SmallFeatureCollection();
+    public override IFeatureCollection Features => _features ??= new FeatureCollection();
 
     public override IDictionary<object, object?> Items
     {
@@ -126,60 +125,4 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
     }
 
     private sealed record StreamPipes(PipeReader Input, PipeWriter Output) : IDuplexPipe;
-
-    /// <summary>The few features a connection may carry (the pending-CONNECT slot, the pipes' features), in a
-    /// short array made on the first one rather than a dictionary.</summary>
-    private sealed class SmallFeatureCollection : IFeatureCollection
-    {
-        private KeyValuePair<Type, object>[] _items = [];
-        private int _count;
-
-        public bool IsReadOnly => false;
-
-        public int Revision { get; private set; }
-
-        public object? this[Type key]
-        {
-            get
-            {
-                for (int i = 0; i < _count; i++)
-                {
-                    if (_items[i].Key == key) return _items[i].Value;
-                }
-                return null;
-            }
-            set
-            {
-                Revision++;
-                for (int i = 0; i < _count; i++)
-                {
-                    if (_items[i].Key != key) continue;
-                    if (value is null)
-                    {
-                        _items[i] = _items[--_count];
-                        _items[_count] = default;
-                    }
-                    else
-                    {
-                        _items[i] = new(key, value);
-                    }
-                    return;
-                }
-                if (value is null) return;
-                if (_count == _items.Length) Array.Resize(ref _items, Math.Max(4, _count * 2));
-                _items[_count++] = new(key, value);
-            }
-        }
-
-        public TFeature? Get<TFeature>() => this[typeof(TFeature)] is TFeature feature ? feature : default;
-
-        public void Set<TFeature>(TFeature? instance) => this[typeof(TFeature)] = instance;
-
-        public IEnumerator<KeyValuePair<Type, object>> GetEnumerator()
-        {
-            for (int i = 0; i < _count; i++) yield return _items[i];
-        }
-
-        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
-    }
 }
