@@ -120,6 +120,9 @@ public static partial class Program
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(loggerProvider);
+        // The host logs a failed start (a port in use) with the whole stack trace before StartAsync throws;
+        // the catch below says it in one line. Its Critical events (a faulted heartbeat stopping the host) stay.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(broker);
         MqttListeners.AddSocketTransport(builder.Services);

@@ -55,6 +55,27 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task Port_in_use_fails_with_one_line_and_no_stack_trace()
+    {
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        int port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+        string dir = MidgeProcess.NewDirectory();
+        string conf = Path.Combine(dir, "busy.conf");
+        File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
+
+        var r = await MidgeProcess.RunAsync(Short, "-c", conf);
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.Equal(1, r.ExitCode);
+        string output = r.Stdout + r.Stderr;
+        Assert.Contains("Could not start", output);
+        Assert.Contains("address already in use", output);
+        Assert.DoesNotContain("   at ", output);
+        Assert.DoesNotContain("Hosting failed to start", output);
+    }
+
+    [Fact]
     public async Task Cafile_without_certfile_is_refused_naming_the_line()
     {
         string dir = MidgeProcess.NewDirectory();
