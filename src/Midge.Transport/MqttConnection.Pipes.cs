@@ -54,7 +54,7 @@ internal sealed partial class MqttConnection
     private async Task PipeWriteLoopAsync()
     {
         var output = _context.Transport.Output;
-        var spare = new Queue<Outgoing>();
+        var spare = new PooledQueue<Outgoing>();
         bool close = false;
         OutgoingTopicAliases? aliases = null;
         try

@@ -20,9 +20,9 @@ namespace Midge.Transport;
 /// </summary>
 internal sealed partial class MqttConnection : IThreadPoolWorkItem
 {
-    private Queue<Outgoing>? _batch;
+    private PooledQueue<Outgoing>? _batch;
     private int _batchSize;
-    private Queue<Outgoing>? _spare;
+    private PooledQueue<Outgoing>? _spare;
     private PooledBufferWriter? _out;
     private OutgoingTopicAliases? _aliases;
 
@@ -152,7 +152,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
             {
                 if (_batch is null)
                 {
-                    _batch = _queue.TakeOrRelease(_spare ?? new Queue<Outgoing>());
+                    _batch = _queue.TakeOrRelease(_spare ?? new PooledQueue<Outgoing>());
                     if (_batch is null) return; // claim given up
                     _spare = null;
                     _batchSize = _batch.Count;
@@ -237,6 +237,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     private void CloseWriter()
     {
         _closing = true;
+        _batch?.Release();
         _batch = null;
         _out?.Release();
         _queue.CompleteAndRelease();

@@ -132,12 +132,12 @@ internal sealed partial class MqttConnection : IClientOutput
         return false;
     }
 
-    /// <summary>The emptied queue becomes the next spare; it gives its memory back after a large batch, or when
-    /// nothing more is waiting (so an idle connection holds no slots).</summary>
-    private Queue<Outgoing> Recycle(Queue<Outgoing> batch, int taken)
+    /// <summary>The emptied queue becomes the next spare; it gives its storage back to the pool after a large
+    /// batch, or when nothing more is waiting (so an idle connection holds no slots).</summary>
+    private PooledQueue<Outgoing> Recycle(PooledQueue<Outgoing> batch, int taken)
     {
-        batch.Clear();
-        if (taken > 256 || _queue.IsEmpty) batch.TrimExcess();
+        if (taken > 256 || _queue.IsEmpty) batch.Release();
+        else batch.Clear();
         _channel.OnOutputDrained();
         return batch;
     }

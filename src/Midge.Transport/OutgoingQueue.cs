@@ -19,7 +19,7 @@ namespace Midge.Transport;
 internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
 {
     private readonly object _sync = new();
-    private Queue<T> _pending = new();
+    private PooledQueue<T> _pending = new();
     private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = true };
     private bool _waiting;
     private bool _completed;
@@ -103,7 +103,7 @@ internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
 
     /// <summary>For the claim holder: takes every queued item (leaving <paramref name="empty"/> in place), or,
     /// when there are none, gives the claim up and returns null.</summary>
-    public Queue<T>? TakeOrRelease(Queue<T> empty)
+    public PooledQueue<T>? TakeOrRelease(PooledQueue<T> empty)
     {
         TaskCompletionSource? released;
         lock (_sync)
@@ -128,8 +128,7 @@ internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
         lock (_sync)
         {
             _completed = true;
-            _pending.Clear();
-            _pending.TrimExcess();
+            _pending.Release();
             released = ReleaseLocked();
         }
         released?.TrySetResult();
@@ -156,7 +155,7 @@ internal sealed class OutgoingQueue<T> : IValueTaskSource<bool>
     }
 
     /// <summary>Takes every queued item, leaving <paramref name="empty"/> (an emptied earlier batch) in place.</summary>
-    public Queue<T> TakeAll(Queue<T> empty)
+    public PooledQueue<T> TakeAll(PooledQueue<T> empty)
     {
         lock (_sync)
         {

@@ -8,8 +8,8 @@ public class OutgoingQueueTests
         var q = new OutgoingQueue<int>();
         for (int i = 0; i < 5; i++) Assert.True(q.TryWrite(i));
         Assert.True(await q.WaitToReadAsync());
-        var batch = q.TakeAll(new Queue<int>());
-        Assert.Equal([0, 1, 2, 3, 4], batch);
+        var batch = q.TakeAll(new PooledQueue<int>());
+        Assert.Equal([0, 1, 2, 3, 4], Items(batch));
     }
 
     [Fact]
@@ -25,7 +25,7 @@ public class OutgoingQueueTests
             q.TryWrite(42);
         });
         Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(5)));
-        Assert.Equal([42], q.TakeAll(new Queue<int>()));
+        Assert.Equal([42], Items(q.TakeAll(new PooledQueue<int>())));
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public class OutgoingQueueTests
         q.Complete();
         Assert.False(q.TryWrite(2));
         Assert.True(await q.WaitToReadAsync()); // the item written before Complete is still delivered
-        Assert.Equal([1], q.TakeAll(new Queue<int>()));
+        Assert.Equal([1], Items(q.TakeAll(new PooledQueue<int>())));
         Assert.False(await q.WaitToReadAsync());
 
         var idle = new OutgoingQueue<int>();
@@ -53,11 +53,11 @@ public class OutgoingQueueTests
         var seen = new List<int>();
         var reader = Task.Run(async () =>
         {
-            var spare = new Queue<int>();
+            var spare = new PooledQueue<int>();
             while (seen.Count < producers * each && await q.WaitToReadAsync())
             {
                 var batch = q.TakeAll(spare);
-                seen.AddRange(batch);
+                seen.AddRange(Items(batch));
                 batch.Clear();
                 spare = batch;
             }
@@ -85,8 +85,8 @@ public class OutgoingQueueTests
         Assert.True(first);
         Assert.True(q.TryWriteAndClaim(2, out bool second));
         Assert.False(second); // the holder will take it
-        Assert.Equal([1, 2], q.TakeOrRelease(new Queue<int>()));
-        Assert.Null(q.TakeOrRelease(new Queue<int>())); // empty: the claim is given up
+        Assert.Equal([1, 2], Items(q.TakeOrRelease(new PooledQueue<int>())!));
+        Assert.Null(q.TakeOrRelease(new PooledQueue<int>())); // empty: the claim is given up
         Assert.True(q.TryWriteAndClaim(3, out bool again));
         Assert.True(again);
     }
@@ -104,8 +104,8 @@ public class OutgoingQueueTests
         q.Complete();
         Assert.False(q.TryWriteAndClaim(2, out bool claimed)); // completed: refused
         Assert.False(claimed);
-        Assert.Equal([1], q.TakeOrRelease(new Queue<int>())); // written before Complete: still delivered
-        Assert.Null(q.TakeOrRelease(new Queue<int>()));
+        Assert.Equal([1], Items(q.TakeOrRelease(new PooledQueue<int>())!)); // written before Complete: still delivered
+        Assert.Null(q.TakeOrRelease(new PooledQueue<int>()));
         await released.WaitAsync(TimeSpan.FromSeconds(5));
     }
 
@@ -131,7 +131,7 @@ public class OutgoingQueueTests
         long received = 0;
         void Drain()
         {
-            var spare = new Queue<int>();
+            var spare = new PooledQueue<int>();
             while (q.TakeOrRelease(spare) is { } batch)
             {
                 // Between a batch taken and the next TakeOrRelease the claim is held: nobody else is here.
@@ -151,5 +151,12 @@ public class OutgoingQueueTests
         })));
         Assert.Equal(80_000, Interlocked.Read(ref received));
         Assert.Equal(0, overlaps);
+    }
+
+    private static List<T> Items<T>(PooledQueue<T> queue)
+    {
+        var items = new List<T>();
+        while (queue.TryDequeue(out var item)) items.Add(item);
+        return items;
     }
 }
