@@ -15,7 +15,7 @@ namespace Midge.Transport.Sockets;
 /// is made lazily too, so an idle connection costs the socket and this object. Whoever runs the connection
 /// ends it with <see cref="Abort()"/> or <see cref="DisposeAsync"/>, which close the socket.
 /// </summary>
-internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) : ConnectionContext, IThreadPoolWorkItem
+internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) : ConnectionContext
 {
     private static long s_nextId;
 
@@ -103,8 +103,8 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
         Abort();
     }
 
-    /// <summary>Runs the listener's pipeline on this connection (queued by the accept loop).</summary>
-    void IThreadPoolWorkItem.Execute()
+    /// <summary>Runs the listener's pipeline on this connection, on the caller's thread up to its first wait.</summary>
+    public void Start()
     {
         try
         {

@@ -107,9 +107,11 @@ public sealed class SocketTransportFactory : IConnectionListenerFactory, IConnec
                     accepted.Dispose();
                     continue;
                 }
-                // Each connection starts on the thread pool, so a slow CONNECT (a costly password hash) never
-                // holds up the accept loop.
-                ThreadPool.UnsafeQueueUserWorkItem(new SocketConnection(accepted, _endpoint), preferLocal: false);
+                // The connection starts right here, on the accept loop's thread: its pipeline runs to the first
+                // receive, and a CONNECT already there is handled at once, with no hand-over to the thread pool.
+                // Whatever may be slow (a CONNECT that authenticates, AUTH) moves to the thread pool by itself
+                // (MqttConnection.MayBeSlow), so the loop is held up only as long as an anonymous CONNECT takes.
+                new SocketConnection(accepted, _endpoint).Start();
             }
         }
 
