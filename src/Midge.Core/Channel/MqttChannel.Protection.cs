@@ -49,8 +49,13 @@ public sealed partial class MqttChannel
         if (p.MaxPublishRate <= 0 && p.MaxPublishBytesRate <= 0) return ReasonCode.Success;
 
         long now = _broker.NowMs;
-        // The limits are read once per connection.
-        var rates = _publishRates ??= new PublishRates(p.MaxPublishRate, p.MaxPublishBytesRate, now);
+        // Buckets are made on first use, and made again when a reload (SIGHUP) changed the limits, so a new
+        // limit applies to connections already open from their next PUBLISH.
+        var rates = _publishRates;
+        if (rates is null || rates.MaxRate != p.MaxPublishRate || rates.MaxBytesRate != p.MaxPublishBytesRate)
+        {
+            _publishRates = rates = new PublishRates(p.MaxPublishRate, p.MaxPublishBytesRate, now);
+        }
         long bytes = publish.Payload.Length;
         if ((!rates.Count.IsEnabled || rates.Count.CanTake(1, now)) &&
             (!rates.Bytes.IsEnabled || rates.Bytes.CanTake(bytes, now)))
@@ -114,6 +119,9 @@ public sealed partial class MqttChannel
     /// second's worth; a default bucket for a limit that is off) and the current run of refusals.</summary>
     private sealed class PublishRates(int maxRate, long maxBytesRate, long nowMs)
     {
+        /// <summary>The limits the buckets were made for.</summary>
+        public int MaxRate { get; } = maxRate;
+        public long MaxBytesRate { get; } = maxBytesRate;
         public TokenBucket Count = maxRate > 0 ? new TokenBucket(maxRate, maxRate, nowMs) : default;
         public TokenBucket Bytes = maxBytesRate > 0 ? new TokenBucket(maxBytesRate, maxBytesRate, nowMs) : default;
         /// <summary>Start of the current run of refusals (-1: none) and the last refusal, for the disconnect rule.</summary>

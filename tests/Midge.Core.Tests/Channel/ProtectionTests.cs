@@ -36,6 +36,29 @@ public class ProtectionTests
     }
 
     [Fact]
+    public void PublishRate_ChangedByAReload_AppliesToConnectionsAlreadyOpen()
+    {
+        var h = With(new ClientProtection { MaxPublishRate = 1 });
+        var (pub, output, _) = h.Connect("p");
+        pub.Handle(ChannelHarness.Publish("t", "1", QoS.AtLeastOnce, id: 1));
+        pub.Handle(ChannelHarness.Publish("t", "2", QoS.AtLeastOnce, id: 2));
+        Assert.Equal([ReasonCode.NoMatchingSubscribers, ReasonCode.MessageRateTooHigh],
+            output.Take().Cast<PublishAckPacket>().Select(a => a.ReasonCode));
+
+        // Raised: the same connection may now send three in the same instant.
+        h.Broker.Reload(h.Broker.Config with { Protection = new ClientProtection { MaxPublishRate = 3 } });
+        for (ushort id = 3; id <= 5; id++) pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: id));
+        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.NoMatchingSubscribers, a.ReasonCode));
+        pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 6));
+        Assert.Equal(ReasonCode.MessageRateTooHigh, Ack(output).ReasonCode);
+
+        // Removed: no limit at all.
+        h.Broker.Reload(h.Broker.Config with { Protection = new ClientProtection() });
+        for (ushort id = 7; id <= 20; id++) pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: id));
+        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.NoMatchingSubscribers, a.ReasonCode));
+    }
+
+    [Fact]
     public void PublishRate_V5_QoS2_GetsPubRec0x96_AndQoS0IsDroppedAndCounted()
     {
         var h = With(new ClientProtection { MaxPublishRate = 1 });
