@@ -78,6 +78,7 @@ public static partial class Program
             return Daemonize(args);
         }
 
+        SingleCpuTiering.RestartIfNeeded();
         return await RunAsync(arguments, config, tls);
     }
 

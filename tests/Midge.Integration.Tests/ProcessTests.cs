@@ -75,6 +75,51 @@ public sealed class ProcessTests
         Assert.DoesNotContain("Hosting failed to start", output);
     }
 
+    [Theory]
+    [InlineData(null, "1")] // restarted in place with the runtime's ordinary tier-up delay
+    [InlineData("10", "10")] // an explicit value is left alone
+    public async Task Pinned_to_one_cpu_the_broker_restarts_itself_with_the_ordinary_tier_up_delay(string? given, string expected)
+    {
+        int port = FreePort.Next();
+        string conf = Path.Combine(MidgeProcess.NewDirectory(), "pinned.conf");
+        File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
+        var start = new ProcessStartInfo("taskset") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", "0", "dotnet", MidgeProcess.DllPath, "-c", conf }) start.ArgumentList.Add(a);
+        start.Environment.Remove("DOTNET_TC_DelaySingleProcMultiplier");
+        if (given is not null) start.Environment["DOTNET_TC_DelaySingleProcMultiplier"] = given;
+        using var broker = Process.Start(start)!;
+        try
+        {
+            var deadline = DateTime.UtcNow + MidgeProcess.StartTimeout;
+            while (true)
+            {
+                try
+                {
+                    using var probe = new System.Net.Sockets.TcpClient();
+                    await probe.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                    break;
+                }
+                catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline && !broker.HasExited)
+                {
+                    await Task.Delay(50);
+                }
+            }
+            // Same process (taskset execs dotnet; the restart keeps the id), now with the setting, and serving.
+            Assert.False(broker.HasExited);
+            var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
+            Assert.Contains($"DOTNET_TC_DelaySingleProcMultiplier={expected}", environment);
+            var pub = await PeerProcess.RunAsync("mosquitto_pub",
+                ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "t", "-m", "m"],
+                TimeSpan.FromSeconds(10));
+            Assert.Equal(0, pub.ExitCode);
+        }
+        finally
+        {
+            broker.Kill();
+            await broker.WaitForExitAsync();
+        }
+    }
+
     [Fact]
     public async Task Cafile_without_certfile_is_refused_naming_the_line()
     {

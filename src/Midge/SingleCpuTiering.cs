@@ -1,0 +1,55 @@
+using System.Collections;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Midge;
+
+/// <summary>
+/// On a process that may run on one CPU only (pinned with <c>taskset</c>, a one-CPU cgroup or container) the .NET
+/// runtime waits ten times longer before it recompiles hot code at full optimisation: a second, restarted by every
+/// method compiled for the first time. A broker under steady traffic keeps meeting new methods for a while, so
+/// its hot path ran at the first tiers, and the recompilation thread competed with the socket thread, for many
+/// seconds after start: p99 latency twice Mosquitto's in the bench's latency scenario (docs/benchmarks.md). With
+/// the runtime's ordinary delay (0.1 s, as on any machine with more CPUs) that ends within the first second.
+/// The setting is read only when the runtime starts, from the environment, so the broker restarts itself in
+/// place (same process id, same arguments) with <c>DOTNET_TC_DelaySingleProcMultiplier=1</c>, once. An explicit
+/// value of that variable is left alone; nothing happens with more than one CPU or off Linux.
+/// </summary>
+internal static class SingleCpuTiering
+{
+    internal const string Variable = "DOTNET_TC_DelaySingleProcMultiplier";
+
+    public static void RestartIfNeeded()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.ProcessorCount != 1) return;
+        if (Environment.GetEnvironmentVariable(Variable) is not null) return;
+        byte[] cmdline;
+        try
+        {
+            cmdline = File.ReadAllBytes("/proc/self/cmdline");
+        }
+        catch (IOException)
+        {
+            return;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return;
+        }
+        var argv = Encoding.UTF8.GetString(cmdline).TrimEnd('\0').Split('\0');
+        if (argv.Length == 0 || argv[0].Length == 0) return;
+
+        var envp = new List<string?>();
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
+        envp.Add(Variable + "=1");
+        envp.Add(null);
+        var args = new List<string?>(argv) { null };
+        Console.Out.Flush();
+        Console.Error.Flush();
+        // Returns only when the restart could not be made; the broker then simply goes on as it is.
+        _ = Execve("/proc/self/exe", [.. args], [.. envp]);
+    }
+
+    [DllImport("libc", EntryPoint = "execve", SetLastError = true, CharSet = CharSet.Ansi, BestFitMapping = false)]
+    private static extern int Execve(string path, string?[] argv, string?[] envp);
+}
