@@ -13,7 +13,8 @@ namespace Midge;
 /// the runtime's ordinary delay (0.1 s, as on any machine with more CPUs) that ends within the first second.
 /// The setting is read only when the runtime starts, from the environment, so the broker restarts itself in
 /// place (same process id, same arguments) with <c>DOTNET_TC_DelaySingleProcMultiplier=1</c>, once. An explicit
-/// value of that variable is left alone; nothing happens with more than one CPU or off Linux.
+/// value of that variable is left alone; nothing happens with more than one CPU or off Linux. `midge bench` does
+/// the same, since bench/compare.sh pins the generator to one core.
 /// </summary>
 internal static class SingleCpuTiering
 {
