@@ -37,8 +37,10 @@ internal static class SingleCpuTiering
         {
             return;
         }
-        var argv = Encoding.UTF8.GetString(cmdline).TrimEnd('\0').Split('\0');
-        if (argv.Length == 0 || argv[0].Length == 0) return;
+        // Each argument ends with a NUL; drop only the last one, so an empty last argument ("") survives.
+        if (cmdline.Length == 0 || cmdline[^1] != 0) return;
+        var argv = Encoding.UTF8.GetString(cmdline, 0, cmdline.Length - 1).Split('\0');
+        if (argv[0].Length == 0) return;
 
         var envp = new List<string?>();
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
