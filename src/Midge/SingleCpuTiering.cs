@@ -47,10 +47,34 @@ internal static class SingleCpuTiering
         envp.Add(Variable + "=1");
         envp.Add(null);
         var args = new List<string?>(argv) { null };
+        RemoveDiagnosticsSocket();
         Console.Out.Flush();
         Console.Error.Flush();
         // Returns only when the restart could not be made; the broker then simply goes on as it is.
         _ = Execve("/proc/self/exe", [.. args], [.. envp]);
+    }
+
+    /// <summary>
+    /// The runtime listens for diagnostics tools (dotnet-counters, dotnet-trace, dotnet-dump) on
+    /// <c>$TMPDIR/dotnet-diagnostic-PID-KEY-socket</c>, named after the process id and its start time, which the
+    /// restart keeps. The file outlives the old runtime, and the new one cannot bind the same name while it
+    /// exists: without this the restarted broker had no diagnostics listener and the tools were refused.
+    /// </summary>
+    private static void RemoveDiagnosticsSocket()
+    {
+        try
+        {
+            foreach (var path in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+            {
+                File.Delete(path);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     [DllImport("libc", EntryPoint = "execve", SetLastError = true, CharSet = CharSet.Ansi, BestFitMapping = false)]

@@ -108,6 +108,14 @@ public sealed class ProcessTests
             Assert.False(broker.HasExited);
             var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
             Assert.Contains($"DOTNET_TC_DelaySingleProcMultiplier={expected}", environment);
+            // Diagnostics tools can still attach: the restarted runtime listens on its socket again.
+            var diagnostics = Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{broker.Id}-*-socket");
+            Assert.Single(diagnostics);
+            using (var tool = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix,
+                System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+            {
+                await tool.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(diagnostics[0]));
+            }
             var pub = await PeerProcess.RunAsync("mosquitto_pub",
                 ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "t", "-m", "m"],
                 TimeSpan.FromSeconds(10));
