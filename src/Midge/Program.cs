@@ -122,7 +122,14 @@ public static partial class Program
         foreach (var notice in config.Notices) Log.ConfigNotice(log, notice.ToString());
         if (config.LocalOnlyMode) Log.LocalOnly(log);
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The broker is configured by its own file only. The host would otherwise read appsettings.json from the
+        // working directory and watch that directory for it, recursively: inotify watches on every directory
+        // below (30,000 when started from /) and work on the broker's threads whenever a file there changed.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(loggerProvider);
         // The host logs a failed start (a port in use) with the whole stack trace before StartAsync throws;

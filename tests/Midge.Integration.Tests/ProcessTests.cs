@@ -129,6 +129,31 @@ public sealed class ProcessTests
     }
 
     [Fact]
+    public async Task The_working_directory_is_neither_read_nor_watched()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        for (int i = 0; i < 5; i++) Directory.CreateDirectory(Path.Combine(dir, $"data{i}", "nested"));
+        int stray = FreePort.Next();
+        File.WriteAllText(Path.Combine(dir, "appsettings.json"),
+            $$"""{ "Kestrel": { "Endpoints": { "Stray": { "Url": "http://127.0.0.1:{{stray}}" } } } }""");
+        await using var broker = await MidgeProcess.StartInAsync(dir);
+
+        // No inotify watch anywhere in the process (the host watched the working directory, recursively).
+        int watches = 0;
+        foreach (var fd in Directory.GetFiles($"/proc/{broker.ProcessId}/fd"))
+        {
+            string? target = new FileInfo(fd).LinkTarget;
+            if (target != "anon_inode:inotify") continue;
+            string info = File.ReadAllText($"/proc/{broker.ProcessId}/fdinfo/{Path.GetFileName(fd)}");
+            watches += info.Split('\n').Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal));
+        }
+        Assert.Equal(0, watches);
+        // An appsettings.json that happens to be there does not open ports: the broker's file configures it.
+        Assert.False(await FreePort.AcceptsAsync(stray));
+        Assert.True(await FreePort.AcceptsAsync(broker.Port));
+    }
+
+    [Fact]
     public async Task Cafile_without_certfile_is_refused_naming_the_line()
     {
         string dir = MidgeProcess.NewDirectory();

@@ -51,10 +51,13 @@ public sealed class MidgeProcess : IAsyncDisposable
     ];
 
     /// <summary>Starts a broker on a free port with the base configuration plus <paramref name="extraLines"/>.</summary>
-    public static Task<MidgeProcess> StartAsync(params string[] extraLines)
+    public static Task<MidgeProcess> StartAsync(params string[] extraLines) => StartInAsync(NewDirectory(), extraLines);
+
+    /// <summary>As <see cref="StartAsync"/>, with <paramref name="dir"/> as the working directory (and the
+    /// configuration file's place); it is deleted when the broker is disposed.</summary>
+    public static Task<MidgeProcess> StartInAsync(string dir, params string[] extraLines)
     {
         int port = FreePort.Next();
-        string dir = NewDirectory();
         string conf = Path.Combine(dir, "mosquitto.conf");
         File.WriteAllLines(conf, [.. BaseConfig(port), .. extraLines]);
         return LaunchAsync(dir, port, conf, ["-c", conf]);
