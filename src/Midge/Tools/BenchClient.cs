@@ -344,8 +344,12 @@ internal sealed class BenchClient : IDisposable
     /// <summary>
     /// Publishes until <paramref name="stop"/> is cancelled: as fast as the socket (and, for QoS 1/2, the
     /// inflight window) allows when <paramref name="ratePerSecond"/> is 0, else paced to that average rate.
+    /// A paced publisher's schedule starts <paramref name="phase"/> (0 to 1) of its interval after
+    /// <paramref name="epoch"/>, so that publishers given evenly spread phases offer an even load together
+    /// instead of all firing on the same timer tick.
     /// </summary>
-    public async Task PublishLoopAsync(BenchOptions o, string topic, double ratePerSecond, CancellationToken stop)
+    public async Task PublishLoopAsync(BenchOptions o, string topic, double ratePerSecond, long epoch, double phase,
+        CancellationToken stop)
     {
         var template = BuildTemplate(o, topic, out int idOffset, out int payloadOffset);
         bool stamp = o.PayloadSize >= 8;
@@ -358,7 +362,7 @@ internal sealed class BenchClient : IDisposable
         }
         var batch = new byte[batchMax * template.Length];
         ushort nextId = 0;
-        long started = Stopwatch.GetTimestamp();
+        long started = epoch + (ratePerSecond > 0 ? (long)(phase / ratePerSecond * Stopwatch.Frequency) : 0);
         long sent = 0;
         try
         {
@@ -367,8 +371,8 @@ internal sealed class BenchClient : IDisposable
                 int n = batchMax;
                 if (ratePerSecond > 0)
                 {
-                    double elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
-                    long due = (long)(elapsed * ratePerSecond) + 1 - sent;
+                    double elapsed = (double)(Stopwatch.GetTimestamp() - started) / Stopwatch.Frequency;
+                    long due = elapsed < 0 ? 0 : (long)(elapsed * ratePerSecond) + 1 - sent;
                     if (due <= 0)
                     {
                         double waitMs = ((sent / ratePerSecond) - elapsed) * 1000;

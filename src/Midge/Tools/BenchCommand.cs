@@ -130,8 +130,14 @@ internal static class BenchCommand
                 _run.FanFactor = o.FanFactor;
                 _run.OutstandingLimit = o.MaxOutstanding;
             }
+            // Paced publishers are spread evenly over one interval (publisher i starts i/N of it late), as
+            // clients that connect one after another are: together they offer a steady rate, not a burst
+            // of N messages per timer tick that measures the generator's own queueing.
+            long epoch = Stopwatch.GetTimestamp();
+            int publisherCount = _publishers.Count;
             var publishing = _publishers
-                .Select(p => Task.Run(() => p.PublishLoopAsync(o, BenchOptions.Template(o.PublishTopic, publisherIndex[p]), rate, stop.Token)))
+                .Select(p => Task.Run(() => p.PublishLoopAsync(o, BenchOptions.Template(o.PublishTopic, publisherIndex[p]), rate,
+                    epoch, (double)publisherIndex[p] / publisherCount, stop.Token)))
                 .ToArray();
 
             if (o.WarmupSeconds > 0) await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds));
