@@ -371,7 +371,7 @@ internal sealed class BenchClient : IDisposable
                 int n = batchMax;
                 if (ratePerSecond > 0)
                 {
-                    double elapsed = (double)(Stopwatch.GetTimestamp() - started) / Stopwatch.Frequency;
+                    double elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds; // negative before this publisher's phase
                     long due = elapsed < 0 ? 0 : (long)(elapsed * ratePerSecond) + 1 - sent;
                     if (due <= 0)
                     {
