@@ -13,12 +13,20 @@ namespace Midge;
 /// the runtime's ordinary delay (0.1 s, as on any machine with more CPUs) that ends within the first second.
 /// The setting is read only when the runtime starts, from the environment, so the broker restarts itself in
 /// place (same process id, same arguments) with <c>DOTNET_TC_DelaySingleProcMultiplier=1</c>, once. An explicit
-/// value of that variable is left alone; nothing happens with more than one CPU or off Linux. `midge bench` does
+/// value of that variable is left alone; nothing happens with more than one CPU or off Linux. The same restart keeps
+/// the recompilation thread alive between bursts of work (<see cref="WorkerTimeoutVariable"/>). `midge bench` does
 /// the same, since bench/compare.sh pins the generator to one core.
 /// </summary>
 internal static class SingleCpuTiering
 {
     internal const string Variable = "DOTNET_TC_DelaySingleProcMultiplier";
+
+    /// <summary>
+    /// How long the recompilation thread waits for more work before it ends (4 s by default; a later burst makes a
+    /// new thread). Forever (0xFFFFFFFF, hexadecimal like every runtime setting) keeps the one thread that
+    /// <see cref="TieringWorkerSlice"/> found and tuned; it sleeps, holding no CPU, while there is nothing to do.
+    /// </summary>
+    internal const string WorkerTimeoutVariable = "DOTNET_TC_BackgroundWorkerTimeoutMs";
 
     public static void RestartIfNeeded()
     {
@@ -45,6 +53,7 @@ internal static class SingleCpuTiering
         var envp = new List<string?>();
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
         envp.Add(Variable + "=1");
+        if (Environment.GetEnvironmentVariable(WorkerTimeoutVariable) is null) envp.Add(WorkerTimeoutVariable + "=FFFFFFFF");
         envp.Add(null);
         var args = new List<string?>(argv) { null };
         RemoveDiagnosticsSocket();

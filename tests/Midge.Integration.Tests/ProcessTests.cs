@@ -80,30 +80,14 @@ public sealed class ProcessTests
     [InlineData("10", "10")] // an explicit value is left alone
     public async Task Pinned_to_one_cpu_the_broker_restarts_itself_with_the_ordinary_tier_up_delay(string? given, string expected)
     {
-        int port = FreePort.Next();
-        string conf = Path.Combine(MidgeProcess.NewDirectory(), "pinned.conf");
-        File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
-        var start = new ProcessStartInfo("taskset") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", "0", "dotnet", MidgeProcess.DllPath, "-c", conf }) start.ArgumentList.Add(a);
-        start.Environment.Remove("DOTNET_TC_DelaySingleProcMultiplier");
-        if (given is not null) start.Environment["DOTNET_TC_DelaySingleProcMultiplier"] = given;
-        using var broker = Process.Start(start)!;
+        var (broker, port) = await StartPinnedAsync(e =>
+        {
+            e.Remove("DOTNET_TC_DelaySingleProcMultiplier");
+            if (given is not null) e["DOTNET_TC_DelaySingleProcMultiplier"] = given;
+        });
+        using var _ = broker;
         try
         {
-            var deadline = DateTime.UtcNow + MidgeProcess.StartTimeout;
-            while (true)
-            {
-                try
-                {
-                    using var probe = new System.Net.Sockets.TcpClient();
-                    await probe.ConnectAsync(System.Net.IPAddress.Loopback, port);
-                    break;
-                }
-                catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline && !broker.HasExited)
-                {
-                    await Task.Delay(50);
-                }
-            }
             // Same process (taskset execs dotnet; the restart keeps the id), now with the setting, and serving.
             Assert.False(broker.HasExited);
             var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
@@ -125,6 +109,102 @@ public sealed class ProcessTests
         {
             broker.Kill();
             await broker.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Pinned_to_one_cpu_the_compilation_thread_is_kept_and_gives_way_to_threads_that_wake_up()
+    {
+        var (broker, port) = await StartPinnedAsync(e => e.Remove("DOTNET_TC_BackgroundWorkerTimeoutMs"));
+        using var _ = broker;
+        try
+        {
+            // Kept between bursts of work (so that it is found and tuned once), by the same restart.
+            var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
+            Assert.Contains("DOTNET_TC_BackgroundWorkerTimeoutMs=FFFFFFFF", environment);
+
+            // Some traffic, so that hot methods are recompiled and the thread exists.
+            for (int i = 0; i < 3; i++)
+            {
+                var pub = await PeerProcess.RunAsync("mosquitto_pub",
+                    ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "t", "-m", "m"],
+                    TimeSpan.FromSeconds(10));
+                Assert.Equal(0, pub.ExitCode);
+            }
+
+            // Its own slice (sched_setattr's sched_runtime) where the kernel has them (6.12 and later), so a thread
+            // that wakes up preempts it; the kernel shows it in /proc/PID/task/TID/sched as se.slice.
+            bool customSlices = Environment.OSVersion.Version >= new Version(6, 12);
+            string? slice = null;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            while (DateTime.UtcNow < deadline)
+            {
+                slice = CompilationThreadSlice(broker.Id);
+                if (slice is not null && (!customSlices || slice == TieringWorkerSlice.LongSliceNs.ToString())) break;
+                await Task.Delay(200);
+            }
+            Assert.NotNull(slice);
+            if (customSlices) Assert.Equal(TieringWorkerSlice.LongSliceNs.ToString(), slice);
+            Assert.False(broker.HasExited);
+        }
+        finally
+        {
+            broker.Kill();
+            await broker.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>se.slice of the runtime's compilation thread in the process, or null while it has none.</summary>
+    private static string? CompilationThreadSlice(int pid)
+    {
+        foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') != TieringWorkerSlice.ThreadName) continue;
+                foreach (var line in File.ReadLines(Path.Combine(task, "sched")))
+                {
+                    if (line.StartsWith("se.slice", StringComparison.Ordinal)) return line.Split(':')[1].Trim();
+                }
+                return "";
+            }
+            catch (IOException)
+            {
+                // that thread ended meanwhile
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Starts the broker pinned to CPU 0 with <c>taskset</c> and waits until it accepts connections.</summary>
+    private static async Task<(Process Broker, int Port)> StartPinnedAsync(Action<IDictionary<string, string?>> environment)
+    {
+        int port = FreePort.Next();
+        string conf = Path.Combine(MidgeProcess.NewDirectory(), "pinned.conf");
+        File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
+        var start = new ProcessStartInfo("taskset") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", "0", "dotnet", MidgeProcess.DllPath, "-c", conf }) start.ArgumentList.Add(a);
+        environment(start.Environment);
+        var broker = Process.Start(start)!;
+        var deadline = DateTime.UtcNow + MidgeProcess.StartTimeout;
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                return (broker, port);
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline && !broker.HasExited)
+            {
+                await Task.Delay(50);
+            }
+            catch
+            {
+                broker.Kill();
+                broker.Dispose();
+                throw;
+            }
         }
     }
 
