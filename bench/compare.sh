@@ -29,9 +29,17 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
 fi
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 
-echo "building Midge (Release)"
-dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
-MIDGE_DLL="src/Midge/bin/Release/net10.0/midge.dll"
+# Published as one deploys it: Release, for this platform, so that its own assemblies carry ReadyToRun code.
+case "$(uname -m)" in x86_64) RID=linux-x64 ;; aarch64) RID=linux-arm64 ;; *) RID="" ;; esac
+if [ -n "$RID" ]; then
+  echo "publishing Midge (Release, ReadyToRun, $RID)"
+  dotnet publish src/Midge/Midge.csproj -c Release -r "$RID" --self-contained false -o "$OUT/midge-bin" -nologo -v q >/dev/null
+  MIDGE_DLL="$OUT/midge-bin/midge.dll"
+else
+  echo "building Midge (Release; no ReadyToRun for $(uname -m))"
+  dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
+  MIDGE_DLL="src/Midge/bin/Release/net10.0/midge.dll"
+fi
 
 # Every connection is a file descriptor on both sides: raise the soft limit as far as the hard limit allows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
