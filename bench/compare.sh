@@ -8,6 +8,7 @@
 #   DURATION=10 bench/compare.sh      # longer measured windows (seconds, default 5)
 #   MEM_CONNS=20000 bench/compare.sh  # idle connections for the memory scenario (default 50000, capped by ulimit -n)
 #   OUT=/tmp/cmp bench/compare.sh     # keep the JSON of every run there (default: a temporary directory)
+#   MIDGE_BUILD=aot bench/compare.sh  # the broker published with Native AOT (or jit: the Release build output)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,17 +30,34 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
 fi
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 
-# Published as one deploys it: Release, for this platform, so that its own assemblies carry ReadyToRun code.
+# The generator is always the Release build (`midge bench`, the same instrument for both brokers). The broker is
+# published as one deploys it (MIDGE_BUILD): r2r = ReadyToRun (default; hot code is still recompiled with profile
+# data), aot = Native AOT (needs clang), jit = the Release build output itself.
+echo "building Midge (Release)"
+dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
+GENERATOR=(dotnet src/Midge/bin/Release/net10.0/midge.dll)
 case "$(uname -m)" in x86_64) RID=linux-x64 ;; aarch64) RID=linux-arm64 ;; *) RID="" ;; esac
-if [ -n "$RID" ]; then
-  echo "publishing Midge (Release, ReadyToRun, $RID)"
-  dotnet publish src/Midge/Midge.csproj -c Release -r "$RID" --self-contained false -o "$OUT/midge-bin" -nologo -v q >/dev/null
-  MIDGE_DLL="$OUT/midge-bin/midge.dll"
-else
-  echo "building Midge (Release; no ReadyToRun for $(uname -m))"
-  dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
-  MIDGE_DLL="src/Midge/bin/Release/net10.0/midge.dll"
-fi
+MIDGE_BUILD="${MIDGE_BUILD:-r2r}"
+if [ -z "$RID" ]; then MIDGE_BUILD=jit; fi
+case "$MIDGE_BUILD" in
+  aot)
+    echo "publishing Midge (Release, Native AOT, $RID)"
+    if ! command -v clang >/dev/null 2>&1; then
+      echo "installing clang and zlib1g-dev (Native AOT links with them)"
+      SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang zlib1g-dev >/dev/null
+    fi
+    dotnet publish src/Midge/Midge.csproj -c Release -r "$RID" -p:PublishAot=true -o "$OUT/midge-bin" -nologo -v q >/dev/null
+    MIDGE=("$OUT/midge-bin/midge") ;;
+  r2r)
+    echo "publishing Midge (Release, ReadyToRun, $RID)"
+    dotnet publish src/Midge/Midge.csproj -c Release -r "$RID" --self-contained false -o "$OUT/midge-bin" -nologo -v q >/dev/null
+    MIDGE=(dotnet "$OUT/midge-bin/midge.dll") ;;
+  jit)
+    MIDGE=("${GENERATOR[@]}") ;;
+  *) echo "MIDGE_BUILD must be aot, r2r or jit" >&2; exit 2 ;;
+esac
 
 # Every connection is a file descriptor on both sides: raise the soft limit as far as the hard limit allows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -75,7 +93,7 @@ write_conf() { # $1 = file, $2 = extra line or ""
 BROKER_PID=""
 start_broker() { # $1 = midge|mosquitto, $2 = conf
   if [ "$1" = midge ]; then
-    "${BROKER_PIN[@]}" dotnet "$MIDGE_DLL" -c "$2" >"$OUT/$1.log" 2>&1 &
+    "${BROKER_PIN[@]}" "${MIDGE[@]}" -c "$2" >"$OUT/$1.log" 2>&1 &
   else
     "${BROKER_PIN[@]}" "$MOSQUITTO" -c "$2" >"$OUT/$1.log" 2>&1 &
   fi
@@ -106,7 +124,7 @@ run_scenario() { # $1 = name, $2 = extra conf line, rest = bench arguments
     start_broker "$broker" "$OUT/$name.conf"
     sleep 0.5
     echo "  $name on $broker: midge bench $*"
-    timeout 180 "${GEN_PIN[@]}" dotnet "$MIDGE_DLL" bench "$@" -p "$PORT" --broker-pid "$BROKER_PID" --json --quiet \
+    timeout 180 "${GEN_PIN[@]}" "${GENERATOR[@]}" bench "$@" -p "$PORT" --broker-pid "$BROKER_PID" --json --quiet \
       >"$OUT/$name.$broker.json" 2>"$OUT/$name.$broker.err" || echo "    (exit $?: see $OUT/$name.$broker.err)"
     stop_broker
   done

@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -31,6 +32,7 @@ internal static class SingleCpuTiering
     public static void RestartIfNeeded()
     {
         if (!OperatingSystem.IsLinux() || Environment.ProcessorCount != 1) return;
+        if (!RuntimeFeature.IsDynamicCodeCompiled) return; // Native AOT: nothing is compiled at run time
         if (Environment.GetEnvironmentVariable(Variable) is not null) return;
         byte[] cmdline;
         try

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -49,6 +50,7 @@ internal sealed class TieringWorkerSlice
     public static void StartIfNeeded()
     {
         if (!OperatingSystem.IsLinux() || Environment.ProcessorCount != 1 || s_running is not null) return;
+        if (!RuntimeFeature.IsDynamicCodeCompiled) return; // Native AOT: there is no compilation thread
         if (RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.Arm64)) return;
         s_running = new TieringWorkerSlice();
         s_running._timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);

@@ -91,14 +91,20 @@ public sealed class ProcessTests
             // Same process (taskset execs dotnet; the restart keeps the id), now with the setting, and serving.
             Assert.False(broker.HasExited);
             var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
-            Assert.Contains($"DOTNET_TC_DelaySingleProcMultiplier={expected}", environment);
-            // Diagnostics tools can still attach: the restarted runtime listens on its socket again.
-            var diagnostics = Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{broker.Id}-*-socket");
-            Assert.Single(diagnostics);
-            using (var tool = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix,
-                System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+            if (HasJit(broker.Id))
             {
+                Assert.Contains($"DOTNET_TC_DelaySingleProcMultiplier={expected}", environment);
+                // Diagnostics tools can still attach: the restarted runtime listens on its socket again.
+                var diagnostics = Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{broker.Id}-*-socket");
+                Assert.Single(diagnostics);
+                using var tool = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix,
+                    System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
                 await tool.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(diagnostics[0]));
+            }
+            else
+            {
+                // Native AOT compiles nothing at run time: no restart, the environment is as it was given.
+                Assert.DoesNotContain(environment, v => v.StartsWith("DOTNET_TC_", StringComparison.Ordinal) && v != $"DOTNET_TC_DelaySingleProcMultiplier={given}");
             }
             var pub = await PeerProcess.RunAsync("mosquitto_pub",
                 ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "t", "-m", "m"],
@@ -121,6 +127,13 @@ public sealed class ProcessTests
         {
             // Kept between bursts of work (so that it is found and tuned once), by the same restart.
             var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
+            if (!HasJit(broker.Id))
+            {
+                // Native AOT: no compilation thread, nothing to restart for or to tune.
+                Assert.DoesNotContain(environment, v => v.StartsWith("DOTNET_TC_", StringComparison.Ordinal));
+                Assert.Null(CompilationThreadSlice(broker.Id));
+                return;
+            }
             Assert.Contains("DOTNET_TC_BackgroundWorkerTimeoutMs=FFFFFFFF", environment);
 
             // Some traffic, so that hot methods are recompiled and the thread exists.
@@ -154,6 +167,9 @@ public sealed class ProcessTests
         }
     }
 
+    /// <summary>Whether the process runs a JIT (CoreCLR with libclrjit) rather than Native AOT code.</summary>
+    private static bool HasJit(int pid) => File.ReadAllText($"/proc/{pid}/maps").Contains("libclrjit.so", StringComparison.Ordinal);
+
     /// <summary>se.slice of the runtime's compilation thread in the process, or null while it has none.</summary>
     private static string? CompilationThreadSlice(int pid)
     {
@@ -183,7 +199,7 @@ public sealed class ProcessTests
         string conf = Path.Combine(MidgeProcess.NewDirectory(), "pinned.conf");
         File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
         var start = new ProcessStartInfo("taskset") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", "0", "dotnet", MidgeProcess.DllPath, "-c", conf }) start.ArgumentList.Add(a);
+        foreach (var a in (string[])["-c", "0", MidgeProcess.Program, .. MidgeProcess.Arguments("-c", conf)]) start.ArgumentList.Add(a);
         environment(start.Environment);
         var broker = Process.Start(start)!;
         var deadline = DateTime.UtcNow + MidgeProcess.StartTimeout;
@@ -340,7 +356,7 @@ public sealed class StartupTimeTests
         File.WriteAllLines(conf, MidgeProcess.BaseConfig(port));
 
         var clock = Stopwatch.StartNew();
-        using var process = PeerProcess.Start("dotnet", [MidgeProcess.DllPath, "-c", conf], dir);
+        using var process = PeerProcess.Start(MidgeProcess.Program, MidgeProcess.Arguments("-c", conf), dir);
         RawMqttClient? client = null;
         try
         {

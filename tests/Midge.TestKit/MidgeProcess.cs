@@ -41,6 +41,20 @@ public sealed class MidgeProcess : IAsyncDisposable
     /// <summary>midge.dll: next to the test assembly (ProjectReference), else src/Midge's build output.</summary>
     public static string DllPath { get; } = FindDll();
 
+    /// <summary>
+    /// A native executable to test instead of <c>dotnet midge.dll</c>: a Native AOT publish
+    /// (<c>MIDGE_EXECUTABLE=/path/to/midge</c>), so that the same tests run against it. Null: midge.dll.
+    /// </summary>
+    public static string? Executable { get; } = Environment.GetEnvironmentVariable("MIDGE_EXECUTABLE") is { Length: > 0 } e
+        ? Path.GetFullPath(e)
+        : null;
+
+    /// <summary>The program that runs midge: the native executable, else <c>dotnet</c>.</summary>
+    public static string Program => Executable ?? "dotnet";
+
+    /// <summary>The program's arguments for midge's <paramref name="arguments"/> (midge.dll first under dotnet).</summary>
+    public static string[] Arguments(params string[] arguments) => Executable is null ? [DllPath, .. arguments] : arguments;
+
     /// <summary>The lines every test configuration starts with.</summary>
     public static string[] BaseConfig(int port) =>
     [
@@ -69,7 +83,7 @@ public sealed class MidgeProcess : IAsyncDisposable
 
     /// <summary>Runs midge to completion (e.g. <c>--test-config</c>), bounded by <paramref name="timeout"/>.</summary>
     public static Task<ProcessResult> RunAsync(TimeSpan timeout, params string[] arguments) =>
-        PeerProcess.RunAsync("dotnet", [DllPath, .. arguments], timeout);
+        PeerProcess.RunAsync(Program, Arguments(arguments), timeout);
 
     /// <summary>Rewrites the configuration file (base configuration plus <paramref name="extraLines"/>).</summary>
     public void RewriteConfig(params string[] extraLines)
@@ -115,7 +129,7 @@ public sealed class MidgeProcess : IAsyncDisposable
     private static async Task<MidgeProcess> LaunchAsync(string dir, int port, string? conf, string[] arguments)
     {
         var clock = Stopwatch.StartNew();
-        var process = PeerProcess.Start("dotnet", [DllPath, .. arguments], dir);
+        var process = PeerProcess.Start(Program, Arguments(arguments), dir);
         while (clock.Elapsed < StartTimeout)
         {
             if (process.HasExited)
