@@ -33,8 +33,8 @@ dotnet build Midge.slnx -c Release -nologo -v q
 set +e
 dotnet test Midge.slnx -c Release --no-build --logger "trx" --results-directory "$results" -- RunConfiguration.TestSessionTimeout=1200000
 rc=$?
-# The integration tests again, against the broker published with Native AOT: it must keep building without
-# trimming or AOT warnings (they are errors here) and behave as the JIT build does (docs/benchmarks.md).
+# The integration tests again, against the broker published with Native AOT: it must keep publishing and behave
+# as the JIT build does (docs/benchmarks.md).
 case "$(uname -m)" in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) rid="" ;; esac
 if [ -n "$rid" ]; then
   aot_bin="$PWD/$results/aot-bin"
