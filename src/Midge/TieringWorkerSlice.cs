@@ -104,7 +104,7 @@ internal sealed class TieringWorkerSlice
         return false;
     }
 
-    private static ReadOnlySpan<byte> ThreadNameBytes => ".NET Tiered Com"u8;
+    private static readonly byte[] ThreadNameBytes = System.Text.Encoding.ASCII.GetBytes(ThreadName);
 
     /// <summary>One tick with the thread known; false when it no longer exists.</summary>
     private bool Control()

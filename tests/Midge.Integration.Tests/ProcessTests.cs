@@ -106,9 +106,7 @@ public sealed class ProcessTests
                 // Native AOT compiles nothing at run time: no restart, the environment is as it was given.
                 Assert.DoesNotContain(environment, v => v.StartsWith("DOTNET_TC_", StringComparison.Ordinal) && v != $"DOTNET_TC_DelaySingleProcMultiplier={given}");
             }
-            var pub = await PeerProcess.RunAsync("mosquitto_pub",
-                ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "t", "-m", "m"],
-                TimeSpan.FromSeconds(10));
+            var pub = await MosquittoClients.PublishAsync(port, "-t", "t", "-m", "m");
             Assert.Equal(0, pub.ExitCode);
         }
         finally
@@ -139,9 +137,7 @@ public sealed class ProcessTests
             // Some traffic, so that hot methods are recompiled and the thread exists.
             for (int i = 0; i < 3; i++)
             {
-                var pub = await PeerProcess.RunAsync("mosquitto_pub",
-                    ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "t", "-m", "m"],
-                    TimeSpan.FromSeconds(10));
+                var pub = await MosquittoClients.PublishAsync(port, "-t", "t", "-m", "m");
                 Assert.Equal(0, pub.ExitCode);
             }
 
