@@ -80,6 +80,19 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         },
     };
 
+    /// <summary>
+    /// Every type <see cref="TypeOf"/> gives a message of this level. Named events keep to their level: Subscribe and
+    /// Unsubscribe are Debug, Notice.* are Information (a test checks every [LoggerMessage] in Midge's assemblies).
+    /// </summary>
+    internal static LogTypes TypesAt(LogLevel level) => level switch
+    {
+        LogLevel.Trace or LogLevel.Debug => LogTypes.Debug | LogTypes.Subscribe | LogTypes.Unsubscribe,
+        LogLevel.Information => LogTypes.Information | LogTypes.Notice,
+        LogLevel.Warning => LogTypes.Warning,
+        LogLevel.Error or LogLevel.Critical => LogTypes.Error,
+        _ => LogTypes.None,
+    };
+
     private void Write(LogTypes type, string message)
     {
         var config = _config;
@@ -147,10 +160,15 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
+        /// <summary>
+        /// False when no configured log_type could take a message of this level, so that callers skip formatting
+        /// it: every connect and disconnect logs at Information and Debug, which the bench's and many production
+        /// configurations (log_type error, warning) never write.
+        /// </summary>
         public bool IsEnabled(LogLevel logLevel)
         {
             if (category.StartsWith("Microsoft.", StringComparison.Ordinal) && logLevel < LogLevel.Warning) return false;
-            return logLevel != LogLevel.None;
+            return (provider._config.LogTypes & TypesAt(logLevel)) != 0;
         }
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)

@@ -9,12 +9,15 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Information, "New client connected from {Remote} as {ClientId} (p{Version}, c{Clean}, k{KeepAlive}{UserPart}).")]
     private static partial void ClientConnectedCore(ILogger logger, string remote, string clientId, int version, int clean, int keepAlive, string userPart);
 
-    /// <summary>Mosquitto's line: p1 = 3.1, p2 = 3.1.1, p5 = 5.0; c1 = clean start; u'name' when a username was given.</summary>
-    public static void ClientConnected(ILogger logger, string remote, string clientId, ProtocolVersion version, bool clean, int keepAlive, string? userName)
+    /// <summary>
+    /// Mosquitto's line: p1 = 3.1, p2 = 3.1.1, p5 = 5.0; c1 = clean start; u'name' when a username was given. The
+    /// remote end point is formatted only when the line is written: every connect passes here.
+    /// </summary>
+    public static void ClientConnected(ILogger logger, object remote, string clientId, ProtocolVersion version, bool clean, int keepAlive, string? userName)
     {
         if (!logger.IsEnabled(LogLevel.Information)) return;
         int p = version switch { ProtocolVersion.V310 => 1, ProtocolVersion.V311 => 2, _ => 5 };
-        ClientConnectedCore(logger, remote, clientId, p, clean ? 1 : 0, keepAlive, userName is null ? "" : $", u'{userName}'");
+        ClientConnectedCore(logger, remote.ToString() ?? "", clientId, p, clean ? 1 : 0, keepAlive, userName is null ? "" : $", u'{userName}'");
     }
 
     [LoggerMessage(1002, LogLevel.Information, "Client {ClientId} disconnected.")]

@@ -210,7 +210,7 @@ public sealed partial class MqttChannel
         _broker.Stats.OnClientConnected();
         if (config.ConnectionMessages)
         {
-            Log.ClientConnected(_broker.Logger, RemoteEndPoint, clientId, Version, connect.CleanStart, keepAlive, userName);
+            Log.ClientConnected(_broker.Logger, _remote, clientId, Version, connect.CleanStart, keepAlive, userName);
         }
     }
 
