@@ -8,7 +8,7 @@
 #   DURATION=10 bench/compare.sh      # longer measured windows (seconds, default 5)
 #   MEM_CONNS=20000 bench/compare.sh  # idle connections for the memory scenario (default 50000, capped by ulimit -n)
 #   OUT=/tmp/cmp bench/compare.sh     # keep the JSON of every run there (default: a temporary directory)
-#   MIDGE_BUILD=aot bench/compare.sh  # the broker published with Native AOT (or jit: the Release build output)
+#   MIDGE_BUILD=r2r bench/compare.sh  # the broker published with ReadyToRun (default: aot; or jit: the Release build output)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ WARMUP="${WARMUP:-1}"
 MEM_CONNS="${MEM_CONNS:-50000}"
 CONN_CONNS="${CONN_CONNS:-10000}"
 LAT_RATE="${LAT_RATE:-5000}"
-LAT_ROUNDS="${LAT_ROUNDS:-3}" # latency alternates Midge and Mosquitto this many times; the table shows medians
+LAT_ROUNDS="${LAT_ROUNDS:-5}" # latency alternates Midge and Mosquitto this many times; the table shows medians
 SCENARIOS="${SCENARIOS:-fanin fanout p2p-q1 latency connect memory}" # a subset runs just those rows
 OUT="${OUT:-$(mktemp -d /tmp/midge-compare.XXXXXX)}"
 mkdir -p "$OUT"
@@ -31,13 +31,14 @@ fi
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 
 # The generator is always the Release build (`midge bench`, the same instrument for both brokers). The broker is
-# published as one deploys it (MIDGE_BUILD): r2r = ReadyToRun (default; hot code is still recompiled with profile
-# data), aot = Native AOT (needs clang), jit = the Release build output itself.
+# published as one deploys it (MIDGE_BUILD): aot = Native AOT (default; needs clang, installed when missing; nothing
+# is compiled at run time), r2r = ReadyToRun (hot code is still recompiled with profile data while the first
+# scenarios run), jit = the Release build output itself. docs/benchmarks.md says why the default is aot.
 echo "building Midge (Release)"
 dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
 GENERATOR=(dotnet src/Midge/bin/Release/net10.0/midge.dll)
 case "$(uname -m)" in x86_64) RID=linux-x64 ;; aarch64) RID=linux-arm64 ;; *) RID="" ;; esac
-MIDGE_BUILD="${MIDGE_BUILD:-r2r}"
+MIDGE_BUILD="${MIDGE_BUILD:-aot}"
 if [ -z "$RID" ]; then MIDGE_BUILD=jit; fi
 case "$MIDGE_BUILD" in
   aot)
