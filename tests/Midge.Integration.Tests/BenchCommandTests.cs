@@ -41,4 +41,41 @@ public sealed class BenchCommandTests
         Assert.True(b.GetProperty("cpu_seconds").GetDouble() >= 0);
         Assert.True(b.GetProperty("rss_bytes").GetInt64() > 0);
     }
+
+    [Fact]
+    public async Task Kernel_receive_time_ends_latency_at_the_socket_and_says_so()
+    {
+        await using var broker = await MidgeProcess.StartAsync();
+
+        var r = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(20), "bench", "p2p", "-p", broker.Port.ToString(),
+            "-c", "5", "--rate", "1000", "--duration", "2", "--warmup", "0", "--json", "--quiet", "--rx-time", "kernel");
+
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.Equal(0, r.ExitCode);
+        using var json = JsonDocument.Parse(r.Stdout);
+        var root = json.RootElement;
+        Assert.Equal("kernel", root.GetProperty("rx_time").GetString());
+        Assert.Equal(0, root.GetProperty("errors").GetInt64());
+        long sent = root.GetProperty("sent").GetInt64();
+        long received = root.GetProperty("received").GetInt64();
+        Assert.True(sent > 500 && received >= sent * 95 / 100, $"sent {sent}, received {received}");
+
+        // The kernel's clock is converted to the generator's: a wrong conversion shows as latencies below zero
+        // or of seconds.
+        var latency = root.GetProperty("latency_us");
+        Assert.True(latency.GetProperty("count").GetInt64() > 500);
+        double p50 = latency.GetProperty("p50").GetDouble();
+        double p99 = latency.GetProperty("p99").GetDouble();
+        double max = latency.GetProperty("max").GetDouble();
+        Assert.True(p50 > 0 && p50 <= p99 && p99 <= max && max < 1_000_000, $"p50 {p50} p99 {p99} max {max}");
+    }
+
+    [Fact]
+    public async Task An_unknown_receive_time_is_refused_with_its_name()
+    {
+        var r = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(20), "bench", "p2p", "--rx-time", "wall");
+
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("'--rx-time' needs user or kernel, not 'wall'", r.Stdout + r.Stderr);
+    }
 }

@@ -79,6 +79,8 @@ internal sealed class BenchClient : IDisposable
     private byte[] _rx;
     private int _rxCount;
     private SemaphoreSlim? _credits;
+    private bool _kernelTime;
+    private long _rxStamp;
 
     // Counters: each has one writer (the publish loop or the receive loop); the reporter reads them.
     public long Sent;
@@ -107,9 +109,10 @@ internal sealed class BenchClient : IDisposable
         var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         // A publisher's kernel send buffer, when autotuned to megabytes, hides for seconds that the broker stopped reading.
         if (sendBufferSize > 0) socket.SendBufferSize = sendBufferSize;
-        var client = new BenchClient(run, o.Version, socket, receiveBuffer);
+        var client = new BenchClient(run, o.Version, socket, receiveBuffer) { _kernelTime = o.KernelReceiveTime };
         try
         {
+            if (o.KernelReceiveTime) KernelReceiveTime.Enable(socket);
             if (source is not null)
             {
                 // Let connect() pick the port per 4-tuple, so each source address has its own ephemeral range.
@@ -197,7 +200,7 @@ internal sealed class BenchClient : IDisposable
                 {
                     // Nothing complete buffered: read more.
                     if (_rxCount == _rx.Length) Array.Resize(ref _rx, _rx.Length * 2);
-                    int n = await _socket.ReceiveAsync(_rx.AsMemory(_rxCount), SocketFlags.None);
+                    int n = _kernelTime ? await ReceiveStampedAsync() : await _socket.ReceiveAsync(_rx.AsMemory(_rxCount), SocketFlags.None);
                     if (n == 0)
                     {
                         _run.Error("server closed a connection");
@@ -227,13 +230,28 @@ internal sealed class BenchClient : IDisposable
         }
     }
 
+    /// <summary>Reads with the kernel's arrival time (<c>--rx-time kernel</c>), waiting with a zero-byte receive.</summary>
+    private async ValueTask<int> ReceiveStampedAsync()
+    {
+        while (true)
+        {
+            int n = KernelReceiveTime.TryReceive(_socket, _rx.AsSpan(_rxCount), out long stamp);
+            if (n >= 0)
+            {
+                _rxStamp = stamp;
+                return n;
+            }
+            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+        }
+    }
+
     /// <summary>Parses every complete frame in the buffer. Returns false when none was complete.</summary>
     private bool ProcessFrames(ref byte[] acks, out int ackLength, out int credits)
     {
         ackLength = 0;
         credits = 0;
         int pos = 0;
-        long now = Stopwatch.GetTimestamp();
+        long now = _kernelTime ? _rxStamp : Stopwatch.GetTimestamp();
         bool measuring = _run.Measuring;
         int publishes = 0;
         var rx = _rx;

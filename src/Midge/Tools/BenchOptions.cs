@@ -56,6 +56,11 @@ internal sealed class BenchOptions
     /// <summary>Flood only: deliveries allowed on the way before publishers pause (0 = no limit).</summary>
     public long MaxOutstanding { get; set; } = 20_000;
     public bool Quiet { get; set; }
+    /// <summary>
+    /// Latency ends at the kernel's arrival time on the subscriber's socket (SO_TIMESTAMPNS) instead of when the
+    /// receive loop reads the message, so the generator's own queueing is left out (Linux).
+    /// </summary>
+    public bool KernelReceiveTime { get; set; }
     public bool Help { get; set; }
 
     public bool HasPublishers => Scenario is BenchScenario.Pub or BenchScenario.FanIn or BenchScenario.FanOut or BenchScenario.P2P;
@@ -139,6 +144,9 @@ internal sealed class BenchOptions
           -k SECONDS       keep alive (300)
           --settle S       conn: seconds to wait before reading the broker's memory (1)
           --broker-pid PID read the broker's CPU time and memory from /proc over the measured window
+          --rx-time T      when latency ends: user (when the generator reads a message; default) or kernel
+                           (its arrival on the subscriber's socket, SO_TIMESTAMPNS; Linux): the
+                           generator's own queueing is left out
           --json           print the summary as JSON on stdout
           --quiet          no live line per second
           --help           this text
@@ -220,6 +228,15 @@ internal sealed class BenchOptions
                         .Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BenchOptionException($"'{a}' is not an IP address"))];
                     break;
                 case "--broker-pid": o.BrokerPid = Int(1, int.MaxValue); break;
+                case "--rx-time":
+                    o.KernelReceiveTime = Value() switch
+                    {
+                        "user" => false,
+                        "kernel" when OperatingSystem.IsLinux() => true,
+                        "kernel" => throw new BenchOptionException("'--rx-time kernel' needs Linux"),
+                        var v => throw new BenchOptionException($"option '--rx-time' needs user or kernel, not '{v}'"),
+                    };
+                    break;
                 case "--json": o.Json = true; break;
                 case "--quiet": o.Quiet = true; break;
                 case "--help": o.Help = true; break;

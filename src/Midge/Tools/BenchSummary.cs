@@ -103,6 +103,7 @@ internal sealed class BenchSummary
         w.WriteNumber("publishers", o.Publishers);
         w.WriteNumber("subscribers", o.Subscribers);
         w.WriteNumber("offered_rate", o.PerPublisherRate * o.Publishers);
+        w.WriteString("rx_time", o.KernelReceiveTime ? "kernel" : "user");
         w.WriteNumber("connected", Connected);
         w.WriteNumber("connect_failed", ConnectFailed);
         w.WriteNumber("connect_seconds", Math.Round(ConnectSeconds, 4));
