@@ -18,7 +18,7 @@ internal static unsafe class KernelReceiveTime
     private const int EAgain = 11;
     private const int EIntr = 4;
 
-    /// <summary>Stopwatch ticks minus CLOCK_REALTIME nanoseconds (in ticks) at one instant, measured once.</summary>
+    /// <summary>A Stopwatch reading and a CLOCK_REALTIME reading (ns) of one instant, taken once.</summary>
     private static readonly (long Ticks, long RealtimeNs) Anchor = MeasureAnchor();
 
     public static void Enable(Socket socket) => socket.SetRawSocketOption(SolSocket, SoTimestampNs, BitConverter.GetBytes(1));
@@ -47,7 +47,7 @@ internal static unsafe class KernelReceiveTime
                 throw new SocketException(errno);
             }
             stampTicks = Stopwatch.GetTimestamp();
-            for (var c = (CmsgHdr*)control; c is not null && (byte*)c + sizeof(CmsgHdr) <= control + (int)msg.ControlLength;)
+            for (var c = (CmsgHdr*)control; (byte*)c + sizeof(CmsgHdr) <= control + (int)msg.ControlLength;)
             {
                 if (c->Level == SolSocket && c->Type == SoTimestampNs)
                 {
