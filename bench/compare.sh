@@ -17,7 +17,8 @@ WARMUP="${WARMUP:-1}"
 MEM_CONNS="${MEM_CONNS:-50000}"
 CONN_CONNS="${CONN_CONNS:-10000}"
 LAT_RATE="${LAT_RATE:-5000}"
-LAT_ROUNDS="${LAT_ROUNDS:-5}" # latency alternates Midge and Mosquitto this many times; the table shows medians
+LAT_ROUNDS="${LAT_ROUNDS:-7}" # latency alternates Midge and Mosquitto this many times; the table shows medians
+CONN_ROUNDS="${CONN_ROUNDS:-3}" # so does the connect scenario (its CPU per connect is a few tenths of a second in all)
 SCENARIOS="${SCENARIOS:-fanin fanout p2p-q1 latency connect memory}" # a subset runs just those rows
 OUT="${OUT:-$(mktemp -d /tmp/midge-compare.XXXXXX)}"
 mkdir -p "$OUT"
@@ -118,7 +119,7 @@ trap stop_broker EXIT
 
 run_scenario() { # $1 = name, $2 = extra conf line, rest = bench arguments
   local name="$1" extra="$2"; shift 2
-  local base="$name"; case "$name" in latency[0-9]*) base=latency ;; esac
+  local base="$name"; case "$name" in latency[0-9]*) base=latency ;; connect[0-9]*) base=connect ;; esac
   case " $SCENARIOS " in *" $base "*) ;; *) return 0 ;; esac
   for broker in midge mosquitto; do
     write_conf "$OUT/$name.conf" "$extra"
@@ -142,13 +143,15 @@ run_scenario p2p-q1 "" p2p -c 50 -s 64 -q 1 "${T[@]}"
 for round in $(seq 1 "$LAT_ROUNDS"); do
   case " $SCENARIOS " in *" latency "*) run_scenario "latency$round" "set_tcp_nodelay true" p2p -c 50 -s 64 -q 0 --rate "$LAT_RATE" --rx-time kernel "${T[@]}" ;; esac
 done
-run_scenario connect "" conn -c "$CONN_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 0
+for round in $(seq 1 "$CONN_ROUNDS"); do
+  run_scenario "connect$round" "" conn -c "$CONN_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 0
+done
 run_scenario memory "" conn -c "$MEM_CONNS" --concurrency 100 --ifaddr "$IFADDRS" --duration 0 --settle 2
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these cores makes the figures noisy)"
-python3 - "$OUT" "$CORES" "$LAT_ROUNDS" <<'PY'
+python3 - "$OUT" "$CORES" "$LAT_ROUNDS" "$CONN_ROUNDS" <<'PY'
 import json, sys, os, statistics
-out, cores, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out, cores, rounds, conn_rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def load(name, broker):
     try:
         with open(os.path.join(out, f"{name}.{broker}.json")) as f: return json.load(f)
@@ -180,10 +183,14 @@ for p in ["p50", "p90", "p99", "p99_9", "max"]:
     rows.append((f"latency {p.replace('_', '.')} at {num(m and m['offered_rate'], '.0f')} msg/s (50 pairs, QoS 0, median of {rounds})",
                  num(ml, ",.0f") + " us", num(ql, ",.0f") + " us", ratio(ml, ql),
                  num(mc, ".2f") if p == "p50" else "", num(qc, ".2f") if p == "p50" else "", ratio(mc, qc) if p == "p50" else ""))
-m, q = load("connect", "midge"), load("connect", "mosquitto")
-mr = m and m["connect_per_s"]; qr = q and q["connect_per_s"]
-mc = m and m.get("broker", {}).get("cpu_us_per_connect"); qc = q and q.get("broker", {}).get("cpu_us_per_connect")
-rows.append((f"connect {m and m['connected']} clients (failed: {m and m['connect_failed']} / {q and q['connect_failed']})",
+ms = [load(f"connect{i}", "midge") for i in range(1, conn_rounds + 1)]
+qs = [load(f"connect{i}", "mosquitto") for i in range(1, conn_rounds + 1)]
+m = next((r for r in ms if r), None)
+mr = median(ms, lambda r: r["connect_per_s"]); qr = median(qs, lambda r: r["connect_per_s"])
+mc = median(ms, lambda r: r.get("broker", {}).get("cpu_us_per_connect"))
+qc = median(qs, lambda r: r.get("broker", {}).get("cpu_us_per_connect"))
+failed = lambda runs: sum(r["connect_failed"] for r in runs if r)
+rows.append((f"connect {m and m['connected']} clients (median of {conn_rounds}; failed: {failed(ms)} / {failed(qs)})",
              num(mr, ",.0f") + " conn/s", num(qr, ",.0f") + " conn/s", ratio(mr, qr),
              num(mc, ".1f") + " /conn", num(qc, ".1f") + " /conn", ratio(mc, qc)))
 m, q = load("memory", "midge"), load("memory", "mosquitto")

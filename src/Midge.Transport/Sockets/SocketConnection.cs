@@ -23,6 +23,7 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
     private string? _id;
     private IDictionary<object, object?>? _items;
     private FeatureCollection? _features;
+    private int _shutDown;
 
     public Socket Socket => socket;
 
@@ -74,9 +75,14 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
         set { }
     }
 
-    /// <summary>Ends both directions: a pending receive returns 0, what was sent before still goes out first.</summary>
+    /// <summary>
+    /// Ends both directions: a pending receive returns 0, what was sent before still goes out first. Only the
+    /// first call asks the kernel (the writer and the close may both come here; a second shutdown would only
+    /// fail with ENOTCONN).
+    /// </summary>
     public void Shutdown()
     {
+        if (Interlocked.Exchange(ref _shutDown, 1) != 0) return;
         try
         {
             socket.Shutdown(SocketShutdown.Both);
