@@ -27,10 +27,11 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     private OutgoingTopicAliases? _aliases;
 
     /// <summary>
-    /// The read loop. While nothing is buffered it waits with a zero-byte receive and holds no buffer; data is
-    /// then read into a pooled array that is returned once every whole frame in it is handled (kept while the
-    /// socket keeps filling it). A partial frame is moved to the front, or the array grows;
-    /// <see cref="FrameReader"/> refuses a frame over max_packet_size as soon as its length is known.
+    /// The read loop. While nothing is buffered it waits for the socket to be readable and holds no buffer
+    /// (<see cref="SocketReadiness"/>; where that is not available, a zero-byte receive); data is then read into
+    /// a pooled array that is returned once every whole frame in it is handled (kept while the socket keeps
+    /// filling it). A partial frame is moved to the front, or the array grows; <see cref="FrameReader"/>
+    /// refuses a frame over max_packet_size as soon as its length is known.
     /// </summary>
     private async Task RunOnSocketAsync(SocketConnection connection)
     {
@@ -39,6 +40,11 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         byte[]? buffer = null;
         int start = 0, end = 0;
         bool filled = false;
+        // Readiness comes from Midge's epoll loops where there are some (SocketReadiness), registered when the
+        // loop first finds the socket empty: a CONNECT already there when the socket was accepted is read and
+        // handled on the accepting thread without waking an epoll loop. Elsewhere .NET's zero-byte receive waits.
+        bool ownWaits = SocketReadiness.IsAvailable;
+        ReadinessWaiter? readiness = null;
         try
         {
             while (!_closing)
@@ -53,7 +59,8 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                     }
                     if (buffer is null)
                     {
-                        await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                        if (!ownWaits) await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                        else if (readiness is not null) await readiness.WaitAsync(); // the first read just tries
                         buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
                     }
                 }
@@ -75,13 +82,30 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                     end = kept;
                 }
                 int free = buffer.Length - end;
-                int n = await socket.ReceiveAsync(buffer.AsMemory(end, free), SocketFlags.None);
+                int n;
+                if (!ownWaits)
+                {
+                    n = await socket.ReceiveAsync(buffer.AsMemory(end, free), SocketFlags.None);
+                }
+                else
+                {
+                    n = socket.Receive(buffer.AsSpan(end, free), SocketFlags.None, out var error);
+                    if (error != SocketError.Success)
+                    {
+                        if (error != SocketError.WouldBlock) throw new SocketException((int)error);
+                        filled = false; // nothing more for now: an empty buffer goes back before the wait
+                        readiness ??= SocketReadiness.Register(socket);
+                        if (readiness is null) ownWaits = false; // refused (out of epoll watches): .NET waits
+                        else if (start != end) await readiness.WaitAsync(); // a partial frame waits for the rest
+                        continue;
+                    }
+                }
                 if (n == 0) return;
                 filled = n == free;
                 end += n;
-                // Receives may complete on a socket engine thread (Program.InlineSocketCompletions), which must
-                // never wait: a CONNECT that may authenticate (password hashing, an authentication hook) or an
-                // AUTH is handled on the thread pool instead.
+                // The loop runs on an epoll thread (SocketReadiness), or on a socket engine thread where .NET
+                // waits (Program.InlineSocketCompletions), and neither may wait: a CONNECT that may authenticate
+                // (password hashing, an authentication hook) or an AUTH is handled on the thread pool instead.
                 var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
                 if (MayBeSlow(frames)) await Task.Yield();
                 bool more;
@@ -107,6 +131,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         }
         finally
         {
+            readiness?.Dispose();
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             _channel.OnConnectionClosed();
             _queue.Complete();
