@@ -9,7 +9,8 @@ namespace Midge.Transport;
 
 /// <summary>
 /// A plain-TCP connection on its bare socket (<see cref="SocketConnection"/>).
-/// <para>Reading: one loop that waits with a zero-byte receive, so an idle client holds no buffer.</para>
+/// <para>Reading: one loop that waits for readability on Midge's epoll loops (<see cref="SocketReadiness"/>; a
+/// zero-byte receive where those are not available), so an idle client holds no buffer.</para>
 /// <para>Writing: nobody waits for output. The producer that finds the writing idle claims it
 /// (<see cref="OutgoingQueue{T}.TryWriteAndClaim"/>) and <see cref="Drain"/> runs: it takes everything queued,
 /// encodes it into one pooled buffer, sends it without blocking, and repeats until the queue is empty, then
