@@ -8,6 +8,7 @@
 #   DURATION=10 bench/compare.sh      # longer measured windows (seconds, default 5)
 #   MEM_CONNS=20000 bench/compare.sh  # idle connections for the memory scenario (default 50000, capped by ulimit -n)
 #   OUT=/tmp/cmp bench/compare.sh     # keep the JSON of every run there (default: a temporary directory)
+#   LAT_ROUNDS=9 CONN_ROUNDS=5 bench/compare.sh  # more alternating rounds for the median rows (default 7 and 3)
 #   MIDGE_BUILD=r2r bench/compare.sh  # the broker published with ReadyToRun (default: aot; or jit: the Release build output)
 set -euo pipefail
 cd "$(dirname "$0")/.."
