@@ -118,6 +118,34 @@ public sealed class SocketTransportTests(BrokerFixture fixture) : IClassFixture<
         Assert.All(next, count => Assert.Equal(Messages, count));
     }
 
+    // Plain-TCP sockets wait on the broker's epoll loops, each under a slot that a closed connection gives back
+    // for the next one. Waves of clients that come and go reuse those slots while one client stays throughout:
+    // every client of every wave, and the one that stayed, must still hear what is sent to it.
+    [Fact]
+    public async Task Clients_that_come_and_go_in_waves_are_each_served_and_one_that_stays_still_is()
+    {
+        using var stayer = await RawMqttClient.ConnectMqttAsync(fixture.Port, "wave-stayer");
+        await stayer.SendAsync(RawMqttClient.Subscribe(1, "transport/wave/stayer"));
+        await ExpectAsync(stayer, 9);
+        for (int wave = 0; wave < 3; wave++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+            {
+                string topic = $"transport/wave/{wave}/{i}";
+                using var client = await RawMqttClient.ConnectMqttAsync(fixture.Port, $"wave-{wave}-{i}");
+                await client.SendAsync(RawMqttClient.Subscribe(1, topic));
+                await ExpectAsync(client, 9);
+                await client.SendAsync(RawMqttClient.Publish(topic, Encoding.ASCII.GetBytes($"{wave}/{i}")));
+                var (received, payload) = Parse(await ExpectAsync(client, 3));
+                Assert.Equal(topic, received);
+                Assert.Equal($"{wave}/{i}", Encoding.ASCII.GetString(payload));
+            }));
+            using var publisher = await RawMqttClient.ConnectMqttAsync(fixture.Port, $"wave-pub-{wave}");
+            await publisher.SendAsync(RawMqttClient.Publish("transport/wave/stayer", Encoding.ASCII.GetBytes($"after {wave}")));
+            Assert.Equal($"after {wave}", Encoding.ASCII.GetString(Parse(await ExpectAsync(stayer, 3)).Payload));
+        }
+    }
+
     [Fact]
     public async Task A_protocol_error_closes_the_socket_and_others_are_served()
     {
