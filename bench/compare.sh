@@ -136,6 +136,10 @@ run_scenario() { # $1 = name, $2 = extra conf line, rest = bench arguments
 T=(--duration "$DURATION" --warmup "$WARMUP")
 IFADDRS="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
 echo "running scenarios (JSON in $OUT); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The kernel's DAMON reclaim thread, where it runs, takes a core for milliseconds at a time (docs/benchmarks.md).
+if pgrep -x 'kdamond\..*' >/dev/null 2>&1; then
+  echo "note: kdamond (DAMON) is running here; it preempts whichever broker shares its core, so latency tails (p99.9, max) show it"
+fi
 run_scenario fanin "" fanin -c 100 -s 64 -q 0 "${T[@]}"
 run_scenario fanout "" fanout -c 100 -s 64 -q 0 "${T[@]}"
 run_scenario p2p-q1 "" p2p -c 50 -s 64 -q 1 "${T[@]}"
