@@ -53,6 +53,33 @@ public sealed class BenchCommandTests
         Assert.True(max < 1_000_000, $"max {max} us");
     }
 
+    // With a threshold of 0 every measured message is slow: the log has one line per latency in the summary,
+    // each with its send and arrival time and their difference, in order of sending.
+    [Fact]
+    public async Task The_slow_log_lists_each_message_over_the_threshold_with_its_times()
+    {
+        await using var broker = await MidgeProcess.StartAsync();
+        string log = Path.Combine(MidgeProcess.NewDirectory(), "slow.txt");
+
+        using var json = await RunBenchAsync("p2p", "-p", broker.Port.ToString(), "-c", "3", "--rate", "600",
+            "--duration", "1", "--warmup", "0", "--json", "--quiet", "--slow-log", log, "--slow-us", "0");
+        long count = json.RootElement.GetProperty("latency_us").GetProperty("count").GetInt64();
+        var lines = File.ReadAllLines(log);
+        Assert.Equal("# sent_ns arrived_ns latency_us", lines[0]);
+        Assert.True(count > 300, $"count {count}");
+        Assert.Equal(count, lines.Length - 1);
+        long previous = 0;
+        foreach (var line in lines.Skip(1))
+        {
+            var f = line.Split(' ');
+            long sent = long.Parse(f[0]), arrived = long.Parse(f[1]);
+            double micros = double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(sent >= previous, line);
+            Assert.True(arrived > sent && Math.Abs((arrived - sent) / 1000.0 - micros) < 0.2, line);
+            previous = sent;
+        }
+    }
+
     [Fact]
     public async Task An_unknown_receive_time_is_refused_with_its_name()
     {

@@ -18,6 +18,10 @@ internal sealed class BenchRun
     public long Errors;
     public string? FirstError;
 
+    /// <summary>With --slow-log: measured messages slower than <see cref="SlowTicks"/> (send and arrival time).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(long Sent, long Arrived)>? Slow;
+    public long SlowTicks;
+
     // The flood gate: without a rate, publishers pause while more than OutstandingLimit deliveries are on the way,
     // so a broker that accepts faster than it delivers is measured by what it delivers, and the generator's
     // receive loops are not starved by its own publishers.
@@ -316,6 +320,7 @@ internal sealed class BenchClient : IDisposable
                         {
                             long sentAt = BinaryPrimitives.ReadInt64LittleEndian(rx.AsSpan(p));
                             (Latency ??= new BenchHistogram()).Record(now - sentAt);
+                            if (now - sentAt > _run.SlowTicks && _run.Slow is { } slow) slow.Enqueue((sentAt, now));
                         }
                         break;
                     }

@@ -49,6 +49,18 @@ internal static class BenchCommand
 
         var bench = new Bench(o, server);
         var summary = o.Scenario == BenchScenario.Conn ? await bench.RunConnAsync() : await bench.RunMessagesAsync();
+        if (o.SlowLog is { } slowLog)
+        {
+            try
+            {
+                bench.WriteSlowLog(slowLog);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"Error: cannot write '{slowLog}': {ex.Message}");
+                return 1;
+            }
+        }
         if (o.Json) summary.WriteJson(Console.OpenStandardOutput());
         else summary.WriteText(Console.Out);
         return summary.Errors > 0 ? 2 : 0;
@@ -56,7 +68,25 @@ internal static class BenchCommand
 
     private sealed class Bench(BenchOptions o, EndPoint server)
     {
-        private readonly BenchRun _run = new();
+        private readonly BenchRun _run = new()
+        {
+            Slow = o.SlowLog is null ? null : new(),
+            SlowTicks = (long)(o.SlowMicros * Stopwatch.Frequency / 1_000_000),
+        };
+
+        /// <summary>One line per slow message, in order of sending: send and arrival time in nanoseconds of the
+        /// monotonic clock (Stopwatch's on Linux), and the latency in microseconds.</summary>
+        public void WriteSlowLog(string path)
+        {
+            static long Nanoseconds(long ticks) => (long)(ticks * (1_000_000_000.0 / Stopwatch.Frequency));
+            using var w = new StreamWriter(path);
+            w.WriteLine("# sent_ns arrived_ns latency_us");
+            foreach (var (sent, arrived) in _run.Slow!.OrderBy(m => m.Sent))
+            {
+                w.WriteLine(FormattableString.Invariant(
+                    $"{Nanoseconds(sent)} {Nanoseconds(arrived)} {(arrived - sent) * 1_000_000.0 / Stopwatch.Frequency:F1}"));
+            }
+        }
         private readonly BenchBrokerProbe? _probe = o.BrokerPid > 0 ? new BenchBrokerProbe(o.BrokerPid) : null;
         private readonly List<BenchClient> _subscribers = [];
         private readonly List<BenchClient> _publishers = [];

@@ -61,6 +61,10 @@ internal sealed class BenchOptions
     /// receive loop reads the message, so the generator's own queueing is left out (Linux).
     /// </summary>
     public bool KernelReceiveTime { get; set; }
+    /// <summary>Where to write every measured message slower than <see cref="SlowMicros"/>: its send and arrival
+    /// times, to set beside a trace of the machine (null: not written).</summary>
+    public string? SlowLog { get; set; }
+    public double SlowMicros { get; set; } = 1000;
     public bool Help { get; set; }
 
     public bool HasPublishers => Scenario is BenchScenario.Pub or BenchScenario.FanIn or BenchScenario.FanOut or BenchScenario.P2P;
@@ -147,6 +151,9 @@ internal sealed class BenchOptions
           --rx-time T      when latency ends: user (when the generator reads a message; default) or kernel
                            (its arrival on the subscriber's socket, SO_TIMESTAMPNS; Linux): the
                            generator's own queueing is left out
+          --slow-log FILE  write each measured message slower than --slow-us to FILE: its send time, arrival
+                           time (CLOCK_MONOTONIC ns, as perf record -k CLOCK_MONOTONIC) and latency
+          --slow-us US     the threshold for --slow-log, microseconds (1000)
           --json           print the summary as JSON on stdout
           --quiet          no live line per second
           --help           this text
@@ -237,6 +244,8 @@ internal sealed class BenchOptions
                         var v => throw new BenchOptionException($"option '--rx-time' needs user or kernel, not '{v}'"),
                     };
                     break;
+                case "--slow-log": o.SlowLog = Value(); break;
+                case "--slow-us": o.SlowMicros = Real(0); break;
                 case "--json": o.Json = true; break;
                 case "--quiet": o.Quiet = true; break;
                 case "--help": o.Help = true; break;
