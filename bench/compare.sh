@@ -178,9 +178,11 @@ for name, title in [("fanin", "fan-in QoS 0 (100 pub -> 1 sub, 64 B)"),
 def median(runs, get):
     values = [v for v in (get(r) for r in runs if r) if isinstance(v, (int, float))]
     return statistics.median(values) if values else None
-ms = [load(f"latency{i}", "midge") for i in range(1, rounds + 1)]
-qs = [load(f"latency{i}", "mosquitto") for i in range(1, rounds + 1)]
-m = next((r for r in ms if r), None)
+def rounds_of(name, count):  # each broker's runs of an alternating scenario, and Midge's first that ran
+    ms = [load(f"{name}{i}", "midge") for i in range(1, count + 1)]
+    qs = [load(f"{name}{i}", "mosquitto") for i in range(1, count + 1)]
+    return ms, qs, next((r for r in ms if r), None)
+ms, qs, m = rounds_of("latency", rounds)
 for p in ["p50", "p90", "p99", "p99_9", "max"]:
     ml = median(ms, lambda r: r["latency_us"].get(p)); ql = median(qs, lambda r: r["latency_us"].get(p))
     mc = median(ms, lambda r: r.get("broker", {}).get("cpu_us_per_msg"))
@@ -188,9 +190,7 @@ for p in ["p50", "p90", "p99", "p99_9", "max"]:
     rows.append((f"latency {p.replace('_', '.')} at {num(m and m['offered_rate'], '.0f')} msg/s (50 pairs, QoS 0, median of {rounds})",
                  num(ml, ",.0f") + " us", num(ql, ",.0f") + " us", ratio(ml, ql),
                  num(mc, ".2f") if p == "p50" else "", num(qc, ".2f") if p == "p50" else "", ratio(mc, qc) if p == "p50" else ""))
-ms = [load(f"connect{i}", "midge") for i in range(1, conn_rounds + 1)]
-qs = [load(f"connect{i}", "mosquitto") for i in range(1, conn_rounds + 1)]
-m = next((r for r in ms if r), None)
+ms, qs, m = rounds_of("connect", conn_rounds)
 mr = median(ms, lambda r: r["connect_per_s"]); qr = median(qs, lambda r: r["connect_per_s"])
 mc = median(ms, lambda r: r.get("broker", {}).get("cpu_us_per_connect"))
 qc = median(qs, lambda r: r.get("broker", {}).get("cpu_us_per_connect"))

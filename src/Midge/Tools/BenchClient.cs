@@ -320,7 +320,7 @@ internal sealed class BenchClient : IDisposable
                         {
                             long sentAt = BinaryPrimitives.ReadInt64LittleEndian(rx.AsSpan(p));
                             (Latency ??= new BenchHistogram()).Record(now - sentAt);
-                            if (now - sentAt > _run.SlowTicks && _run.Slow is { } slow) slow.Enqueue((sentAt, now));
+                            if (_run.Slow is { } slow && now - sentAt > _run.SlowTicks) slow.Enqueue((sentAt, now));
                         }
                         break;
                     }
