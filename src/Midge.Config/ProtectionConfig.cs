@@ -105,6 +105,10 @@ public sealed record ClientProtection
 
     /// <summary><c>max_subscriptions_per_client</c>: 0 = no limit.</summary>
     public int MaxSubscriptionsPerClient { get; init; }
-    /// <summary><c>max_topic_levels</c>: deepest topic name or filter; 0 = no limit.</summary>
-    public int MaxTopicLevels { get; init; }
+    /// <summary><c>max_topic_levels</c>: deepest topic name or filter; 0 = no limit. The default is Mosquitto's
+    /// fixed limit (<see cref="DefaultMaxTopicLevels"/>): a filter of tens of thousands of levels would
+    /// otherwise cost a node per level in the routing index.</summary>
+    public int MaxTopicLevels { get; init; } = DefaultMaxTopicLevels;
+
+    public const int DefaultMaxTopicLevels = 200;
 }

@@ -118,6 +118,26 @@ public sealed partial class Broker
         return Route(message);
     }
 
+    /// <summary>Wills waiting for their Will Delay Interval, by client id: at most one per client id that has
+    /// gone away, each kept no longer than its delay (or its session's expiry, if sooner).</summary>
+    private readonly ConcurrentDictionary<string, DelayedWill> _delayedWills = new(StringComparer.Ordinal);
+
+    internal int DelayedWillCount => _delayedWills.Count;
+
+    internal void ScheduleWill(string clientId, DelayedWill will) => _delayedWills[clientId] = will;
+
+    /// <summary>The client id connected again before its will was due: the will is not sent (MQTT-3.1.3-9).</summary>
+    internal void CancelDelayedWill(string clientId)
+    {
+        if (!_delayedWills.IsEmpty) _delayedWills.TryRemove(clientId, out _);
+    }
+
+    /// <summary>The session of <paramref name="clientId"/> ended: a will still waiting for its delay goes now.</summary>
+    internal void PublishDelayedWill(string clientId)
+    {
+        if (!_delayedWills.IsEmpty && _delayedWills.TryRemove(clientId, out var will)) Publish(will.Will);
+    }
+
     internal object ClientLock(string clientId) =>
         _clientLocks[(StringComparer.Ordinal.GetHashCode(clientId) & int.MaxValue) % ClientLockStripes];
 
@@ -145,6 +165,8 @@ public sealed partial class Broker
                 }
             }
         }
+        // Messages it got through shared subscriptions and never finished go to another member of their group.
+        RequeueSharedMessages(session);
         session.Clear();
     }
 
@@ -168,27 +190,23 @@ public sealed partial class Broker
         foreach (var (channel, _) in _channels) channel.Tick(now);
         var config = Config;
         SweepProtection(now, config);
+        if (!_delayedWills.IsEmpty)
+        {
+            foreach (var (clientId, will) in _delayedWills)
+            {
+                if (now >= will.DueMs && _delayedWills.TryRemove(new KeyValuePair<string, DelayedWill>(clientId, will))) Publish(will.Will);
+            }
+        }
         foreach (var (_, session) in _sessions)
         {
-            if (session.IsOnline) continue;
-            var will = session.PendingWill;
-            if (will is { } w && now >= w.DueMs)
-            {
-                session.PendingWill = null;
-                Publish(w.Will);
-            }
-            if (session.DisconnectedAtMs == 0) continue;
+            if (session.IsOnline || session.DisconnectedAtMs == 0) continue;
             long expiryMs = SessionExpiryMs(session, config);
             if (expiryMs >= 0 && now - session.DisconnectedAtMs >= expiryMs)
             {
                 lock (ClientLock(session.ClientId))
                 {
                     if (session.IsOnline) continue;
-                    if (session.PendingWill is { } pending)
-                    {
-                        session.PendingWill = null;
-                        Publish(pending.Will);
-                    }
+                    PublishDelayedWill(session.ClientId); // the session ends: a will still waiting goes now
                     RemoveSession(session);
                     Stats.OnSessionExpired();
                 }
@@ -231,7 +249,11 @@ public sealed partial class Broker
                 session.ExpiryInterval = 0;
                 if (!session.IsOnline)
                 {
-                    lock (ClientLock(clientId)) RemoveSession(session);
+                    lock (ClientLock(clientId))
+                    {
+                        PublishDelayedWill(clientId);
+                        RemoveSession(session);
+                    }
                 }
                 found = true;
             }

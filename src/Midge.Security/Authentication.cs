@@ -62,9 +62,10 @@ public sealed class PasswordFileAuthenticator(PasswordFile file) : IClientAuthen
         cancellationToken.ThrowIfCancellationRequested();
         if (request.Username is null) return ValueTask.FromResult(AuthResult.Deferred);
         var file = _file;
-        // A missing password is checked as an empty one so that the failure costs the same time.
+        // A missing password is checked as an empty one so that the failure costs the same time. Neither ever
+        // passes, even against the hash of an empty password, as in Mosquitto: such an entry opens nothing.
         var password = request.Password ?? ReadOnlyMemory<byte>.Empty;
-        bool ok = file.Verify(request.Username, password.Span) && request.Password is not null;
+        bool ok = file.Verify(request.Username, password.Span) && !password.IsEmpty;
         return ValueTask.FromResult(ok ? AuthResult.Allowed : AuthResult.Denied("bad user name or password"));
     }
 }

@@ -27,6 +27,20 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     private PooledBufferWriter? _out;
     private OutgoingTopicAliases? _aliases;
 
+    /// <summary>The read loop's epoll registration, once it has one; the writer wakes it to end a lingering close.</summary>
+    private ReadinessWaiter? _readiness;
+
+    /// <summary>1 once the read loop waits with .NET's receives, which only a full shutdown ends (no lingering
+    /// close then).</summary>
+    private int _dotnetWaits;
+
+    /// <summary>Set when the writer sent a final packet (a server DISCONNECT, a refusing CONNACK): the socket's
+    /// sending side is shut and the read loop discards input for a while before the close (<see cref="LingerAsync"/>).</summary>
+    private volatile bool _lingering;
+
+    /// <summary>How long, and how many bytes at most, a lingering close reads and discards.</summary>
+    private const int LingerMs = 1000, LingerMaxBytes = 256 * 1024;
+
     /// <summary>
     /// The read loop. While nothing is buffered it waits for the socket to be readable and holds no buffer
     /// (<see cref="SocketReadiness"/>; where that is not available, a zero-byte receive); data is then read into
@@ -45,7 +59,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         // loop first finds the socket empty: a CONNECT already there when the socket was accepted is read and
         // handled on the accepting thread without waking an epoll loop. Elsewhere .NET's zero-byte receive waits.
         bool ownWaits = SocketReadiness.IsAvailable;
-        ReadinessWaiter? readiness = null;
+        if (!ownWaits) _dotnetWaits = 1;
         try
         {
             while (!_closing)
@@ -61,7 +75,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                     if (buffer is null)
                     {
                         if (!ownWaits) await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
-                        else if (readiness is not null) await readiness.WaitAsync(); // the first read just tries
+                        else if (_readiness is { } readiness) await readiness.WaitAsync(); // the first read just tries
                         buffer = ArrayPool<byte>.Shared.Rent(ReceiveSize);
                     }
                 }
@@ -95,9 +109,15 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                     {
                         if (error != SocketError.WouldBlock) throw new SocketException((int)error);
                         filled = false; // nothing more for now: an empty buffer goes back before the wait
-                        readiness ??= SocketReadiness.Register(socket);
-                        if (readiness is null) ownWaits = false; // refused (out of epoll watches): .NET waits
-                        else if (start != end) await readiness.WaitAsync(); // a partial frame waits for the rest
+                        // Published before _closing is read again, so a closing writer either sees it (and wakes
+                        // the wait) or this loop sees _closing (CloseWriter sets it first).
+                        if (_readiness is null) Interlocked.Exchange(ref _readiness, SocketReadiness.Register(socket));
+                        if (_readiness is null)
+                        {
+                            ownWaits = false; // refused (out of epoll watches): .NET waits
+                            Interlocked.Exchange(ref _dotnetWaits, 1);
+                        }
+                        else if (start != end && !_closing) await _readiness.WaitAsync(); // a partial frame waits for the rest
                         continue;
                     }
                 }
@@ -132,14 +152,56 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         }
         finally
         {
-            readiness?.Dispose();
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             _channel.OnConnectionClosed();
             _queue.Complete();
             if (_queue.TryClaim()) Drain(); // what is left (a final DISCONNECT) goes out before the close
             await _queue.WhenReleasedAsync();
+            if (_lingering) await LingerAsync(socket);
+            _readiness?.Dispose();
             connection.Abort(); // nobody else closes a plain-TCP socket
             _limit?.Exit();
+        }
+    }
+
+    /// <summary>
+    /// A lingering close. The server sent its last packet and shut its sending side; closing the socket now would
+    /// make the kernel answer anything the client still sends (a PUBREL, a PUBLISH already on its way) with a
+    /// reset, and a reset throws away the DISCONNECT not yet read at the client: it would never learn why. So
+    /// input is read and discarded until the client closes, for at most <see cref="LingerMs"/> and
+    /// <see cref="LingerMaxBytes"/>.
+    /// </summary>
+    private async Task LingerAsync(Socket socket)
+    {
+        // The read loop may never have waited (everything it read was already there): register now. Where epoll
+        // is not available there is no timed wait to discard input with, and the close is immediate.
+        if (_readiness is null && _dotnetWaits == 0) _readiness = SocketReadiness.Register(socket);
+        if (_readiness is not { } readiness) return;
+        long deadline = Environment.TickCount64 + LingerMs;
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            for (long discarded = 0; discarded < LingerMaxBytes;)
+            {
+                int n = socket.Receive(scratch, SocketFlags.None, out var error);
+                if (error == SocketError.Success)
+                {
+                    if (n == 0) return; // the client closed: nothing it sends can be reset any more
+                    discarded += n;
+                    continue;
+                }
+                long left = deadline - Environment.TickCount64;
+                if (error != SocketError.WouldBlock || left <= 0) return;
+                var wait = readiness.WaitAsync();
+                if (!wait.IsCompleted) await Task.WhenAny(wait.AsTask(), Task.Delay((int)left));
+            }
+        }
+        catch (Exception ex) when (IsDisconnect(ex))
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
@@ -192,6 +254,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                     if (Encode(output, item, ref _aliases))
                     {
                         close = true;
+                        _lingering = item.Packet is not null;
                         break;
                     }
                     if (output.WrittenCount > MaxBatchBytes) break;
@@ -259,14 +322,23 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     }
 
     /// <summary>The writing is over (a final packet sent, or the socket failed): drop what is left, give the
-    /// claim up and end the read side too.</summary>
+    /// claim up and end the read side too: at once, or, after a final packet, once a lingering close has read
+    /// what the client still sends (<see cref="LingerAsync"/>).</summary>
     private void CloseWriter()
     {
         _closing = true;
+        Interlocked.MemoryBarrier(); // _closing is seen before _readiness and _dotnetWaits are read (the read loop writes them first)
         _batch?.Release();
         _batch = null;
         _out?.Release();
         _queue.CompleteAndRelease();
+        if (_lingering && Volatile.Read(ref _dotnetWaits) == 0)
+        {
+            _socket!.ShutdownSend(); // the client reads the final packet, then end of stream
+            _readiness?.Signal(); // a waiting read loop wakes, finds _closing and lingers
+            return;
+        }
+        _lingering = false;
         _socket!.Shutdown(); // ends the pending receive; what was sent still goes out first
     }
 

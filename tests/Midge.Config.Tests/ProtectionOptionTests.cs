@@ -23,7 +23,7 @@ public class ProtectionOptionTests
         Assert.Equal(60, g.FlappingWindowSeconds);
         Assert.Equal(300, g.FlappingBanTimeSeconds);
         Assert.Equal(0, g.MaxSubscriptionsPerClient);
-        Assert.Equal(0, g.MaxTopicLevels);
+        Assert.Equal(200, g.MaxTopicLevels); // Mosquitto's limit
         var l = Assert.Single(c.Listeners).Protection;
         Assert.Equal(0, l.MaxConnectionRate);
         Assert.Equal(0, l.MaxPendingConnections);

@@ -110,7 +110,7 @@ public sealed class AuthAbuseTests(PasswordBrokerFixture fixture) : IClassFixtur
 
     [Theory]
     [InlineData(RawMqttClient.V311, 5)]   // 3.1.1: "not authorised", as Mosquitto answers a failed login
-    [InlineData(RawMqttClient.V5, 0x86)]  // MQTT 5: Bad User Name or Password
+    [InlineData(RawMqttClient.V5, 0x87)]  // MQTT 5: Not authorized, as Mosquitto answers
     public Task WrongPassword_IsRefused(byte version, byte code) => WithBystanderAsync(async () =>
         AssertRefused(await TryAsync(ConnectWith("alice"u8.ToArray(), "wrong"u8.ToArray(), version)), code));
 
@@ -127,8 +127,8 @@ public sealed class AuthAbuseTests(PasswordBrokerFixture fixture) : IClassFixtur
     public Task HugeUserNameAndPassword_AreRefused() => WithBystanderAsync(async () =>
     {
         var huge = Enumerable.Repeat((byte)'a', 65_000).ToArray();
-        AssertRefused(await TryAsync(ConnectWith(huge, "s3cret"u8.ToArray(), RawMqttClient.V5)), 0x86);
-        AssertRefused(await TryAsync(ConnectWith("alice"u8.ToArray(), huge, RawMqttClient.V5)), 0x86);
+        AssertRefused(await TryAsync(ConnectWith(huge, "s3cret"u8.ToArray(), RawMqttClient.V5)), 0x87);
+        AssertRefused(await TryAsync(ConnectWith("alice"u8.ToArray(), huge, RawMqttClient.V5)), 0x87);
     });
 
     [Theory]
@@ -142,7 +142,7 @@ public sealed class AuthAbuseTests(PasswordBrokerFixture fixture) : IClassFixtur
 
     [Fact]
     public Task BinaryPassword_IsJustWrong() => WithBystanderAsync(async () =>
-        AssertRefused(await TryAsync(ConnectWith("alice"u8.ToArray(), [0xFF, 0x00, 0xFE, 0x80], RawMqttClient.V5)), 0x86));
+        AssertRefused(await TryAsync(ConnectWith("alice"u8.ToArray(), [0xFF, 0x00, 0xFE, 0x80], RawMqttClient.V5)), 0x87));
 
     [Fact]
     public Task UnknownProtocolLevel_WithCredentials_GetsUnacceptableVersion() => WithBystanderAsync(async () =>
@@ -153,6 +153,6 @@ public sealed class AuthAbuseTests(PasswordBrokerFixture fixture) : IClassFixtur
     {
         var attempts = Enumerable.Range(0, 100).Select(i =>
             TryAsync(ConnectWith(Encoding.UTF8.GetBytes("user" + i), "guess"u8.ToArray(), RawMqttClient.V5)));
-        foreach (var result in await Task.WhenAll(attempts)) AssertRefused(result, 0x86);
+        foreach (var result in await Task.WhenAll(attempts)) AssertRefused(result, 0x87);
     });
 }

@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(2001, LogLevel.Warning, "Protocol error from {ClientId}: {Reason} ({Message}), disconnecting.")]
     public static partial void ProtocolError(ILogger logger, string clientId, ReasonCode reason, string message);
 
+    [LoggerMessage(2003, LogLevel.Warning, "{ClientId}: {Type} of {Size} bytes exceeds the client's Maximum Packet Size {Maximum}, disconnecting.")]
+    public static partial void PacketTooLargeForClient(ILogger logger, string clientId, PacketType type, int size, uint maximum);
+
     [LoggerMessage(2002, LogLevel.Debug, "Denied PUBLISH from {ClientId} to '{Topic}': {Reason}.")]
     public static partial void PublishDenied(ILogger logger, string clientId, string topic, ReasonCode reason);
 

@@ -85,9 +85,8 @@ public sealed partial class MqttChannel
         var identity = new ClientIdentity(clientId, userName) { IsBridge = connect.IsBridge };
         if (authenticated is null && !certificateIdentity && !Authenticate(connect, clientId, out var authFailure))
         {
-            RejectConnect(Version, authFailure, authFailure == ReasonCode.BadUserNameOrPassword
-                ? "bad user name or password"
-                : "anonymous connections are not allowed (allow_anonymous false)");
+            // 0x87 Not authorized for both (3.x: 5), as Mosquitto answers: clients and scripts test for it.
+            RejectConnect(Version, ReasonCode.NotAuthorized, authFailure);
             return;
         }
 
@@ -116,6 +115,14 @@ public sealed partial class MqttChannel
                 RejectConnect(Version, ReasonCode.RetainNotSupported, "retain not available");
                 return;
             }
+            int maxLevels = config.Protection.MaxTopicLevels;
+            if (maxLevels > 0 && CountLevels(will.Topic) > maxLevels)
+            {
+                // 3.x has no code for it: 'not authorised', as for a will topic the ACL refuses.
+                RejectConnect(Version, ReasonCode.TopicNameInvalid, $"will topic deeper than max_topic_levels {maxLevels}",
+                    ConnectReturnCode.NotAuthorized);
+                return;
+            }
             if (_listener.MountPoint is { } mount) will.Topic = mount + will.Topic;
             if (IsReservedTopic(will.Topic) || _security.Acl?.CanPublish(identity, will.Topic) == false)
             {
@@ -139,24 +146,51 @@ public sealed partial class MqttChannel
         KeepAlive = keepAlive;
         _will = connect.Will;
 
+        // The CONNACK is made before the session is touched: one the client could not take ends the attempt
+        // with nothing changed (MQTT-3.1.2-24; Session Present is a flag bit, so its value changes no size).
+        var connack = BuildConnAck(config, sessionPresent: false, assignedId, serverKeepAlive ? keepAlive : null);
+        if (Version == ProtocolVersion.V500)
+        {
+            var p = connack.GetOrCreateProperties();
+            if (authenticated is not null)
+            {
+                p.AuthenticationMethod = _enhancedAuth?.Method;
+                p.AuthenticationData = authenticated;
+            }
+            if (cappedExpiry is { } capped) p.SessionExpiryInterval = capped;
+            if (props?.RequestResponseInformation == 1 && config.ResponseInformation is { } info)
+            {
+                p.ResponseInformation = info.Replace("%c", clientId, StringComparison.Ordinal);
+            }
+        }
+        if (!FitsClient(connack))
+        {
+            Close($"CONNACK of {PacketEncoder.GetSize(connack, Version)} bytes exceeds the client's Maximum Packet Size {_clientMaximumPacketSize}");
+            return;
+        }
+
         long now = _broker.NowMs;
         Session session;
         bool sessionPresent;
         lock (_broker.ClientLock(clientId))
         {
+            // Whatever happens to the session, a will still waiting for its delay is not sent: the client id is
+            // back (MQTT-3.1.3-9; with Clean Start too, and for a session that ended, as Mosquitto does).
+            _broker.CancelDelayedWill(clientId);
             if (_broker.TryGetSession(clientId, out var existing) && existing is not null)
             {
                 var old = existing.Channel;
+                // A session with no lifetime beyond its connection (Clean Session 1, Session Expiry 0) ends with
+                // that connection, even when a takeover ends it: it is never resumed (MQTT-3.1.2-6, 5.0 3.1.2.11.2).
+                bool ended = old is not null && existing.ExpiryInterval == 0;
                 if (old is not null)
                 {
                     Log.TakingOver(_broker.Logger, clientId);
                     existing.Detach(old, now);
                     old.TakeOver();
                 }
-                if (connect.CleanStart)
+                if (connect.CleanStart || ended)
                 {
-                    // The old session ends here, so a will still waiting for its delay goes now.
-                    if (existing.PendingWill is { } pending) _broker.Publish(pending.Will);
                     _broker.RemoveSession(existing);
                     existing = null;
                 }
@@ -165,7 +199,6 @@ public sealed partial class MqttChannel
             {
                 session = existing;
                 sessionPresent = true;
-                session.PendingWill = null; // reconnected in time: the delayed will is not sent (MQTT-3.1.3-9)
             }
             else
             {
@@ -175,22 +208,7 @@ public sealed partial class MqttChannel
             session.ExpiryInterval = expiry;
             _session = session;
             Volatile.Write(ref _state, 1);
-
-            var connack = BuildConnAck(config, sessionPresent, assignedId, serverKeepAlive ? keepAlive : null);
-            if (Version == ProtocolVersion.V500)
-            {
-                var p = connack.GetOrCreateProperties();
-                if (authenticated is not null)
-                {
-                    p.AuthenticationMethod = _enhancedAuth?.Method;
-                    p.AuthenticationData = authenticated;
-                }
-                if (cappedExpiry is { } capped) p.SessionExpiryInterval = capped;
-                if (props?.RequestResponseInformation == 1 && config.ResponseInformation is { } info)
-                {
-                    p.ResponseInformation = info.Replace("%c", clientId, StringComparison.Ordinal);
-                }
-            }
+            connack.SessionPresent = sessionPresent;
             _output.Send(connack);
             var limits = new ClientLimits
             {
@@ -233,14 +251,16 @@ public sealed partial class MqttChannel
     /// Mosquitto's rules: without a user name, allow_anonymous decides; with one, the password file (when there
     /// is one) must accept it; with neither a password file nor allow_anonymous, nobody gets in.
     /// </summary>
-    private bool Authenticate(ConnectPacket connect, string clientId, out ReasonCode failure)
+    private bool Authenticate(ConnectPacket connect, string clientId, out string failure)
     {
         bool allowAnonymous = _localOnly || (_listener.AllowAnonymous ?? false);
-        failure = ReasonCode.Success;
+        failure = "";
         if (connect.UserName is null || _security.Authenticator is null)
         {
             if (allowAnonymous) return true;
-            failure = connect.UserName is null ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword;
+            failure = connect.UserName is null
+                ? "anonymous connections are not allowed (allow_anonymous false)"
+                : "bad user name or password";
             return false;
         }
         var pending = _security.Authenticator.AuthenticateAsync(
@@ -249,7 +269,7 @@ public sealed partial class MqttChannel
         var result = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
         if (result.Outcome == AuthOutcome.Allow) return true;
         if (result.Outcome == AuthOutcome.Defer && allowAnonymous) return true;
-        failure = ReasonCode.BadUserNameOrPassword;
+        failure = "bad user name or password";
         return false;
     }
 
@@ -295,7 +315,7 @@ public sealed partial class MqttChannel
         if (version == ProtocolVersion.V500)
         {
             if (serverReference is not null) connack.GetOrCreateProperties().ServerReference = serverReference;
-            if (_problemInformationAllowed) AddReasonString(connack, message);
+            if (_problemInformationAllowed) connack.GetOrCreateProperties().ReasonString = message;
         }
         else if (v3Code is { } code)
         {
@@ -314,7 +334,7 @@ public sealed partial class MqttChannel
             // Mosquitto answers a failed login on 3.x with "not authorised" (5); scripts see the same error.
             connack.V3ReturnCode = ConnectReturnCode.NotAuthorized;
         }
-        _output.Close(connack);
+        _output.Close(FitsClient(connack) ? connack : null); // too large even without its reason: closed unanswered
     }
 
     private static bool HasAllowedPrefix(string clientId, IReadOnlyList<string> prefixes)
@@ -326,7 +346,21 @@ public sealed partial class MqttChannel
         return false;
     }
 
-    /// <summary>Topics clients may not publish to: the broker's own $SYS tree and the $share prefix.</summary>
+    /// <summary>
+    /// Topics clients may not publish to: the broker's own $SYS tree and the $share prefix. The one exception
+    /// is Mosquitto's: <c>$SYS/broker/connection/NAME/state</c>, where a bridge from another broker sets its
+    /// will and publishes its state (notifications on, Mosquitto's default); the ACL still applies to it.
+    /// </summary>
     internal static bool IsReservedTopic(string topic) =>
-        topic.StartsWith("$SYS", StringComparison.Ordinal) || topic.StartsWith("$share/", StringComparison.Ordinal);
+        (topic.StartsWith("$SYS", StringComparison.Ordinal) && !IsBridgeStateTopic(topic)) ||
+        topic.StartsWith("$share/", StringComparison.Ordinal);
+
+    private const string BridgeStatePrefix = "$SYS/broker/connection/", BridgeStateSuffix = "/state";
+
+    /// <summary>Whether the topic matches <c>$SYS/broker/connection/+/state</c> (an empty name matches + too).</summary>
+    private static bool IsBridgeStateTopic(string topic) =>
+        topic.Length >= BridgeStatePrefix.Length + BridgeStateSuffix.Length &&
+        topic.StartsWith(BridgeStatePrefix, StringComparison.Ordinal) &&
+        topic.EndsWith(BridgeStateSuffix, StringComparison.Ordinal) &&
+        !topic.AsSpan(BridgeStatePrefix.Length, topic.Length - BridgeStatePrefix.Length - BridgeStateSuffix.Length).Contains('/');
 }

@@ -46,7 +46,7 @@ public sealed partial class MqttChannel
             return;
         }
         Volatile.Write(ref _state, 3);
-        _output.Send(AuthReply(ReasonCode.ContinueAuthentication, step.Data));
+        Send(AuthReply(ReasonCode.ContinueAuthentication, step.Data));
     }
 
     private void HandleAuth(AuthPacket auth)
@@ -89,7 +89,7 @@ public sealed partial class MqttChannel
                 ServerDisconnect(ReasonCode.NotAuthorized, publishWill: true, first.Error);
                 return;
             }
-            _output.Send(AuthReply(ReasonCode.ContinueAuthentication, first.Data));
+            Send(AuthReply(ReasonCode.ContinueAuthentication, first.Data));
             return;
         }
         if (auth.ReasonCode != ReasonCode.ContinueAuthentication || enhanced.Exchange is not { } reauth)
@@ -106,7 +106,7 @@ public sealed partial class MqttChannel
         }
         enhanced.Credential = _security.Credentials?.Invoke(UserName!)?.ToString();
         enhanced.Exchange = null;
-        _output.Send(AuthReply(ReasonCode.Success, final.Data));
+        Send(AuthReply(ReasonCode.Success, final.Data));
     }
 
     private AuthPacket AuthReply(ReasonCode reason, byte[]? data)

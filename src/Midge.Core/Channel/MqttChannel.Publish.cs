@@ -1,4 +1,5 @@
 using Midge.Core.Messages;
+using Midge.Core.Sessions;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
@@ -56,7 +57,7 @@ public sealed partial class MqttChannel
             if (session.IsIncomingQoS2Pending(publish.PacketId))
             {
                 // A retransmission of a message already routed: acknowledge, never route twice (MQTT-4.3.3-?).
-                _output.Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
+                Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
                 return;
             }
             int receiveMax = config.MaxInflightMessages is > 0 and < 65535 ? config.MaxInflightMessages : 65535;
@@ -100,11 +101,11 @@ public sealed partial class MqttChannel
         }
         else
         {
-            var message = Message.FromPublish(publish, session.ClientId, _broker.NowMs, UserName);
-            int matched = _broker.Publish(message);
-            if (matched == 0) reason = ReasonCode.NoMatchingSubscribers;
+            // A message nobody receives is still acknowledged with 0x00, not 0x10 No matching subscribers: clients
+            // report the code as the delivery's result, and Mosquitto (since 2.0.20) sends 0x00 too.
+            _broker.Publish(Message.FromPublish(publish, session.ClientId, _broker.NowMs, UserName));
         }
-        if (reason != ReasonCode.Success && reason != ReasonCode.NoMatchingSubscribers && reason != ReasonCode.MessageRateTooHigh)
+        if (reason != ReasonCode.Success && reason != ReasonCode.MessageRateTooHigh)
         {
             Log.PublishDenied(_broker.Logger, session.ClientId, publish.Topic, reason);
         }
@@ -112,39 +113,48 @@ public sealed partial class MqttChannel
         switch (publish.QoS)
         {
             case QoS.AtLeastOnce:
-                _output.Send(new PublishAckPacket(PacketType.PubAck, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
+                Send(new PublishAckPacket(PacketType.PubAck, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
                 break;
             case QoS.ExactlyOnce:
                 if (!ReasonCodes.IsError(reason) || Version != ProtocolVersion.V500)
                 {
                     session.AddIncomingQoS2(publish.PacketId);
                 }
-                _output.Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
+                Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
                 break;
         }
     }
 
+    /// <summary>
+    /// PUBACK, PUBREC and PUBCOMP for the broker's own PUBLISHes and PUBREL for the client's QoS 2. An
+    /// acknowledgement of the wrong kind for a packet id in flight (PUBREC or PUBCOMP for QoS 1, PUBACK or PUBCOMP
+    /// for a QoS 2 PUBLISH, PUBACK or PUBREC after PUBREL) is a protocol violation (MQTT-4.8.0-1, 4.13.1-1): the
+    /// connection is closed, MQTT 5 with DISCONNECT 0x82. An id not in flight is not one: it may be a late
+    /// duplicate from before a reconnection.
+    /// </summary>
     private void HandlePublishAck(PublishAckPacket ack)
     {
         var session = _session!;
         long now = _broker.NowMs;
-        switch (ack.Type)
+        var outcome = ack.Type switch
         {
-            case PacketType.PubAck:
-                session.OnPubAck(ack.PacketId, now);
-                break;
-            case PacketType.PubRec:
-                session.OnPubRec(ack.PacketId, ack.ReasonCode, now);
-                break;
-            case PacketType.PubComp:
-                session.OnPubComp(ack.PacketId, now);
-                break;
-            case PacketType.PubRel:
-                // The second half of incoming QoS 2: release the id and complete (MQTT-4.3.3-?).
-                bool known = session.RemoveIncomingQoS2(ack.PacketId);
-                _output.Send(new PublishAckPacket(PacketType.PubComp, ack.PacketId,
-                    known || Version != ProtocolVersion.V500 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
-                break;
+            PacketType.PubAck => session.OnPubAck(ack.PacketId, now),
+            PacketType.PubRec => session.OnPubRec(ack.PacketId, ack.ReasonCode, now),
+            PacketType.PubComp => session.OnPubComp(ack.PacketId, now),
+            _ => AckOutcome.Done,
+        };
+        if (outcome == AckOutcome.WrongKind)
+        {
+            throw new MqttProtocolException(ReasonCode.ProtocolError,
+                $"{ack.Type.ToString().ToUpperInvariant()} for packet id {ack.PacketId}, which awaits {session.AwaitedAck(ack.PacketId)}");
+        }
+        if (ack.Type == PacketType.PubRel)
+        {
+            // The second half of incoming QoS 2: release the id and complete (MQTT-4.3.3-?). An id already
+            // released (a PUBREL resent after a reconnection, its PUBCOMP lost) gets PUBCOMP 0x00 as well: the
+            // message was delivered once, which is what the client asks to know (Mosquitto answers the same).
+            session.RemoveIncomingQoS2(ack.PacketId);
+            Send(new PublishAckPacket(PacketType.PubComp, ack.PacketId));
         }
     }
 }

@@ -85,7 +85,7 @@ public sealed partial class MqttChannel
             // Retained messages are not sent for shared subscriptions (MQTT 5.0 section 4.8.2).
             if (!shared && config.RetainAvailable) (retainedToSend ??= []).Add((sub, isNew));
         }
-        _output.Send(suback); // MQTT-3.8.4-1 before any retained message
+        Send(suback); // MQTT-3.8.4-1 before any retained message
         if (joinedShared) _broker.DrainSharedQueues(session);
 
         if (retainedToSend is null) return;
@@ -145,7 +145,7 @@ public sealed partial class MqttChannel
             }
             Log.Unsubscribed(_broker.Logger, session.ClientId, requested);
         }
-        _output.Send(unsuback); // MQTT-3.10.4-4
+        Send(unsuback); // MQTT-3.10.4-4
     }
 
     private const string ExclusivePrefix = "$exclusive/";

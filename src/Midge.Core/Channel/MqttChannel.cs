@@ -110,7 +110,7 @@ public sealed partial class MqttChannel
                 case PublishAckPacket ack: HandlePublishAck(ack); break;
                 case SubscribePacket subscribe: HandleSubscribe(subscribe); break;
                 case UnsubscribePacket unsubscribe: HandleUnsubscribe(unsubscribe); break;
-                case PingReqPacket: _output.Send(PingRespPacket.Instance); break;
+                case PingReqPacket: Send(PingRespPacket.Instance); break;
                 case DisconnectPacket disconnect: HandleDisconnect(disconnect); break;
                 case AuthPacket auth: HandleAuth(auth); break;
                 case ConnectPacket: throw new MqttProtocolException(ReasonCode.ProtocolError, "second CONNECT"); // MQTT-3.1.0-2
@@ -190,23 +190,43 @@ public sealed partial class MqttChannel
         if (Version == ProtocolVersion.V500)
         {
             var disconnect = new DisconnectPacket { ReasonCode = reason };
-            if (reasonString is not null && _problemInformationAllowed) AddReasonString(disconnect, reasonString);
-            final = disconnect;
+            if (reasonString is not null && _problemInformationAllowed) disconnect.GetOrCreateProperties().ReasonString = reasonString;
+            final = FitsClient(disconnect) ? disconnect : null;
         }
         _output.Close(final);
     }
 
     /// <summary>
-    /// Adds a Reason String unless the packet would then exceed the client's Maximum Packet Size: the string is
-    /// the part the spec lets the sender drop (MQTT-3.2.2-19, MQTT-3.14.2-3).
+    /// Sends a control packet (anything but a PUBLISH of a message, which the session holds to the same limit).
+    /// A packet larger than the client's Maximum Packet Size is never sent (MQTT-3.1.2-24): its Reason String
+    /// and User Properties go first (MQTT-3.1.2-29, the parts the spec lets the sender drop); if it is still too
+    /// large, the acknowledgement the client waits for can never come, so the connection ends (MQTT 5:
+    /// DISCONNECT 0x95 Packet too large when that fits).
     /// </summary>
-    private void AddReasonString(MqttPacketWithProperties packet, string reason)
+    internal void Send(MqttPacket packet)
     {
-        packet.GetOrCreateProperties().ReasonString = reason;
-        if (_clientMaximumPacketSize is { } max && PacketEncoder.GetSize(packet, ProtocolVersion.V500) > max)
+        if (FitsClient(packet))
         {
-            packet.Properties!.ReasonString = null;
+            _output.Send(packet);
+            return;
         }
+        Log.PacketTooLargeForClient(_broker.Logger, ClientId ?? RemoteEndPoint, packet.Type,
+            PacketEncoder.GetSize(packet, Version), _clientMaximumPacketSize ?? 0);
+        ServerDisconnect(ReasonCode.PacketTooLarge, publishWill: true);
+    }
+
+    /// <summary>Whether <paramref name="packet"/> is within the client's Maximum Packet Size, after dropping
+    /// its Reason String and User Properties if that is what it takes.</summary>
+    private bool FitsClient(MqttPacket packet)
+    {
+        if (_clientMaximumPacketSize is not { } max || PacketEncoder.GetSize(packet, Version) <= max) return true;
+        if (packet is not MqttPacketWithProperties { Properties: { } p } || (p.ReasonString is null && p.UserProperties is null))
+        {
+            return false;
+        }
+        p.ReasonString = null;
+        p.UserProperties = null;
+        return PacketEncoder.GetSize(packet, Version) <= max;
     }
 
     /// <summary>The socket is gone. Publishes or schedules the will, detaches or ends the session.</summary>
@@ -242,6 +262,12 @@ public sealed partial class MqttChannel
         if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);
     }
 
+    /// <summary>
+    /// Publishes the will now, or schedules it when it has a Will Delay Interval: it goes at the earlier of the
+    /// delay and the session's end (MQTT-3.1.3-9), unless the client id connects again first. A session that ends
+    /// with its connection (Session Expiry 0) keeps the will waiting for the whole delay, as Mosquitto does:
+    /// users count on it as a grace period for a reconnection.
+    /// </summary>
     private void PublishOrScheduleWill(Session session, long now, bool sessionEnds)
     {
         var will = Interlocked.Exchange(ref _will, null);
@@ -249,16 +275,15 @@ public sealed partial class MqttChannel
         var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, WillPublishProperties(will.Properties),
             session.ClientId, now);
         uint delay = will.Properties?.WillDelayInterval ?? 0;
-        if (delay == 0 || sessionEnds)
+        if (delay == 0)
         {
             _broker.Publish(message);
             return;
         }
-        // MQTT-3.1.3-9: sent at the earlier of the Will Delay Interval and the session's end.
-        long expiryMs = Broker.SessionExpiryMs(session, _broker.Config);
         long delayMs = delay * 1000L;
+        long expiryMs = sessionEnds ? -1 : Broker.SessionExpiryMs(session, _broker.Config);
         if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
-        session.PendingWill = new DelayedWill(message, now + delayMs);
+        _broker.ScheduleWill(session.ClientId, new DelayedWill(message, now + delayMs));
     }
 
     /// <summary>Will properties become the PUBLISH properties (Will Delay Interval is not one of them).</summary>

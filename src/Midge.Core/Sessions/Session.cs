@@ -76,9 +76,6 @@ public sealed class Session
     /// <summary>Broker clock (ms) when the last connection ended; 0 while connected.</summary>
     internal long DisconnectedAtMs { get; set; }
 
-    /// <summary>A will waiting for its Will Delay Interval, with the broker clock time it is due.</summary>
-    internal DelayedWill? PendingWill { get; set; }
-
     internal Channel.MqttChannel? Channel => Volatile.Read(ref _channel);
 
     public bool IsOnline => Volatile.Read(ref _channel) is not null;
@@ -112,7 +109,7 @@ public sealed class Session
                 {
                     if (e.State == InflightState.AwaitingPubComp)
                     {
-                        output.Send(new PublishAckPacket(PacketType.PubRel, id));
+                        SendControlLocked(new PublishAckPacket(PacketType.PubRel, id));
                     }
                     else
                     {
@@ -185,54 +182,74 @@ public sealed class Session
     }
 
     /// <summary>PUBACK from the client.</summary>
-    internal void OnPubAck(ushort packetId, long nowMs)
+    internal AckOutcome OnPubAck(ushort packetId, long nowMs)
     {
         lock (Sync)
         {
-            if (TryGetInflightLocked(packetId, out var e) && e.State == InflightState.AwaitingPubAck)
-            {
-                RemoveInflightLocked(packetId, e);
-                PumpLocked(nowMs);
-            }
+            if (!TryGetInflightLocked(packetId, out var e)) return AckOutcome.Unknown;
+            if (e.State != InflightState.AwaitingPubAck) return AckOutcome.WrongKind;
+            RemoveInflightLocked(packetId, e);
+            PumpLocked(nowMs);
+            return AckOutcome.Done;
         }
     }
 
-    /// <summary>PUBREC from the client: answer PUBREL (or, for an unknown id, PUBREL 0x92 on MQTT 5).</summary>
-    internal void OnPubRec(ushort packetId, ReasonCode reason, long nowMs)
+    /// <summary>PUBREC from the client: answer PUBREL (or, for an unknown id, PUBREL 0x92 on MQTT 5). A PUBREC
+    /// repeated after the PUBREL gets the PUBREL again.</summary>
+    internal AckOutcome OnPubRec(ushort packetId, ReasonCode reason, long nowMs)
     {
         lock (Sync)
         {
-            var output = _output;
-            if (TryGetInflightLocked(packetId, out var e) && e.State != InflightState.AwaitingPubAck)
+            if (TryGetInflightLocked(packetId, out var e))
             {
+                if (e.State == InflightState.AwaitingPubAck) return AckOutcome.WrongKind;
                 if (ReasonCodes.IsError(reason))
                 {
                     // MQTT 5: an error PUBREC ends the flow (MQTT-4.3.3-?): the id is free again.
                     RemoveInflightLocked(packetId, e);
                     PumpLocked(nowMs);
-                    return;
+                    return AckOutcome.Done;
                 }
                 e.State = InflightState.AwaitingPubComp;
-                output?.Send(new PublishAckPacket(PacketType.PubRel, packetId));
+                SendControlLocked(new PublishAckPacket(PacketType.PubRel, packetId));
+                return AckOutcome.Done;
             }
-            else
-            {
-                output?.Send(new PublishAckPacket(PacketType.PubRel, packetId,
-                    _limits.Version == ProtocolVersion.V500 ? ReasonCode.PacketIdentifierNotFound : ReasonCode.Success));
-            }
+            SendControlLocked(new PublishAckPacket(PacketType.PubRel, packetId,
+                _limits.Version == ProtocolVersion.V500 ? ReasonCode.PacketIdentifierNotFound : ReasonCode.Success));
+            return AckOutcome.Unknown;
         }
     }
 
     /// <summary>PUBCOMP from the client.</summary>
-    internal void OnPubComp(ushort packetId, long nowMs)
+    internal AckOutcome OnPubComp(ushort packetId, long nowMs)
     {
         lock (Sync)
         {
-            if (TryGetInflightLocked(packetId, out var e) && e.State == InflightState.AwaitingPubComp)
+            if (!TryGetInflightLocked(packetId, out var e)) return AckOutcome.Unknown;
+            if (e.State != InflightState.AwaitingPubComp) return AckOutcome.WrongKind;
+            RemoveInflightLocked(packetId, e);
+            PumpLocked(nowMs);
+            return AckOutcome.Done;
+        }
+    }
+
+    /// <summary>Control packets go out through the channel, which holds them to the client's Maximum Packet
+    /// Size; none while the client is away.</summary>
+    private void SendControlLocked(MqttPacket packet) => _channel?.Send(packet);
+
+    /// <summary>The acknowledgement the message in flight under <paramref name="packetId"/> waits for, for a
+    /// log line; "nothing" when none is.</summary>
+    internal string AwaitedAck(ushort packetId)
+    {
+        lock (Sync)
+        {
+            if (!TryGetInflightLocked(packetId, out var e)) return "nothing";
+            return e.State switch
             {
-                RemoveInflightLocked(packetId, e);
-                PumpLocked(nowMs);
-            }
+                InflightState.AwaitingPubAck => "PUBACK",
+                InflightState.AwaitingPubRec => "PUBREC",
+                _ => "PUBCOMP",
+            };
         }
     }
 
@@ -303,7 +320,6 @@ public sealed class Session
             _nextPacketId = 1;
             _subscriptions = null;
             _incomingQoS2 = null;
-            PendingWill = null;
         }
     }
 
@@ -352,7 +368,10 @@ public sealed class Session
         while (queue.Count > 0)
         {
             var p = queue.Peek();
-            if (p.Message.IsExpired(nowMs))
+            // Read rights are checked again as a queued message leaves: it may have waited while the client was
+            // away and a reload (SIGHUP) took the right away, and the reconnection may be by another user.
+            if (p.Message.IsExpired(nowMs) ||
+                (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, p.Message.Topic)))
             {
                 queue.Dequeue();
                 _queuedBytes -= p.Message.PayloadLength;
@@ -463,6 +482,18 @@ public sealed class Session
 /// <summary>A will held back by its Will Delay Interval until <paramref name="DueMs"/> (broker clock). A reference,
 /// not a nullable tuple in every session: 8 bytes instead of 24, and read whole by the broker's tick.</summary>
 internal sealed record DelayedWill(Message Will, long DueMs);
+
+/// <summary>How the session took an acknowledgement from its client.</summary>
+internal enum AckOutcome
+{
+    /// <summary>It completed (or advanced) the flow of a message in flight.</summary>
+    Done,
+    /// <summary>No message is in flight under that packet id (a late duplicate, say): ignored.</summary>
+    Unknown,
+    /// <summary>A message is in flight under that id but waits for another kind of acknowledgement: a protocol
+    /// violation.</summary>
+    WrongKind,
+}
 
 /// <summary>What the current connection of a session allows: negotiated at CONNECT.</summary>
 internal struct ClientLimits

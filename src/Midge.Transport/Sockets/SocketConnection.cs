@@ -92,6 +92,20 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
         }
     }
 
+    /// <summary>Ends the sending side only (a lingering close): the peer reads what was sent, then end of stream,
+    /// while this side can still read. <see cref="Shutdown"/> or <see cref="Abort"/> ends the rest.</summary>
+    public void ShutdownSend()
+    {
+        if (Volatile.Read(ref _shutDown) != 0) return;
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
     /// <summary>Closes the socket (after a shutdown, so what was sent still goes out first).</summary>
     public override void Abort(ConnectionAbortedException abortReason)
     {

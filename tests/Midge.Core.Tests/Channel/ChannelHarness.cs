@@ -108,7 +108,8 @@ internal sealed class ChannelHarness
         };
         configure?.Invoke(connect);
         channel.Handle(connect);
-        var connack = output.FinalPacket as ConnAckPacket ?? output.TakeFirst<ConnAckPacket>();
+        // null when the connection was closed without any CONNACK (one too large for the client, say).
+        var connack = output.FinalPacket as ConnAckPacket ?? (output.Closed ? null! : output.TakeFirst<ConnAckPacket>());
         return (channel, output, connack);
     }
 

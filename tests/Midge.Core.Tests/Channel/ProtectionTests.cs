@@ -20,7 +20,7 @@ public class ProtectionTests
         var (pub, output, _) = h.Connect("p");
         pub.Handle(ChannelHarness.Publish("t", "1", QoS.AtLeastOnce, id: 1));
         pub.Handle(ChannelHarness.Publish("t", "2", QoS.AtLeastOnce, id: 2));
-        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.NoMatchingSubscribers, a.ReasonCode));
+        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.Success, a.ReasonCode));
 
         pub.Handle(ChannelHarness.Publish("t", "3", QoS.AtLeastOnce, id: 3));
         Assert.Equal(ReasonCode.MessageRateTooHigh, Ack(output).ReasonCode);
@@ -31,7 +31,7 @@ public class ProtectionTests
 
         h.Time.Advance(TimeSpan.FromMilliseconds(1));
         pub.Handle(ChannelHarness.Publish("t", "5", QoS.AtLeastOnce, id: 5));
-        Assert.Equal(ReasonCode.NoMatchingSubscribers, Ack(output).ReasonCode);
+        Assert.Equal(ReasonCode.Success, Ack(output).ReasonCode);
         Assert.False(output.Closed);
     }
 
@@ -42,20 +42,20 @@ public class ProtectionTests
         var (pub, output, _) = h.Connect("p");
         pub.Handle(ChannelHarness.Publish("t", "1", QoS.AtLeastOnce, id: 1));
         pub.Handle(ChannelHarness.Publish("t", "2", QoS.AtLeastOnce, id: 2));
-        Assert.Equal([ReasonCode.NoMatchingSubscribers, ReasonCode.MessageRateTooHigh],
+        Assert.Equal([ReasonCode.Success, ReasonCode.MessageRateTooHigh],
             output.Take().Cast<PublishAckPacket>().Select(a => a.ReasonCode));
 
         // Raised: the same connection may now send three in the same instant.
         h.Broker.Reload(h.Broker.Config with { Protection = new ClientProtection { MaxPublishRate = 3 } });
         for (ushort id = 3; id <= 5; id++) pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: id));
-        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.NoMatchingSubscribers, a.ReasonCode));
+        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.Success, a.ReasonCode));
         pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 6));
         Assert.Equal(ReasonCode.MessageRateTooHigh, Ack(output).ReasonCode);
 
         // Removed: no limit at all.
         h.Broker.Reload(h.Broker.Config with { Protection = new ClientProtection() });
         for (ushort id = 7; id <= 20; id++) pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: id));
-        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.NoMatchingSubscribers, a.ReasonCode));
+        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.Success, a.ReasonCode));
     }
 
     [Fact]
@@ -88,15 +88,15 @@ public class ProtectionTests
         var h = With(new ClientProtection { MaxPublishBytesRate = 10 });
         var (pub, output, _) = h.Connect("p");
         pub.Handle(ChannelHarness.Publish("t", "123456", QoS.AtLeastOnce, id: 1));
-        Assert.Equal(ReasonCode.NoMatchingSubscribers, Ack(output).ReasonCode);
+        Assert.Equal(ReasonCode.Success, Ack(output).ReasonCode);
         pub.Handle(ChannelHarness.Publish("t", "123456", QoS.AtLeastOnce, id: 2));
         Assert.Equal(ReasonCode.MessageRateTooHigh, Ack(output).ReasonCode);
         pub.Handle(ChannelHarness.Publish("t", "1234", QoS.AtLeastOnce, id: 3)); // exactly what is left
-        Assert.Equal(ReasonCode.NoMatchingSubscribers, Ack(output).ReasonCode);
+        Assert.Equal(ReasonCode.Success, Ack(output).ReasonCode);
 
         h.Time.Advance(TimeSpan.FromMilliseconds(600)); // 6 bytes back
         pub.Handle(ChannelHarness.Publish("t", "123456", QoS.AtLeastOnce, id: 4));
-        Assert.Equal(ReasonCode.NoMatchingSubscribers, Ack(output).ReasonCode);
+        Assert.Equal(ReasonCode.Success, Ack(output).ReasonCode);
     }
 
     [Fact]
@@ -105,14 +105,14 @@ public class ProtectionTests
         var h = With(new ClientProtection { MaxPublishBytesRate = 4 });
         var (pub, output, _) = h.Connect("p");
         pub.Handle(ChannelHarness.Publish("t", "12345678", QoS.AtLeastOnce, id: 1));
-        Assert.Equal(ReasonCode.NoMatchingSubscribers, Ack(output).ReasonCode);
+        Assert.Equal(ReasonCode.Success, Ack(output).ReasonCode);
         // The debt of 4 bytes takes two seconds to pay back.
         h.Time.Advance(TimeSpan.FromSeconds(1));
         pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 2));
         Assert.Equal(ReasonCode.MessageRateTooHigh, Ack(output).ReasonCode);
         h.Time.Advance(TimeSpan.FromSeconds(1));
         pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 3));
-        Assert.Equal(ReasonCode.NoMatchingSubscribers, Ack(output).ReasonCode);
+        Assert.Equal(ReasonCode.Success, Ack(output).ReasonCode);
     }
 
     [Fact]
@@ -203,7 +203,7 @@ public class ProtectionTests
         var h = new ChannelHarness();
         var (pub, output, _) = h.Connect("p");
         for (ushort i = 1; i <= 500; i++) pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: i));
-        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.NoMatchingSubscribers, a.ReasonCode));
+        Assert.All(output.Take().Cast<PublishAckPacket>(), a => Assert.Equal(ReasonCode.Success, a.ReasonCode));
     }
 
     // ---- flapping_detect ----

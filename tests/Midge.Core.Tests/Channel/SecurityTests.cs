@@ -43,19 +43,19 @@ public sealed class SecurityTests : IDisposable
     }
 
     [Fact]
-    public void WrongPassword_V5Gets0x86_V311GetsNotAuthorised()
+    public void WrongPassword_V5Gets0x87_V311GetsNotAuthorised_AsMosquittoAnswers()
     {
         var h = Harness(allowAnonymous: true);
-        Assert.Equal(ReasonCode.BadUserNameOrPassword, h.Connect("c", configure: As("alice", "wrong")).ConnAck.ReasonCode);
+        Assert.Equal(ReasonCode.NotAuthorized, h.Connect("c", configure: As("alice", "wrong")).ConnAck.ReasonCode);
         var v3 = h.Connect("d", ProtocolVersion.V311, configure: As("alice", "wrong")).ConnAck;
-        Assert.Equal(ConnectReturnCode.NotAuthorized, v3.V3ReturnCode);
+        Assert.Equal(ConnectReturnCode.NotAuthorized, v3.V3ReturnCode ?? ReasonCodes.ToV3ConnAck(v3.ReasonCode));
     }
 
     [Fact]
     public void UnknownUser_IsRefused()
     {
         var h = Harness(allowAnonymous: true);
-        Assert.Equal(ReasonCode.BadUserNameOrPassword, h.Connect("c", configure: As("mallory", "secret")).ConnAck.ReasonCode);
+        Assert.Equal(ReasonCode.NotAuthorized, h.Connect("c", configure: As("mallory", "secret")).ConnAck.ReasonCode);
     }
 
     [Fact]
@@ -154,6 +154,40 @@ public sealed class SecurityTests : IDisposable
         Assert.False(bobOut.Closed);
         Assert.Equal(0, h.Broker.SubscriptionCount);
         _ = alice;
+    }
+
+    [Fact]
+    public void Reload_ReachesMessagesQueuedForAnOfflineSession()
+    {
+        var h = Harness(allowAnonymous: true, Acl);
+        var persistent = (ConnectPacket c) => { As("bob", "hunter2")(c); c.GetOrCreateProperties().SessionExpiryInterval = 600; };
+        var (bob, bobOut, _) = h.Connect("bob", cleanStart: false, configure: persistent);
+        bob.Handle(ChannelHarness.Subscribe(1, ("sensors/#", QoS.AtLeastOnce)));
+        bob.OnConnectionClosed();
+        var (alice, _, _) = h.Connect("alice", configure: As("alice", "secret"));
+        alice.Handle(ChannelHarness.Publish("sensors/private/t", "revoked", QoS.AtLeastOnce, id: 1));
+        alice.Handle(ChannelHarness.Publish("sensors/public/t", "still readable", QoS.AtLeastOnce, id: 2));
+
+        // bob may now read only sensors/public: the subscription stays (it can still match), the queued message
+        // he may no longer read does not go out when he comes back.
+        File.WriteAllText(Path.Combine(_dir, "acl"), "user alice\ntopic write sensors/#\nuser bob\ntopic read sensors/public/#\n");
+        h.Broker.Reload(h.Broker.Config);
+        var (_, output, connack) = h.Connect("bob", cleanStart: false, configure: persistent);
+        Assert.True(connack.SessionPresent);
+        Assert.Equal(["still readable"], output.Publishes().Select(p => p.Payload));
+    }
+
+    [Fact]
+    public void PasswordFileEntryForTheEmptyPassword_LetsNobodyIn()
+    {
+        // Mosquitto refuses an empty or absent password even against such an entry; accepting them would open
+        // accounts nobody could use under Mosquitto.
+        var pw = Write("pw-empty", PasswdCommand.FormatEntry("alice", "secret") + "\n" + PasswdCommand.FormatEntry("nopass", "") + "\n");
+        var listener = new ListenerConfig { AllowAnonymous = false, PasswordFile = pw };
+        var h = new ChannelHarness(new BrokerConfig { Listeners = [listener], PasswordFile = pw }, listener);
+        Assert.Equal(ReasonCode.NotAuthorized, h.Connect("a", configure: As("nopass", "")).ConnAck.ReasonCode);
+        Assert.Equal(ReasonCode.NotAuthorized, h.Connect("b", configure: c => c.UserName = "nopass").ConnAck.ReasonCode);
+        Assert.Equal(ReasonCode.Success, h.Connect("c", configure: As("alice", "secret")).ConnAck.ReasonCode);
     }
 
     [Fact]

@@ -94,12 +94,35 @@ public class WillTests
     }
 
     [Fact]
-    public void WillDelay_SentAtOnceWhenSessionExpiryIsZero()
+    public void WillDelay_WithSessionExpiryZero_WaitsForTheWholeDelay_AsMosquittoDoes()
     {
         var (h, watcher) = Watching();
-        var (c, _, _) = h.Connect("now", configure: WithWill("will/now", "gone", delay: 30));
+        var (c, _, _) = h.Connect("later", configure: WithWill("will/later", "gone", delay: 30));
         c.OnConnectionClosed();
-        Assert.Single(watcher.Publishes());
+        Assert.False(h.Broker.TryGetSession("later", out _)); // the session ended with its connection
+        h.Time.Advance(TimeSpan.FromSeconds(29));
+        h.Broker.Tick();
+        Assert.Empty(watcher.Publishes());
+        h.Time.Advance(TimeSpan.FromSeconds(1));
+        h.Broker.Tick();
+        Assert.Equal("gone", Assert.Single(watcher.Publishes()).Payload);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void WillDelay_WithSessionExpiryZero_CancelledWhenTheClientIdComesBack(bool cleanStart)
+    {
+        var (h, watcher) = Watching();
+        var (c, _, _) = h.Connect("back", configure: WithWill("will/back", "gone", delay: 5));
+        c.OnConnectionClosed();
+        h.Time.Advance(TimeSpan.FromSeconds(2));
+        var (_, _, connack) = h.Connect("back", cleanStart: cleanStart);
+        Assert.False(connack.SessionPresent);
+        h.Time.Advance(TimeSpan.FromSeconds(10));
+        h.Broker.Tick();
+        Assert.Empty(watcher.Publishes());
+        Assert.Equal(0, h.Broker.DelayedWillCount);
     }
 
     [Fact]
