@@ -42,6 +42,9 @@ public static class MosquittoClients
             return (r, messages);
         }
 
+        /// <summary>Waits until it has printed <paramref name="message"/> (in its <c>-F</c> format); false on timeout.</summary>
+        public Task<bool> WaitForMessageAsync(string message, TimeSpan timeout) => process.WaitForOutputAsync(Marker + message, timeout);
+
         public void Dispose() => process.Dispose();
     }
 }
