@@ -28,6 +28,7 @@ internal sealed partial class MqttConnection
             _channel.OnConnectionClosed();
             _queue.Complete();
             await writer;
+            if (_lingering) await LingerOnPipesAsync();
             _limit?.Exit();
         }
     }
@@ -70,6 +71,7 @@ internal sealed partial class MqttConnection
                     if (Encode(output, item, ref aliases))
                     {
                         close = true;
+                        _lingering = item.Packet is not null;
                         break;
                     }
                     // Hand a large batch to the socket in pieces rather than let the pipe grow without bound.
@@ -91,6 +93,27 @@ internal sealed partial class MqttConnection
             _closing = true;
             await output.CompleteAsync();
             _context.Transport.Input.CancelPendingRead();
+        }
+    }
+
+    /// <summary>The lingering close behind TLS (see <see cref="_lingering"/>): the output is complete; input is read
+    /// and discarded until the client closes, for at most <see cref="LingerMs"/> and <see cref="LingerMaxBytes"/>.</summary>
+    private async Task LingerOnPipesAsync()
+    {
+        var input = _context.Transport.Input;
+        using var timeout = new CancellationTokenSource(LingerMs);
+        try
+        {
+            for (long discarded = 0; discarded < LingerMaxBytes;)
+            {
+                var result = await input.ReadAsync(timeout.Token);
+                discarded += result.Buffer.Length;
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted) return;
+            }
+        }
+        catch (Exception ex) when (IsDisconnect(ex) || ex is InvalidOperationException)
+        {
         }
     }
 

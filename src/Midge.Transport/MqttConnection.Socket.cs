@@ -34,12 +34,6 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
     /// close then).</summary>
     private int _dotnetWaits;
 
-    /// <summary>Set when the writer sent a final packet (a server DISCONNECT, a refusing CONNACK): the socket's
-    /// sending side is shut and the read loop discards input for a while before the close (<see cref="LingerAsync"/>).</summary>
-    private volatile bool _lingering;
-
-    /// <summary>How long, and how many bytes at most, a lingering close reads and discards.</summary>
-    private const int LingerMs = 1000, LingerMaxBytes = 256 * 1024;
 
     /// <summary>
     /// The read loop. While nothing is buffered it waits for the socket to be readable and holds no buffer

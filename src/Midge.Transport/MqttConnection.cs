@@ -32,6 +32,14 @@ internal sealed partial class MqttConnection : IClientOutput
     private int _backlog;
     private volatile bool _closing;
 
+    /// <summary>Set when the writer sent a final packet (a server DISCONNECT, a refusing CONNACK): the sending side
+    /// is shut and the read side discards input for a while before the close, so that what the client still sends
+    /// does not make the kernel reset the connection and throw away the reason it has not read yet.</summary>
+    private volatile bool _lingering;
+
+    /// <summary>How long, and how many bytes at most, a lingering close reads and discards.</summary>
+    private const int LingerMs = 1000, LingerMaxBytes = 256 * 1024;
+
     /// <summary>max_pending_connections: released once CONNECT has succeeded (ConnectionGuard.cs).</summary>
     private ConnectionGuard.PendingSlot? _pending;
 

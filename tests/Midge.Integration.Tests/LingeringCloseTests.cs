@@ -17,11 +17,17 @@ public sealed class LingeringCloseTests
         return RawMqttClient.Frame(0x34, body);
     }
 
-    [Fact]
-    public async Task ReceiveMaximumExceeded_ClientStillReads0x93_AfterWritingMore()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ReceiveMaximumExceeded_ClientStillReads0x93_AfterWritingMore(bool tls)
     {
-        await using var broker = await MidgeProcess.StartAsync();
-        using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, "over", RawMqttClient.V5);
+        using var pki = new TestPki();
+        pki.CreateServer(pki.CreateCa("ca"), "server");
+        await using var broker = tls
+            ? await MidgeProcess.StartAsync($"certfile {pki.PathOf("server.pem")}", $"keyfile {pki.PathOf("server.key")}")
+            : await MidgeProcess.StartAsync();
+        using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, "over", RawMqttClient.V5, tls);
         // Receive Maximum is 20 (max_inflight_messages): the 21st QoS 2 PUBLISH without PUBRELs is one too many.
         var burst = new List<byte>();
         for (ushort id = 1; id <= 21; id++) burst.AddRange(QoS2Publish(id));
@@ -44,7 +50,7 @@ public sealed class LingeringCloseTests
         var disconnect = packets.Last();
         Assert.Equal(14, disconnect.Type);
         Assert.Equal(0x93, disconnect.Body[0]);
-        await RawMqttClient.AssertRoundTripAsync(broker.Port, RawMqttClient.V5);
+        if (!tls) await RawMqttClient.AssertRoundTripAsync(broker.Port, RawMqttClient.V5);
     }
 
     [Fact]

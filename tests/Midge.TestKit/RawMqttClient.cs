@@ -21,12 +21,12 @@ public sealed class RawMqttClient : IDisposable
     public const byte V31 = 3, V311 = 4, V5 = 5;
 
     private readonly TcpClient _tcp;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
 
-    private RawMqttClient(TcpClient tcp)
+    private RawMqttClient(TcpClient tcp, Stream? stream = null)
     {
         _tcp = tcp;
-        _stream = tcp.GetStream();
+        _stream = stream ?? tcp.GetStream();
     }
 
     public static async Task<RawMqttClient> ConnectTcpAsync(int port)
@@ -37,10 +37,25 @@ public sealed class RawMqttClient : IDisposable
         return new RawMqttClient(tcp);
     }
 
-    /// <summary>Opens a connection, sends CONNECT and asserts a successful CONNACK.</summary>
-    public static async Task<RawMqttClient> ConnectMqttAsync(int port, string clientId, byte version = V311)
+    /// <summary>Opens a TLS connection to a listener whose certificate is not checked (a test's own PKI).</summary>
+    public static async Task<RawMqttClient> ConnectTlsAsync(int port)
     {
-        var client = await ConnectTcpAsync(port);
+        var tcp = new TcpClient { NoDelay = true };
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await tcp.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+        var ssl = new System.Net.Security.SslStream(tcp.GetStream());
+        await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        }, cts.Token);
+        return new RawMqttClient(tcp, ssl);
+    }
+
+    /// <summary>Opens a connection (<paramref name="tls"/>: a TLS one), sends CONNECT and asserts a successful CONNACK.</summary>
+    public static async Task<RawMqttClient> ConnectMqttAsync(int port, string clientId, byte version = V311, bool tls = false)
+    {
+        var client = tls ? await ConnectTlsAsync(port) : await ConnectTcpAsync(port);
         await client.SendAsync(Connect(clientId, version));
         var connack = await client.ReadAsync(TimeSpan.FromSeconds(5))
             ?? throw new InvalidOperationException("connection closed instead of CONNACK");
