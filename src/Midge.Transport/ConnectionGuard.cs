@@ -3,6 +3,7 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Midge.Config;
+using Midge.Core.Channel;
 
 namespace Midge.Transport;
 
@@ -78,10 +79,10 @@ internal sealed class ConnectionGuard : IDisposable
         var remote = context.RemoteEndPoint as IPEndPoint;
         if (remote is not null && !_protection.Admits(remote.Address))
         {
-            Log.AddressDenied(_logger, remote.ToString(), _name);
+            Log.AddressDenied(_logger, RemoteAddress.Format(remote), _name);
             return false;
         }
-        string who = remote?.ToString() ?? context.ConnectionId;
+        string who = remote is null ? context.ConnectionId : RemoteAddress.Format(remote);
         int maxPending = _protection.MaxPendingConnections;
         if (maxPending > 0)
         {

@@ -100,6 +100,7 @@ internal sealed partial class MqttConnection : IClientOutput
     /// past them; false when the connection is to end (a protocol error, or the channel closing it).</summary>
     private bool HandleFrames(ref ReadOnlySequence<byte> buffer)
     {
+        bool logPackets = PacketLog.IsEnabled(_broker); // once per buffer; with debug off nothing is formatted
         while (!_closing)
         {
             var status = FrameReader.TryRead(ref buffer, _channel.MaxIncomingPacketSize, out byte header,
@@ -130,7 +131,9 @@ internal sealed partial class MqttConnection : IClientOutput
                     : ex);
                 return false;
             }
+            if (logPackets) PacketLog.Received(_broker, LogName, packet);
             _channel.Handle(packet);
+            if (logPackets && packet is ConnectPacket connect && _channel.IsConnected) PacketLog.Connected(_broker, connect.Will);
             if (_pending is not null && _channel.IsConnected)
             {
                 _pending.Release();
@@ -153,6 +156,7 @@ internal sealed partial class MqttConnection : IClientOutput
     /// <summary>Encodes one queued item; true when it is the last (the connection closes after it).</summary>
     private bool Encode(IBufferWriter<byte> output, in Outgoing item, ref OutgoingTopicAliases? aliases)
     {
+        if (PacketLog.IsEnabled(_broker)) LogSending(item);
         if (item.Message is not null)
         {
             if (_channel.OutgoingTopicAliasMaximum > 0)

@@ -68,7 +68,11 @@ public static class MqttListeners
                         o.Run(c => mqtt(c));
                     });
                 }
-                Log.Listening(logger, endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4", endpoint.ToString());
+                // Mosquitto's lines: "Opening ipv4 listen socket on port 1883." for each socket it opens; a listener
+                // without an address opens one per family, which the dual-mode [::] socket here stands for.
+                bool dual = endpoint.Address.Equals(IPAddress.IPv6Any) && l.SocketDomain == SocketDomain.Any;
+                if (dual || endpoint.AddressFamily == AddressFamily.InterNetwork) Log.Listening(logger, "ipv4", endpoint.Port);
+                if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) Log.Listening(logger, "ipv6", endpoint.Port);
             }
         }
     }
@@ -213,6 +217,6 @@ internal static partial class Log
     [LoggerMessage(120, LogLevel.Error, "Connection from {Remote} failed.")]
     public static partial void ConnectionFailed(ILogger logger, string remote, Exception exception);
 
-    [LoggerMessage(100, LogLevel.Information, "Opening {Family} listen socket on {EndPoint}.")]
-    public static partial void Listening(ILogger logger, string family, string endPoint);
+    [LoggerMessage(100, LogLevel.Information, "Opening {Family} listen socket on port {Port}.")]
+    public static partial void Listening(ILogger logger, string family, int port);
 }

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
 using Midge.Config;
+using Midge.Core.Channel;
 using Midge.Security;
 
 namespace Midge.Transport;
@@ -73,7 +74,7 @@ internal sealed class TlsListener(TlsContext context)
         OnConnection = callback =>
         {
             var context = Current;
-            string remote = callback.Connection.RemoteEndPoint?.ToString() ?? callback.Connection.ConnectionId;
+            string remote = RemoteAddress.Format((object?)callback.Connection.RemoteEndPoint ?? callback.Connection.ConnectionId);
             var options = new SslServerAuthenticationOptions
             {
                 ServerCertificateContext = context.ServerCertificate,

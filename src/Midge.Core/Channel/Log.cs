@@ -17,7 +17,7 @@ internal static partial class Log
     {
         if (!logger.IsEnabled(LogLevel.Information)) return;
         int p = version switch { ProtocolVersion.V310 => 1, ProtocolVersion.V311 => 2, _ => 5 };
-        ClientConnectedCore(logger, remote.ToString() ?? "", clientId, p, clean ? 1 : 0, keepAlive, userName is null ? "" : $", u'{userName}'");
+        ClientConnectedCore(logger, RemoteAddress.Format(remote), clientId, p, clean ? 1 : 0, keepAlive, userName is null ? "" : $", u'{userName}'");
     }
 
     [LoggerMessage(1002, LogLevel.Information, "Client {ClientId} disconnected.")]

@@ -20,6 +20,7 @@ public sealed partial class MqttChannel
         bool joinedShared = false;
         foreach (var request in subscribe.Subscriptions)
         {
+            PacketLog.Subscribing(_broker, request.Filter, request.QoS); // as asked for, before any decision (as Mosquitto)
             bool shared = Topics.TryParseShared(request.Filter, out string group, out string inner);
             if (shared && request.NoLocal && Version == ProtocolVersion.V500)
             {
@@ -118,6 +119,7 @@ public sealed partial class MqttChannel
         var unsuback = new UnsubAckPacket { PacketId = unsubscribe.PacketId };
         foreach (var requested in unsubscribe.Filters)
         {
+            PacketLog.Unsubscribing(_broker, requested);
             string filter = requested;
             if (_broker.Config.ExclusiveSubscriptions && filter.StartsWith(ExclusivePrefix, StringComparison.Ordinal))
             {

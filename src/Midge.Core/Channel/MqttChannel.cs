@@ -53,7 +53,7 @@ public sealed partial class MqttChannel
 
     private readonly object _remote;
 
-    public string RemoteEndPoint => _remote.ToString() ?? "";
+    public string RemoteEndPoint => RemoteAddress.Format(_remote);
 
     /// <summary>The negotiated protocol version (3.1.1 until CONNECT says otherwise).</summary>
     public ProtocolVersion Version { get; private set; } = ProtocolVersion.V311;

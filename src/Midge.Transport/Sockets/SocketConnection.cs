@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Midge.Core.Channel;
 
 namespace Midge.Transport.Sockets;
 
@@ -132,7 +133,7 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
         }
         catch (Exception ex)
         {
-            Log.ConnectionFailed(listener.Logger, RemoteEndPoint?.ToString() ?? ConnectionId, ex);
+            Log.ConnectionFailed(listener.Logger, RemoteAddress.Format((object?)RemoteEndPoint ?? ConnectionId), ex);
             Abort();
         }
     }
