@@ -182,12 +182,18 @@ public sealed class Session
     }
 
     /// <summary>PUBACK from the client.</summary>
-    internal AckOutcome OnPubAck(ushort packetId, long nowMs)
+    internal AckOutcome OnPubAck(ushort packetId, long nowMs) => Complete(packetId, InflightState.AwaitingPubAck, nowMs);
+
+    /// <summary>PUBCOMP from the client.</summary>
+    internal AckOutcome OnPubComp(ushort packetId, long nowMs) => Complete(packetId, InflightState.AwaitingPubComp, nowMs);
+
+    /// <summary>The acknowledgement that ends a flow (PUBACK, or PUBCOMP): the id is free, the window moves on.</summary>
+    private AckOutcome Complete(ushort packetId, InflightState awaited, long nowMs)
     {
         lock (Sync)
         {
             if (!TryGetInflightLocked(packetId, out var e)) return AckOutcome.Unknown;
-            if (e.State != InflightState.AwaitingPubAck) return AckOutcome.WrongKind;
+            if (e.State != awaited) return AckOutcome.WrongKind;
             RemoveInflightLocked(packetId, e);
             PumpLocked(nowMs);
             return AckOutcome.Done;
@@ -217,19 +223,6 @@ public sealed class Session
             SendControlLocked(new PublishAckPacket(PacketType.PubRel, packetId,
                 _limits.Version == ProtocolVersion.V500 ? ReasonCode.PacketIdentifierNotFound : ReasonCode.Success));
             return AckOutcome.Unknown;
-        }
-    }
-
-    /// <summary>PUBCOMP from the client.</summary>
-    internal AckOutcome OnPubComp(ushort packetId, long nowMs)
-    {
-        lock (Sync)
-        {
-            if (!TryGetInflightLocked(packetId, out var e)) return AckOutcome.Unknown;
-            if (e.State != InflightState.AwaitingPubComp) return AckOutcome.WrongKind;
-            RemoveInflightLocked(packetId, e);
-            PumpLocked(nowMs);
-            return AckOutcome.Done;
         }
     }
 
