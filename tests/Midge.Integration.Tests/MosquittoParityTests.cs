@@ -148,6 +148,26 @@ public sealed class MosquittoParityTests
     }
 
     [Fact]
+    public async Task WillPayloadOverMessageSizeLimit_IsRefusedAlike()
+    {
+        var (mosquitto, midge) = await BothAsync(["allow_anonymous true", "message_size_limit 10"], async b =>
+        {
+            var lines = new List<string>();
+            foreach (var version in new[] { ProtocolVersion.V311, ProtocolVersion.V500 })
+            {
+                foreach (int size in new[] { 10, 11 })
+                {
+                    var will = new WillMessage { Topic = "will/t", Payload = new byte[size] };
+                    lines.Add($"{version} will of {size}: " + await ConnAckOfAsync(b.Port, Connect($"w{size}", version, will: will)));
+                }
+            }
+            return string.Join('\n', lines);
+        });
+        Assert.Equal(mosquitto, midge);
+        Assert.Equal("V311 will of 10: 0000\nV311 will of 11: 0005\nV500 will of 10: 0000\nV500 will of 11: 0095", midge);
+    }
+
+    [Fact]
     public async Task TakeoverOfASessionThatEndsWithItsConnection_StartsFresh()
     {
         var (mosquitto, midge) = await BothAsync(["allow_anonymous true"], async b =>

@@ -115,6 +115,13 @@ public sealed partial class MqttChannel
                 RejectConnect(Version, ReasonCode.RetainNotSupported, "retain not available");
                 return;
             }
+            if (config.MessageSizeLimit > 0 && will.Payload.Length > config.MessageSizeLimit)
+            {
+                // As Mosquitto answers: MQTT 5 0x95 Packet too large, 3.x 'not authorised'.
+                RejectConnect(Version, ReasonCode.PacketTooLarge, $"will payload of {will.Payload.Length} bytes exceeds message_size_limit",
+                    ConnectReturnCode.NotAuthorized);
+                return;
+            }
             int maxLevels = config.Protection.MaxTopicLevels;
             if (maxLevels > 0 && CountLevels(will.Topic) > maxLevels)
             {

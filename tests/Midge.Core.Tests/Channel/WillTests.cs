@@ -1,3 +1,4 @@
+using Midge.Config;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
@@ -132,5 +133,15 @@ public class WillTests
         var (c, _, _) = h.Connect("r", configure: WithWill("will/r", "offline", retain: true));
         c.OnConnectionClosed();
         Assert.Equal(1, h.Broker.RetainedCount);
+    }
+
+    [Fact]
+    public void WillPayloadOverMessageSizeLimit_RefusesTheConnect()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MessageSizeLimit = 4 });
+        Assert.Equal(ReasonCode.PacketTooLarge, h.Connect("big", configure: WithWill("will/t", "12345")).ConnAck.ReasonCode);
+        var v3 = h.Connect("big3", ProtocolVersion.V311, configure: WithWill("will/t", "12345")).ConnAck;
+        Assert.Equal(ConnectReturnCode.NotAuthorized, v3.V3ReturnCode);
+        Assert.Equal(ReasonCode.Success, h.Connect("fits", configure: WithWill("will/t", "1234")).ConnAck.ReasonCode);
     }
 }
