@@ -30,6 +30,7 @@ internal sealed partial class MqttConnection : IClientOutput
     private const int MaxBatchBytes = 256 * 1024;
 
     private int _backlog;
+    private long _backlogBytes;
     private volatile bool _closing;
 
     /// <summary>Set when the writer sent a final packet (a server DISCONNECT, a refusing CONNACK): the sending side
@@ -62,9 +63,15 @@ internal sealed partial class MqttConnection : IClientOutput
 
     public int Backlog => Volatile.Read(ref _backlog);
 
+    public long BacklogBytes => Volatile.Read(ref _backlogBytes);
+
     public void Send(MqttPacket packet) => Enqueue(new Outgoing(packet, null, default, false));
 
-    public void SendPublish(Message message, in OutgoingPublish fields) => Enqueue(new Outgoing(null, message, fields, false));
+    public void SendPublish(Message message, in OutgoingPublish fields)
+    {
+        Interlocked.Add(ref _backlogBytes, message.PayloadLength); // given back when encoded (Encode), or never if closed
+        Enqueue(new Outgoing(null, message, fields, false));
+    }
 
     public void Close(MqttPacket? finalPacket)
     {
@@ -159,6 +166,7 @@ internal sealed partial class MqttConnection : IClientOutput
         if (PacketLog.IsEnabled(_broker)) LogSending(item);
         if (item.Message is not null)
         {
+            Interlocked.Add(ref _backlogBytes, -item.Message.PayloadLength);
             if (_channel.OutgoingTopicAliasMaximum > 0)
             {
                 var fields = item.Fields;

@@ -77,4 +77,38 @@ public sealed class SlowSubscriberTests
         Assert.True(dropped > 0, "expected drops for the stalled subscriber to be counted");
         await RawMqttClient.AssertRoundTripAsync(broker.Port);
     }
+
+    /// <summary>The broker's resident memory in bytes (VmRSS).</summary>
+    private static long ResidentBytes(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        throw new InvalidOperationException("no VmRSS");
+    }
+
+    [Fact]
+    public async Task StalledSubscriber_LargeMessages_AreBoundedByMaxQueuedBytes()
+    {
+        // Before: the writer's backlog was capped at 65,536 packets whatever their size, so 64 KB messages for a
+        // subscriber that stopped reading grew the broker by gigabytes, past max_queued_bytes.
+        await using var broker = await MidgeProcess.StartAsync("max_queued_bytes 10000000");
+        using var stalled = await RawMqttClient.ConnectMqttAsync(broker.Port, "stalled");
+        await stalled.SendAsync(RawMqttClient.Subscribe(1, "big", 0));
+        Assert.Equal(9, (await stalled.ReadAsync(TimeSpan.FromSeconds(5)))?.Type);
+        await RawMqttClient.AssertRoundTripAsync(broker.Port); // warm: the figures below are the flood's
+        long before = ResidentBytes(broker.ProcessId);
+
+        using var publisher = await RawMqttClient.ConnectMqttAsync(broker.Port, "publisher");
+        var one = RawMqttClient.Publish("big", new byte[64 * 1024]);
+        for (int i = 0; i < 8000; i++) await publisher.SendAsync(one); // 512 MB for the stalled subscriber
+        await RawMqttClient.AssertRoundTripAsync(broker.Port); // everything sent has been handled
+        long grown = ResidentBytes(broker.ProcessId) - before;
+
+        // 10 MB in the writer, 10 MB in the queue, the sockets' buffers and the collector's slack (garbage not yet
+        // collected: 30-130 MB in runs here); unbounded, the 512 MB would all be held.
+        Assert.True(grown < 200L * 1024 * 1024, $"the broker grew by {grown / (1024 * 1024)} MB");
+        Assert.True(await broker.WaitForLogAsync("Outgoing messages are being dropped for client stalled.", TimeSpan.FromSeconds(5)), broker.Log);
+    }
 }

@@ -19,6 +19,10 @@ public interface IClientOutput
     /// <summary>Packets queued and not yet written to the socket (the session holds back QoS 0 when high).</summary>
     int Backlog { get; }
 
+    /// <summary>Payload bytes of the PUBLISHes queued and not yet encoded for the socket: what a client that stops
+    /// reading makes the broker hold (the session holds back QoS 0 when high, see Session.MaxDirectBacklogBytes).</summary>
+    long BacklogBytes { get; }
+
     /// <summary>Closes the connection after what is queued (and <paramref name="finalPacket"/>, if any) is written.</summary>
     void Close(MqttPacket? finalPacket);
 }

@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(2003, LogLevel.Warning, "{ClientId}: {Type} of {Size} bytes exceeds the client's Maximum Packet Size {Maximum}, disconnecting.")]
     public static partial void PacketTooLargeForClient(ILogger logger, string clientId, PacketType type, int size, uint maximum);
 
+    [LoggerMessage(1008, LogLevel.Warning, "Outgoing messages are being dropped for client {ClientId}.")]
+    public static partial void MessagesDropped(ILogger logger, string clientId);
+
     [LoggerMessage(2002, LogLevel.Debug, "Denied PUBLISH from {ClientId} to '{Topic}': {Reason}.")]
     public static partial void PublishDenied(ILogger logger, string clientId, string topic, ReasonCode reason);
 

@@ -76,8 +76,24 @@ public sealed partial class MqttChannel
 
     public long ConnectedAtMs { get; }
 
-    /// <summary>The largest packet this broker accepts on this connection (0 = protocol maximum).</summary>
-    public int MaxIncomingPacketSize => _broker.Config.MaxPacketSize;
+    /// <summary>
+    /// The largest packet this broker accepts on this connection (0 = protocol maximum): max_packet_size once the
+    /// connection is up; before that, at most <see cref="MaxPacketSizeBeforeConnect"/>, so that a connection nobody
+    /// has authenticated cannot make the broker buffer a huge frame (Mosquitto's CVE-2023-0809).
+    /// </summary>
+    public int MaxIncomingPacketSize
+    {
+        get
+        {
+            int max = _broker.Config.MaxPacketSize;
+            if (Volatile.Read(ref _state) == 1 || (max > 0 && max < MaxPacketSizeBeforeConnect)) return max;
+            return MaxPacketSizeBeforeConnect;
+        }
+    }
+
+    /// <summary>The largest CONNECT (or AUTH during its authentication): 512 KiB holds every field a CONNECT can
+    /// carry at its own 65,535-byte limit (client id, user name, password, will topic and payload) and properties.</summary>
+    public const int MaxPacketSizeBeforeConnect = 512 * 1024;
 
     internal Session? Session => _session;
 

@@ -16,6 +16,11 @@ public sealed class Session
     /// <summary>Output backlog (packets not yet written) above which QoS 0 waits in the bounded queue.</summary>
     internal const int MaxDirectBacklog = 65536;
 
+    /// <summary>Payload bytes waiting for the socket above which QoS 0 waits in the bounded queue, when
+    /// max_queued_bytes does not set it: a client that stops reading holds at most this in its writer, plus what its
+    /// queue may hold (max_queued_messages, max_queued_bytes), whatever the size of the messages.</summary>
+    internal const long DefaultMaxDirectBacklogBytes = 16 * 1024 * 1024;
+
     private readonly Broker _broker;
     // The collections below are created on first use: most connections are idle most of the time, and an empty
     // Queue, Dictionary or HashSet still costs 40-80 bytes each.
@@ -26,6 +31,8 @@ public sealed class Session
     private long _queuedBytes;
     private long _inflightBytes;
     private ushort _nextPacketId = 1;
+    /// <summary>When a drop was last logged (broker clock): at most one line a minute per client.</summary>
+    private long _lastDropLoggedMs;
     private long _sequence;
     private Channel.MqttChannel? _channel;
     private IClientOutput? _output;
@@ -161,7 +168,7 @@ public sealed class Session
             {
                 if (qos == QoS.AtMostOnce)
                 {
-                    if (output.Backlog < MaxDirectBacklog)
+                    if (HasDirectRoom(output, message))
                     {
                         WritePublish(output, message, 0, qos, retain, dup: false, subscriptionIds, nowMs);
                         return true;
@@ -332,6 +339,18 @@ public sealed class Session
         }
     }
 
+    /// <summary>Whether a QoS 0 message may go straight to the writer: its backlog is under 65,536 packets and
+    /// under max_queued_bytes (<see cref="DefaultMaxDirectBacklogBytes"/> when that is 0) of payload; a message
+    /// larger than that alone goes when the backlog is empty. Otherwise it waits in the bounded queue.</summary>
+    private bool HasDirectRoom(IClientOutput output, Message message)
+    {
+        if (output.Backlog >= MaxDirectBacklog) return false;
+        long backlogBytes = output.BacklogBytes;
+        if (backlogBytes == 0) return true;
+        long max = _broker.Config.MaxQueuedBytes is > 0 and var configured ? configured : DefaultMaxDirectBacklogBytes;
+        return backlogBytes + message.PayloadLength <= max;
+    }
+
     private bool HasWindowLocked(Message message)
     {
         if ((_inflight?.Count ?? 0) >= _limits.SendWindow) return false;
@@ -347,6 +366,12 @@ public sealed class Session
             (config.MaxQueuedBytes > 0 && _queuedBytes + message.PayloadLength > config.MaxQueuedBytes))
         {
             _broker.Stats.OnDropped();
+            long now = _broker.NowMs;
+            if (_lastDropLoggedMs == 0 || now - _lastDropLoggedMs >= 60_000)
+            {
+                _lastDropLoggedMs = now;
+                Midge.Core.Channel.Log.MessagesDropped(_broker.Logger, ClientId);
+            }
             return false;
         }
         queue.Enqueue(new Pending(message, qos, retain, subscriptionIds, sharedGroup));
@@ -372,7 +397,7 @@ public sealed class Session
             }
             if (p.QoS == QoS.AtMostOnce)
             {
-                if (output.Backlog >= MaxDirectBacklog) break;
+                if (!HasDirectRoom(output, p.Message)) break;
                 WritePublish(output, p.Message, 0, p.QoS, p.Retain, dup: false, p.SubscriptionIds, nowMs);
             }
             else

@@ -22,6 +22,7 @@ internal sealed class RecordingOutput : IClientOutput
     private readonly List<object> _sent = [];
 
     public int Backlog { get; set; }
+    public long BacklogBytes { get; set; }
     public bool Closed { get; private set; }
     public MqttPacket? FinalPacket { get; private set; }
 

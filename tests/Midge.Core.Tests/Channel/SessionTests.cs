@@ -241,4 +241,23 @@ public class SessionTests
         again.Handle(new PublishAckPacket(PacketType.PubComp, resent.Fields.PacketId));
         Assert.Equal(0, h.Broker.TryGetSession("s", out var session) ? session!.InflightCount : -1);
     }
+
+    [Fact]
+    public void QoS0_ForAWriterHoldingMaxQueuedBytes_WaitsInTheBoundedQueue_AndIsDroppedBeyondIt()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MaxQueuedBytes = 10, MaxQueuedMessages = 100 });
+        var (sub, subOut, _) = h.Connect("s", ProtocolVersion.V311);
+        sub.Handle(ChannelHarness.Subscribe(1, ("t", QoS.AtMostOnce)));
+        subOut.Take();
+        var (pub, _, _) = h.Connect("p", ProtocolVersion.V311);
+        subOut.BacklogBytes = 8; // the writer still holds 8 bytes of payload the socket has not taken
+        for (int i = 0; i < 4; i++) pub.Handle(ChannelHarness.Publish("t", "abcd"));
+        // 8 + 4 > 10: nothing goes to the writer; the queue takes 10 bytes' worth (two), the rest is dropped.
+        Assert.Empty(subOut.Publishes());
+        Assert.Equal(2, sub.Session!.QueuedCount);
+        Assert.Equal(2, h.Broker.Stats.PublishDropped);
+        subOut.BacklogBytes = 0;
+        sub.OnOutputDrained();
+        Assert.Equal(2, subOut.Publishes().Count);
+    }
 }
