@@ -47,6 +47,12 @@ public sealed partial class Broker
 
     internal RetainedStore<Message> Retained { get; } = new();
 
+    /// <summary>Payload bytes held for clients (queued, in flight, retained): what <c>memory_limit</c> limits.</summary>
+    internal Protection.HeldBytes Held { get; } = new();
+
+    /// <summary>Payload bytes the broker holds for clients: queued, in flight and retained.</summary>
+    public long HeldBytes => Held.Total;
+
     /// <summary>Broker clock in milliseconds (monotonic).</summary>
     public long NowMs => (long)(_time.GetTimestamp() * 1000.0 / _time.TimestampFrequency);
 
@@ -112,8 +118,14 @@ public sealed partial class Broker
     {
         if (message.Retain)
         {
-            if (message.PayloadLength == 0) Retained.Remove(message.Topic);
-            else Retained.Set(message.Topic, message);
+            if (message.PayloadLength == 0)
+            {
+                if (Retained.Remove(message.Topic, out var removed)) Held.Add(-removed!.PayloadLength);
+            }
+            else
+            {
+                Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
+            }
         }
         return Route(message);
     }

@@ -93,11 +93,19 @@ public sealed partial class MqttChannel
         {
             reason = ReasonCode.PayloadFormatInvalid; // MQTT 5 section 3.3.2.3.2: the receiver MAY check it
         }
-        else if (config.MemoryLimit > 0 && GC.GetTotalMemory(false) + publish.Payload.Length > config.MemoryLimit)
+        else if (config.MemoryLimit > 0 && _broker.HeldBytes + publish.Payload.Length > config.MemoryLimit)
         {
-            // memory_limit: refuse new messages rather than grow past the limit (MQTT 5 gets 0x97 Quota exceeded).
-            reason = ReasonCode.QuotaExceeded;
+            // memory_limit: refuse new messages rather than hold more than the limit, and take them again as soon as
+            // what is held falls (MQTT 5 gets 0x97 Quota exceeded).
             _broker.Stats.OnDropped();
+            if (Version != ProtocolVersion.V500 && publish.QoS != QoS.AtMostOnce)
+            {
+                // 3.x cannot refuse a message: a PUBACK would say it was taken. Closing instead leaves it with the
+                // client, which sends it again after reconnecting.
+                Close($"memory_limit {config.MemoryLimit} reached");
+                return;
+            }
+            reason = ReasonCode.QuotaExceeded;
         }
         else
         {

@@ -20,8 +20,8 @@ public sealed class RetainedStore<TMessage> where TMessage : class
     private readonly Node _root = new(null, "");
     private int _count;
 
-    /// <summary>Stores or replaces the retained message of <paramref name="topic"/>.</summary>
-    public void Set(string topic, TMessage message)
+    /// <summary>Stores or replaces the retained message of <paramref name="topic"/>; returns the one replaced.</summary>
+    public TMessage? Set(string topic, TMessage message)
     {
         ArgumentNullException.ThrowIfNull(topic);
         ArgumentNullException.ThrowIfNull(message);
@@ -34,18 +34,25 @@ public sealed class RetainedStore<TMessage> where TMessage : class
                     node = node.GetChild(level) ?? node.AddChild(level);
                 _byTopic[topic] = node;
             }
-            if (node.Message is null) Volatile.Write(ref _count, _count + 1);
+            var previous = node.Message;
+            if (previous is null) Volatile.Write(ref _count, _count + 1);
             node.Message = message;
+            return previous;
         }
     }
 
     /// <summary>Removes the retained message of <paramref name="topic"/>; false if there was none.</summary>
-    public bool Remove(string topic)
+    public bool Remove(string topic) => Remove(topic, out _);
+
+    /// <summary>Removes the retained message of <paramref name="topic"/>, giving it back; false if there was none.</summary>
+    public bool Remove(string topic, out TMessage? removed)
     {
         ArgumentNullException.ThrowIfNull(topic);
         lock (_gate)
         {
+            removed = null;
             if (!_byTopic.TryRemove(topic, out Node? node)) return false;
+            removed = node.Message;
             node.Message = null;
             Volatile.Write(ref _count, _count - 1);
             // Prune empty nodes up towards the root.

@@ -298,7 +298,7 @@ public sealed class Session
                     if (p.SharedGroup is not null)
                     {
                         (taken ??= []).Add((p.Message, p.SharedGroup));
-                        _queuedBytes -= p.Message.PayloadLength;
+                        QueuedBytesChanged(-p.Message.PayloadLength);
                         continue;
                     }
                     queue.Enqueue(p);
@@ -315,8 +315,8 @@ public sealed class Session
         {
             _queue = null;
             _inflight = null;
-            _queuedBytes = 0;
-            _inflightBytes = 0;
+            QueuedBytesChanged(-_queuedBytes);
+            InflightBytesChanged(-_inflightBytes);
             _nextPacketId = 1;
             _subscriptions = null;
             _incomingQoS2 = null;
@@ -333,7 +333,7 @@ public sealed class Session
             for (int i = 0; i < n; i++)
             {
                 var p = queue.Dequeue();
-                if (p.Message.IsExpired(nowMs)) { _queuedBytes -= p.Message.PayloadLength; continue; }
+                if (p.Message.IsExpired(nowMs)) { QueuedBytesChanged(-p.Message.PayloadLength); continue; }
                 queue.Enqueue(p);
             }
         }
@@ -349,6 +349,20 @@ public sealed class Session
         if (backlogBytes == 0) return true;
         long max = _broker.Config.MaxQueuedBytes is > 0 and var configured ? configured : DefaultMaxDirectBacklogBytes;
         return backlogBytes + message.PayloadLength <= max;
+    }
+
+    /// <summary>Every change to what the queue and the window hold goes through these, so the broker's total
+    /// (memory_limit) moves with them.</summary>
+    private void QueuedBytesChanged(long delta)
+    {
+        _queuedBytes += delta;
+        _broker.Held.Add(delta);
+    }
+
+    private void InflightBytesChanged(long delta)
+    {
+        _inflightBytes += delta;
+        _broker.Held.Add(delta);
     }
 
     private bool HasWindowLocked(Message message)
@@ -375,7 +389,7 @@ public sealed class Session
             return false;
         }
         queue.Enqueue(new Pending(message, qos, retain, subscriptionIds, sharedGroup));
-        _queuedBytes += message.PayloadLength;
+        QueuedBytesChanged(message.PayloadLength);
         return true;
     }
 
@@ -392,7 +406,7 @@ public sealed class Session
                 (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, p.Message.Topic)))
             {
                 queue.Dequeue();
-                _queuedBytes -= p.Message.PayloadLength;
+                QueuedBytesChanged(-p.Message.PayloadLength);
                 continue;
             }
             if (p.QoS == QoS.AtMostOnce)
@@ -406,7 +420,7 @@ public sealed class Session
                 SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
             }
             queue.Dequeue();
-            _queuedBytes -= p.Message.PayloadLength;
+            QueuedBytesChanged(-p.Message.PayloadLength);
         }
     }
 
@@ -417,7 +431,7 @@ public sealed class Session
         if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
         (_inflight ??= new())[id] = new Inflight(message, qos, retain, subscriptionIds, ++_sequence,
             qos == QoS.AtLeastOnce ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec, sharedGroup);
-        _inflightBytes += message.PayloadLength;
+        InflightBytesChanged(message.PayloadLength);
     }
 
     /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is
@@ -472,7 +486,7 @@ public sealed class Session
     private void RemoveInflightLocked(ushort packetId, Inflight e)
     {
         _inflight!.Remove(packetId);
-        _inflightBytes -= e.Message.PayloadLength;
+        InflightBytesChanged(-e.Message.PayloadLength);
     }
 
     private readonly record struct Pending(Message Message, QoS QoS, bool Retain, uint[]? SubscriptionIds, object? SharedGroup);

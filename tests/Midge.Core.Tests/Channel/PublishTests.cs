@@ -226,17 +226,51 @@ public class PublishTests
     }
 
     [Fact]
-    public void MemoryLimit_RefusesNewMessagesWithQuotaExceeded()
+    public void MemoryLimit_CountsWhatIsHeld_RefusesPastIt_AndRecoversWhenItFalls()
     {
-        var h = new ChannelHarness(new BrokerConfig { MemoryLimit = 1024 }); // far below the test process's heap
+        // The limit is on what the broker holds for clients (queued, in flight, retained), not on the process's
+        // heap: garbage does not count, and new messages are taken again as soon as what is held falls.
+        var h = new ChannelHarness(new BrokerConfig { MemoryLimit = 10 });
         var (sub, subOut, _) = h.Connect("s");
         sub.Handle(ChannelHarness.Subscribe(1, ("t", QoS.AtLeastOnce)));
         subOut.Take();
         var (pub, pubOut, _) = h.Connect("p");
-        pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 1));
-        Assert.Equal(ReasonCode.QuotaExceeded, Assert.IsType<PublishAckPacket>(Assert.Single(pubOut.Take())).ReasonCode);
-        Assert.Empty(subOut.Publishes());
+        pub.Handle(ChannelHarness.Publish("t", "123456", QoS.AtLeastOnce, id: 1)); // 6 bytes in flight to s
+        pub.Handle(ChannelHarness.Publish("t", "123456", QoS.AtLeastOnce, id: 2)); // 6 + 6 > 10
+        Assert.Equal([ReasonCode.Success, ReasonCode.QuotaExceeded], pubOut.Take().Cast<PublishAckPacket>().Select(a => a.ReasonCode));
+        Assert.Equal(6, h.Broker.HeldBytes);
+        Assert.Single(subOut.Publishes());
+
+        sub.Handle(new PublishAckPacket(PacketType.PubAck, 1)); // delivered: nothing held any more
+        Assert.Equal(0, h.Broker.HeldBytes);
+        pub.Handle(ChannelHarness.Publish("t", "123456", QoS.AtLeastOnce, id: 3));
+        Assert.Equal(ReasonCode.Success, Assert.IsType<PublishAckPacket>(Assert.Single(pubOut.Take())).ReasonCode);
         Assert.False(pubOut.Closed);
+    }
+
+    [Fact]
+    public void MemoryLimit_CountsRetainedMessages_AndTheirReplacement()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MemoryLimit = 100 });
+        var (pub, pubOut, _) = h.Connect("p");
+        pub.Handle(ChannelHarness.Publish("a", "12345678", retain: true));
+        Assert.Equal(8, h.Broker.HeldBytes);
+        pub.Handle(ChannelHarness.Publish("a", "1234", retain: true)); // replaces: 4 held, not 12
+        Assert.Equal(4, h.Broker.HeldBytes);
+        pub.Handle(ChannelHarness.Publish("a", "", retain: true)); // cleared
+        Assert.Equal(0, h.Broker.HeldBytes);
+        Assert.False(pubOut.Closed);
+    }
+
+    [Fact]
+    public void MemoryLimit_V311_QoS1_ClosesInsteadOfAcknowledgingAMessageItDrops()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MemoryLimit = 4 });
+        var (pub, pubOut, _) = h.Connect("p", ProtocolVersion.V311);
+        pub.Handle(ChannelHarness.Publish("r", "1234", retain: true));
+        pub.Handle(ChannelHarness.Publish("t", "x", QoS.AtLeastOnce, id: 1));
+        Assert.Empty(pubOut.Take().OfType<PublishAckPacket>());
+        Assert.True(pubOut.Closed);
     }
 
     [Fact]
