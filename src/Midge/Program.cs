@@ -59,6 +59,7 @@ public static partial class Program
                 return 0;
             }
             config = arguments.ToBrokerConfig();
+            LogFiles.Check(config); // a log file in a missing directory: file:line, before anything starts
             tls = new TlsCertificateStore(config); // certfile, keyfile, cafile, capath, crlfile: errors name the line
         }
         catch (CommandLineException ex)
@@ -196,6 +197,7 @@ public static partial class Program
         try
         {
             var config = arguments.ToBrokerConfig();
+            LogFiles.Check(config);
             var applyTls = tls.Prepare(config);
             broker.Reload(config);
             applyTls();
