@@ -106,7 +106,30 @@ public static partial class Program
 
     private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config, TlsCertificateStore tls)
     {
-        var loggerProvider = new MidgeLoggerProvider(config);
+        MidgeLoggerProvider loggerProvider;
+        try
+        {
+            loggerProvider = new MidgeLoggerProvider(config);
+        }
+        catch (LogFileException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            return 1;
+        }
+        try
+        {
+            return await RunAsync(arguments, config, tls, loggerProvider);
+        }
+        finally
+        {
+            // What is still queued is written; a destination that takes nothing any more is given up on.
+            loggerProvider.Dispose();
+        }
+    }
+
+    private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config, TlsCertificateStore tls,
+        MidgeLoggerProvider loggerProvider)
+    {
         using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(loggerProvider));
         var log = loggerFactory.CreateLogger("Midge");
         Broker broker;
@@ -199,12 +222,13 @@ public static partial class Program
             var config = arguments.ToBrokerConfig();
             LogFiles.Check(config);
             var applyTls = tls.Prepare(config);
+            var applyLog = logger.Prepare(config); // reopens the log file (rotation); the old one stays if it fails
             broker.Reload(config);
             applyTls();
-            logger.Apply(config);
+            applyLog();
             Log.Reloaded(log, arguments.ConfigFile);
         }
-        catch (Exception ex) when (ex is ConfigException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
+        catch (Exception ex) when (ex is ConfigException or LogFileException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
         {
             Log.ReloadFailed(log, ex.Message);
         }
