@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
@@ -81,9 +80,10 @@ public static partial class Program
             return 0;
         }
 
-        if (arguments.Daemon && Environment.GetEnvironmentVariable("MIDGE_DAEMON_CHILD") is null)
+        if (arguments.Daemon)
         {
-            return Daemonize(args);
+            if (!Daemon.IsChild) return await Daemon.StartAsync(args);
+            Daemon.BeginChild();
         }
 
         SingleCpuTiering.RestartIfNeeded();
@@ -196,6 +196,7 @@ public static partial class Program
             return 1;
         }
         if (config.PidFile is { } pidFile) File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+        if (arguments.Daemon && Daemon.IsChild) Daemon.Detach();
         SettleStartupHeap();
         await app.WaitForShutdownAsync();
         if (config.PidFile is { } pid) File.Delete(pid);
@@ -232,24 +233,6 @@ public static partial class Program
         {
             Log.ReloadFailed(log, ex.Message);
         }
-    }
-
-    /// <summary>-d: start a detached copy of this process and return at once, as Mosquitto does.</summary>
-    private static int Daemonize(string[] args)
-    {
-        var start = new ProcessStartInfo(Environment.ProcessPath!)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        string? entry = Environment.GetCommandLineArgs().FirstOrDefault();
-        if (entry is not null && entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) start.ArgumentList.Add(entry);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["MIDGE_DAEMON_CHILD"] = "1";
-        using var child = Process.Start(start);
-        return child is null ? 1 : 0;
     }
 
     /// <summary>Ticks the broker once a second (keep-alive, expiry, delayed wills) and publishes $SYS.</summary>
