@@ -200,6 +200,8 @@ public sealed record BrokerConfig
 
     // Logging
     public IReadOnlyList<LogDestination> LogDestinations { get; init; } = [new(LogDestinationKind.Stderr)];
+    /// <summary>The <c>log_dest file</c> line, for errors about the file (null without one).</summary>
+    public ConfigSource? LogFileSource { get; init; }
     public LogTypes LogTypes { get; init; } = LogTypes.Default;
     public bool LogTimestamp { get; init; } = true;
     /// <summary>strftime-style format as in Mosquitto; null = seconds since the epoch.</summary>

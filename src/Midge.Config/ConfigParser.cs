@@ -885,6 +885,9 @@ public static partial class ConfigParser
             {
                 Listeners = built,
                 LogDestinations = _logDestSet ? [.. _logDest] : c.LogDestinations,
+                LogFileSource = _logDest.Exists(d => d.Kind == LogDestinationKind.File)
+                    ? _setOnce[(GlobalScope, "log_dest file")]
+                    : null,
                 LogTypes = _logTypesSet ? _logTypes : c.LogTypes,
                 Files = [.. _files],
                 Notices = [.. _notices],

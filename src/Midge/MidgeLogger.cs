@@ -11,57 +11,163 @@ namespace Midge;
 /// Mosquitto-style logging: <c>log_dest</c> (stdout, stderr, file, syslog, topic, none), <c>log_type</c>
 /// filtering, and the "<c>1700000000: message</c>" line format (or <c>log_timestamp_format</c>).
 /// </summary>
+/// <remarks>
+/// Logging never holds up the broker. A line is cut to <see cref="MaxLineBytes"/> (Mosquitto's limit), and the
+/// thread that logs only puts it in a bounded queue per destination (<see cref="LogWriter"/>); a background thread
+/// per destination writes it. When a destination does not keep up (a pipe nobody reads, a stalled disk) its queue
+/// fills and further lines for it are dropped and counted; the count is written there once it takes lines again.
+/// </remarks>
 internal sealed class MidgeLoggerProvider : ILoggerProvider
 {
-    private readonly object _sync = new();
-    private readonly List<StreamWriter> _files = [];
-    private BrokerConfig _config = new();
-    private Socket? _syslog;
+    /// <summary>Longest line in bytes of UTF-8, time stamp included, newline not: Mosquitto's (a 1,000-byte
+    /// buffer with its terminating NUL). Longer lines are cut there, between characters.</summary>
+    public const int MaxLineBytes = 999;
 
-    public MidgeLoggerProvider(BrokerConfig config) => Apply(config);
+    /// <summary>Lines waiting for one destination; beyond this they are dropped and counted.</summary>
+    public const int QueueLines = 4096;
+
+    /// <summary>How long the broker waits at exit for a destination that no longer takes lines.</summary>
+    public static readonly TimeSpan StalledFlushTimeout = TimeSpan.FromSeconds(1);
+
+    private readonly object _sync = new();
+    private volatile Targets _targets;
+    private LogWriter? _stdout;
+    private LogWriter? _stderr;
+    private LogWriter? _syslog;
+    private bool _disposed;
+
+    /// <summary>Opens the configured log file; throws <see cref="LogFileException"/> when it cannot.</summary>
+    public MidgeLoggerProvider(BrokerConfig config)
+    {
+        _targets = new Targets(new BrokerConfig { LogDestinations = [] }, [], null, null, Topic: false);
+        Apply(config);
+    }
 
     /// <summary>Where $SYS/broker/log/... messages go for <c>log_dest topic</c>.</summary>
     public Broker? Broker { get; set; }
 
-    public void Apply(BrokerConfig config)
+    /// <summary>What the logger writes to under one configuration.</summary>
+    private sealed record Targets(BrokerConfig Config, LogWriter[] Writers, LogWriter? File, LogWriter? Syslog, bool Topic);
+
+    public void Apply(BrokerConfig config) => Prepare(config)();
+
+    /// <summary>
+    /// Opens what <paramref name="config"/> needs (a new log file: a reload reopens it, for log rotation) and returns
+    /// the action that switches to it. Throws <see cref="LogFileException"/>, changing nothing, when the file cannot
+    /// be opened.
+    /// </summary>
+    public Action Prepare(BrokerConfig config)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        FileStream? file = null;
+        string? path = null;
+        foreach (var dest in config.LogDestinations)
+        {
+            if (dest.Kind != LogDestinationKind.File || dest.Path is null) continue;
+            path = dest.Path;
+            try
+            {
+                file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                string where = config.LogFileSource is { } source ? $"{source}: " : "";
+                throw new LogFileException(where + LogFiles.CannotOpen(path, LogFiles.Reason(path, e)), e);
+            }
+        }
+        return () => Switch(config, file, path);
+    }
+
+    private void Switch(BrokerConfig config, FileStream? file, string? path)
+    {
+        LogWriter? oldFile;
         lock (_sync)
         {
-            foreach (var f in _files) f.Dispose();
-            _files.Clear();
-            _config = config;
+            if (_disposed)
+            {
+                file?.Dispose();
+                return;
+            }
+            var writers = new List<LogWriter>();
+            LogWriter? fileWriter = null;
+            LogWriter? syslog = null;
+            bool topic = false;
             foreach (var dest in config.LogDestinations)
             {
-                if (dest.Kind == LogDestinationKind.File && dest.Path is { } path)
+                switch (dest.Kind)
                 {
-                    var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-                    _files.Add(new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true });
-                }
-                if (dest.Kind == LogDestinationKind.Syslog && _syslog is null && File.Exists("/dev/log"))
-                {
-                    try
-                    {
-                        _syslog = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-                        _syslog.Connect(new UnixDomainSocketEndPoint("/dev/log"));
-                    }
-                    catch (SocketException)
-                    {
-                        _syslog = null;
-                    }
+                    case LogDestinationKind.Stdout:
+                        writers.Add(_stdout ??= LogWriter.ForStream("stdout", StandardStream(1), owned: false, Note));
+                        break;
+                    case LogDestinationKind.Stderr:
+                        writers.Add(_stderr ??= LogWriter.ForStream("stderr", StandardStream(2), owned: false, Note));
+                        break;
+                    case LogDestinationKind.Syslog:
+                        if (_syslog is null && OpenSyslog() is { } socket) _syslog = LogWriter.ForDatagrams("syslog", socket, SyslogNote);
+                        if (_syslog is not null) writers.Add(syslog = _syslog);
+                        break;
+                    case LogDestinationKind.Topic:
+                        topic = true;
+                        break;
                 }
             }
+            if (file is not null)
+            {
+                fileWriter = LogWriter.ForStream(path!, file, owned: true, Note);
+                writers.Add(fileWriter);
+            }
+            oldFile = _targets.File;
+            _targets = new Targets(config, [.. writers.Distinct()], fileWriter, syslog, topic);
+        }
+        oldFile?.Complete(); // writes what it still holds, then closes the old file
+    }
+
+    /// <summary>The process's stdout (1) or stderr (2), written directly: not through <see cref="Console"/>, whose
+    /// writers share one lock with everything else that prints, and whose streams hold a copy of the descriptor
+    /// (which a daemon could then not point at /dev/null).</summary>
+    private static FileStream StandardStream(int fd) =>
+        new(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+
+    private static Socket? OpenSyslog()
+    {
+        if (!File.Exists("/dev/log")) return null;
+        var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint("/dev/log"));
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
         }
     }
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
+    /// <summary>Writes what is queued (giving up on a destination stalled for <see cref="StalledFlushTimeout"/>),
+    /// then closes the log file.</summary>
     public void Dispose()
+    {
+        LogWriter[] writers;
+        lock (_sync)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            writers = AllWriters();
+        }
+        foreach (var w in writers) w.Complete();
+        // Side by side, so that two blocked destinations cost one timeout, not two.
+        Task.WaitAll([.. writers.Select(w => Task.Factory.StartNew(() => w.Flush(StalledFlushTimeout),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))]);
+    }
+
+    private LogWriter[] AllWriters()
     {
         lock (_sync)
         {
-            foreach (var f in _files) f.Dispose();
-            _files.Clear();
-            _syslog?.Dispose();
+            return [.. new[] { _stdout, _stderr, _syslog, _targets.File }.OfType<LogWriter>()];
         }
     }
 
@@ -95,45 +201,56 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
 
     private void Write(LogTypes type, string message)
     {
-        var config = _config;
+        var targets = _targets;
+        var config = targets.Config;
         if ((config.LogTypes & type) == 0) return;
-        string line = config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " + message : message;
-        lock (_sync)
+        string prefix = config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " : "";
+        string line = Truncate(prefix + message, MaxLineBytes);
+        foreach (var w in targets.Writers)
         {
-            foreach (var dest in config.LogDestinations)
-            {
-                switch (dest.Kind)
-                {
-                    case LogDestinationKind.Stdout: Console.Out.WriteLine(line); break;
-                    case LogDestinationKind.Stderr: Console.Error.WriteLine(line); break;
-                    case LogDestinationKind.Syslog: Syslog(type, message, config.LogFacility ?? 0); break;
-                    case LogDestinationKind.Topic:
-                        Broker?.PublishFromBroker("$SYS/broker/log/" + TopicLetter(type), Encoding.UTF8.GetBytes(line));
-                        break;
-                }
-            }
-            foreach (var f in _files) f.WriteLine(line);
+            w.Enqueue(w == targets.Syslog ? SyslogDatagram(type, line.Length > prefix.Length ? line[prefix.Length..] : "", config) : line);
         }
+        if (targets.Topic) Broker?.PublishFromBroker("$SYS/broker/log/" + TopicLetter(type), Encoding.UTF8.GetBytes(line));
     }
+
+    /// <summary><paramref name="line"/> cut to at most <paramref name="maxBytes"/> bytes of UTF-8, between
+    /// characters (Mosquitto cuts between bytes, which can leave half a character).</summary>
+    internal static string Truncate(string line, int maxBytes)
+    {
+        if (line.Length * 3 <= maxBytes) return line; // no character takes more than 3 bytes per UTF-16 unit
+        int bytes = 0;
+        int i = 0;
+        while (i < line.Length)
+        {
+            Rune.DecodeFromUtf16(line.AsSpan(i), out var rune, out int used); // a lone surrogate: U+FFFD, as encoded
+            if (bytes + rune.Utf8SequenceLength > maxBytes) return line[..i];
+            bytes += rune.Utf8SequenceLength;
+            i += used;
+        }
+        return line;
+    }
+
+    /// <summary>The line a destination gets after it dropped lines (Information, with the current time stamp).</summary>
+    private string Note(string text)
+    {
+        var config = _targets.Config;
+        return Truncate(config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " + text : text, MaxLineBytes);
+    }
+
+    private string SyslogNote(string text) => SyslogDatagram(LogTypes.Warning, text, _targets.Config);
 
     private static string TopicLetter(LogTypes type) =>
         (type & LogTypes.Error) != 0 ? "E" : (type & LogTypes.Warning) != 0 ? "W" : (type & LogTypes.Notice) != 0 ? "N" :
         (type & LogTypes.Information) != 0 ? "I" : (type & LogTypes.Subscribe) != 0 ? "M" :
         (type & LogTypes.Unsubscribe) != 0 ? "M" : "D";
 
-    private void Syslog(LogTypes type, string message, int facility)
+    /// <summary>One syslog datagram: <c>&lt;PRI&gt;midge[PID]: message</c>, facility local0..local7.</summary>
+    private static string SyslogDatagram(LogTypes type, string message, BrokerConfig config)
     {
-        if (_syslog is null) return;
         int severity = (type & LogTypes.Error) != 0 ? 3 : (type & LogTypes.Warning) != 0 ? 4 :
             (type & LogTypes.Notice) != 0 ? 5 : (type & LogTypes.Information) != 0 ? 6 : 7;
-        int pri = ((16 + facility) * 8) + severity; // local0..local7
-        try
-        {
-            _syslog.Send(Encoding.UTF8.GetBytes($"<{pri}>midge[{Environment.ProcessId}]: {message}"));
-        }
-        catch (SocketException)
-        {
-        }
+        int pri = ((16 + (config.LogFacility ?? 0)) * 8) + severity; // local0..local7
+        return $"<{pri}>midge[{Environment.ProcessId}]: {message}";
     }
 
     /// <summary>Seconds since the epoch, or a strftime-style format as Mosquitto's log_timestamp_format.</summary>
@@ -168,14 +285,14 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel)
         {
             if (category.StartsWith("Microsoft.", StringComparison.Ordinal) && logLevel < LogLevel.Warning) return false;
-            return (provider._config.LogTypes & TypesAt(logLevel)) != 0;
+            return (provider._targets.Config.LogTypes & TypesAt(logLevel)) != 0;
         }
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (!IsEnabled(logLevel)) return;
             var type = TypeOf(logLevel, eventId);
-            if ((provider._config.LogTypes & type) == 0) return;
+            if ((provider._targets.Config.LogTypes & type) == 0) return;
             string message = formatter(state, exception);
             if (exception is not null && logLevel >= LogLevel.Error) message += " " + exception;
             provider.Write(type, message);

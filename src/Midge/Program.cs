@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
@@ -59,6 +58,7 @@ public static partial class Program
                 return 0;
             }
             config = arguments.ToBrokerConfig();
+            LogFiles.Check(config); // a log file in a missing directory: file:line, before anything starts
             tls = new TlsCertificateStore(config); // certfile, keyfile, cafile, capath, crlfile: errors name the line
         }
         catch (CommandLineException ex)
@@ -80,9 +80,10 @@ public static partial class Program
             return 0;
         }
 
-        if (arguments.Daemon && Environment.GetEnvironmentVariable("MIDGE_DAEMON_CHILD") is null)
+        if (arguments.Daemon)
         {
-            return Daemonize(args);
+            if (!Daemon.IsChild) return await Daemon.StartAsync(args);
+            Daemon.BeginChild();
         }
 
         SingleCpuTiering.RestartIfNeeded();
@@ -105,7 +106,30 @@ public static partial class Program
 
     private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config, TlsCertificateStore tls)
     {
-        var loggerProvider = new MidgeLoggerProvider(config);
+        MidgeLoggerProvider loggerProvider;
+        try
+        {
+            loggerProvider = new MidgeLoggerProvider(config);
+        }
+        catch (LogFileException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            return 1;
+        }
+        try
+        {
+            return await RunAsync(arguments, config, tls, loggerProvider);
+        }
+        finally
+        {
+            // What is still queued is written; a destination that takes nothing any more is given up on.
+            loggerProvider.Dispose();
+        }
+    }
+
+    private static async Task<int> RunAsync(BrokerArguments arguments, BrokerConfig config, TlsCertificateStore tls,
+        MidgeLoggerProvider loggerProvider)
+    {
         using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(loggerProvider));
         var log = loggerFactory.CreateLogger("Midge");
         Broker broker;
@@ -172,6 +196,7 @@ public static partial class Program
             return 1;
         }
         if (config.PidFile is { } pidFile) File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+        if (arguments.Daemon && Daemon.IsChild) Daemon.Detach();
         SettleStartupHeap();
         await app.WaitForShutdownAsync();
         if (config.PidFile is { } pid) File.Delete(pid);
@@ -196,34 +221,18 @@ public static partial class Program
         try
         {
             var config = arguments.ToBrokerConfig();
+            LogFiles.Check(config);
             var applyTls = tls.Prepare(config);
+            var applyLog = logger.Prepare(config); // reopens the log file (rotation); the old one stays if it fails
             broker.Reload(config);
             applyTls();
-            logger.Apply(config);
+            applyLog();
             Log.Reloaded(log, arguments.ConfigFile);
         }
-        catch (Exception ex) when (ex is ConfigException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
+        catch (Exception ex) when (ex is ConfigException or LogFileException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
         {
             Log.ReloadFailed(log, ex.Message);
         }
-    }
-
-    /// <summary>-d: start a detached copy of this process and return at once, as Mosquitto does.</summary>
-    private static int Daemonize(string[] args)
-    {
-        var start = new ProcessStartInfo(Environment.ProcessPath!)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        string? entry = Environment.GetCommandLineArgs().FirstOrDefault();
-        if (entry is not null && entry.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) start.ArgumentList.Add(entry);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["MIDGE_DAEMON_CHILD"] = "1";
-        using var child = Process.Start(start);
-        return child is null ? 1 : 0;
     }
 
     /// <summary>Ticks the broker once a second (keep-alive, expiry, delayed wills) and publishes $SYS.</summary>

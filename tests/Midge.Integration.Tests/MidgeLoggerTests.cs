@@ -45,4 +45,125 @@ public sealed class MidgeLoggerTests
         }
         Assert.True(checkedEvents >= 30, $"only {checkedEvents} [LoggerMessage] methods found");
     }
+
+    [Theory]
+    [InlineData("short", 999, "short")]
+    [InlineData("abcdef", 4, "abcd")]
+    [InlineData("ab\u00e9\u00e9", 4, "ab\u00e9")] // 'é' is two bytes: 2 + 2 fits, the next does not
+    [InlineData("ab\u00e9\u00e9", 5, "ab\u00e9")] // never half a character
+    [InlineData("a\U0001F600b", 4, "a")] // a four-byte character (a surrogate pair) whole or not at all
+    [InlineData("a\U0001F600b", 5, "a\U0001F600")]
+    public void Lines_are_cut_between_characters_to_the_byte_limit(string line, int max, string expected)
+    {
+        Assert.Equal(expected, MidgeLoggerProvider.Truncate(line, max));
+    }
+
+    [Fact]
+    public void A_65_KB_message_is_cut_to_999_bytes()
+    {
+        string cut = MidgeLoggerProvider.Truncate("1700000000: c 0 a/" + new string('x', 65_000), MidgeLoggerProvider.MaxLineBytes);
+        Assert.Equal(999, System.Text.Encoding.UTF8.GetByteCount(cut));
+    }
+
+    /// <summary>A destination that takes nothing until released: a pipe nobody reads.</summary>
+    private sealed class BlockedStream : MemoryStream
+    {
+        public ManualResetEventSlim Released { get; } = new();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Released.Wait();
+            lock (this) base.Write(buffer, offset, count);
+        }
+
+        public string Text()
+        {
+            lock (this) return System.Text.Encoding.UTF8.GetString(ToArray());
+        }
+    }
+
+    [Fact]
+    public void A_blocked_destination_never_blocks_the_caller_and_what_it_dropped_is_counted_once_it_drains()
+    {
+        var stream = new BlockedStream();
+        var writer = LogWriter.ForStream("test", stream, owned: false, text => "note: " + text, capacity: 100);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        writer.Enqueue("first"); // taken by the writer thread, which then blocks writing it
+        Thread.Sleep(100);
+        for (int i = 0; i < 1000; i++) writer.Enqueue($"line {i}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"enqueueing took {clock.Elapsed}");
+        Assert.False(writer.Flush(TimeSpan.FromMilliseconds(200))); // stalled: gives up rather than waiting forever
+        Assert.Equal(900, writer.Dropped);
+
+        stream.Released.Set();
+        Assert.True(writer.Flush(TimeSpan.FromSeconds(5)));
+        var lines = stream.Text().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["first", .. Enumerable.Range(0, 100).Select(i => $"line {i}"), "note: 900 log lines dropped (test was not keeping up)"], lines);
+
+        writer.Enqueue("after"); // and on it goes
+        Assert.True(writer.Flush(TimeSpan.FromSeconds(5)));
+        Assert.EndsWith("after\n", stream.Text());
+    }
+
+    [Fact]
+    public void The_drop_count_comes_before_the_next_line_that_found_room()
+    {
+        var stream = new BlockedStream();
+        var writer = LogWriter.ForStream("test", stream, owned: false, text => "note: " + text, capacity: 2);
+        writer.Enqueue("a");
+        Thread.Sleep(100); // "a" is being written (blocked); "b" and "c" fill the queue
+        writer.Enqueue("b");
+        writer.Enqueue("c");
+        writer.Enqueue("lost");
+        stream.Released.Set();
+        Assert.True(writer.Flush(TimeSpan.FromSeconds(5)));
+        writer.Enqueue("d");
+        Assert.True(writer.Flush(TimeSpan.FromSeconds(5)));
+        Assert.Equal("a\nb\nc\nnote: 1 log lines dropped (test was not keeping up)\nd\n", stream.Text());
+    }
+
+    [Fact]
+    public void Lines_reach_the_log_file_through_the_queue_and_dispose_writes_them_all()
+    {
+        string dir = Directory.CreateTempSubdirectory("midge-logger-").FullName;
+        string file = Path.Combine(dir, "m.log");
+        var provider = new MidgeLoggerProvider(new BrokerConfig
+        {
+            LogDestinations = [new LogDestination(LogDestinationKind.File, file)],
+            LogTypes = LogTypes.All,
+            LogTimestamp = false,
+        });
+        var logger = provider.CreateLogger("Midge.Core");
+        for (int i = 0; i < 1000; i++) logger.LogInformation("line {I}", i);
+        logger.LogInformation("{Long}", new string('y', 5000));
+        provider.Dispose();
+        var lines = File.ReadAllLines(file);
+        Assert.Equal(1001, lines.Length);
+        Assert.Equal("line 999", lines[999]);
+        Assert.Equal(new string('y', 999), lines[1000]);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public void A_log_file_that_cannot_be_opened_throws_one_line_naming_it_and_a_reload_changes_nothing()
+    {
+        string dir = Directory.CreateTempSubdirectory("midge-logger-").FullName;
+        string missing = Path.Combine(dir, "missing", "m.log");
+        var bad = new BrokerConfig { LogDestinations = [new LogDestination(LogDestinationKind.File, missing)] };
+
+        var ex = Assert.Throws<LogFileException>(() => new MidgeLoggerProvider(bad));
+        Assert.Equal($"Unable to open log file {missing} for writing: directory {Path.GetDirectoryName(missing)} does not exist.", ex.Message);
+
+        string good = Path.Combine(dir, "m.log");
+        var provider = new MidgeLoggerProvider(new BrokerConfig
+        {
+            LogDestinations = [new LogDestination(LogDestinationKind.File, good)],
+            LogTimestamp = false,
+        });
+        Assert.Throws<LogFileException>(() => provider.Prepare(bad));
+        provider.CreateLogger("Midge").LogError("still here");
+        provider.Dispose();
+        Assert.Equal(["still here"], File.ReadAllLines(good));
+        Directory.Delete(dir, recursive: true);
+    }
 }
