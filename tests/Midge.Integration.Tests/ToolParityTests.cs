@@ -229,8 +229,8 @@ public sealed class ToolParityTests(ToolParityFixture f) : IClassFixture<ToolPar
     [Fact]
     public async Task Debug_output_shows_unsubscribe_and_keepalive()
     {
-        // -k 5: one PINGREQ/PINGRESP before -W 8 ends it; -U goes out right behind the SUBSCRIBE.
-        string output = await Same("$SUB -p $PORT -d -i ping1 -k 5 -W 8 -t $T -U $T/other; echo rc=$?");
+        // -k 5: one PINGREQ/PINGRESP (at 5 s, the next would be at 10 s) before -W 9 ends it; -U goes out right behind the SUBSCRIBE.
+        string output = await Same("$SUB -p $PORT -d -i ping1 -k 5 -W 9 -t $T -U $T/other; echo rc=$?");
         Assert.Contains("Client ping1 sending PINGREQ", output);
         Assert.Contains("Client ping1 received UNSUBACK", output);
     }
