@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Midge.Protocol;
+using Midge.Protocol.Packets;
 
 namespace Midge.Client;
 
@@ -44,6 +45,10 @@ public sealed record MqttTlsOptions
     public string? TargetHost { get; init; }
     /// <summary>PEM file of CA certificates to trust instead of the system store (mosquitto's --cafile).</summary>
     public string? CaFile { get; init; }
+    /// <summary>Directory of CA certificates to trust instead of the system store (mosquitto's --capath): as
+    /// OpenSSL's hashed directory lookup, the files named <c>HASH.N</c> (made by <c>openssl rehash</c> or
+    /// <c>c_rehash</c>) are read; other files are not. With <see cref="CaFile"/>, both are trusted.</summary>
+    public string? CaPath { get; init; }
     /// <summary>PEM client certificate (mosquitto's --cert) and its key (--key).</summary>
     public string? CertFile { get; init; }
     public string? KeyFile { get; init; }
@@ -54,9 +59,26 @@ public sealed record MqttTlsOptions
     /// <summary>Overrides every certificate check when set.</summary>
     public RemoteCertificateValidationCallback? RemoteCertificateValidation { get; init; }
     public SslProtocols EnabledProtocols { get; init; } = SslProtocols.None;
+    /// <summary>The cipher suites offered (TLS 1.2 and 1.3); null for the platform's defaults. Linux and macOS only
+    /// (.NET's <see cref="CipherSuitesPolicy"/>).</summary>
+    public IReadOnlyList<TlsCipherSuite>? CipherSuites { get; init; }
     /// <summary>ALPN protocol names, if any.</summary>
     public IReadOnlyList<string>? ApplicationProtocols { get; init; }
 }
+
+/// <summary>A SOCKS5 proxy (RFC 1928) the connection goes through; the proxy resolves the server's host name
+/// (mosquitto's <c>--proxy socks5h://...</c>). With a user name, the proxy may ask for RFC 1929's user name and
+/// password authentication.</summary>
+public sealed record Socks5Proxy(string Host, int Port = 1080)
+{
+    public string? UserName { get; init; }
+    public string? Password { get; init; }
+}
+
+/// <summary>Sees each packet the client sends (when it is queued, before it reaches the socket) and receives
+/// (once decoded, before the client acts on it). Called on the thread that sends or reads; it must return quickly,
+/// and an exception it throws is ignored.</summary>
+public delegate void PacketTraceHandler(MqttPacket packet, bool outgoing);
 
 /// <summary>Options of an <see cref="MqttClient"/>; change them with <c>with</c>.</summary>
 public sealed record MqttClientOptions
@@ -106,4 +128,11 @@ public sealed record MqttClientOptions
     public string? BindAddress { get; init; }
     /// <summary>TLS; null for plain TCP.</summary>
     public MqttTlsOptions? Tls { get; init; }
+    /// <summary>Connect to this Unix domain socket instead of <see cref="Host"/>:<see cref="Port"/> (mosquitto's
+    /// --unix); <see cref="Host"/> is still the name TLS checks.</summary>
+    public string? UnixSocketPath { get; init; }
+    /// <summary>Reach <see cref="Host"/>:<see cref="Port"/> through this SOCKS5 proxy; null for a direct connection.</summary>
+    public Socks5Proxy? Proxy { get; init; }
+    /// <summary>Every packet sent and received, for debug logs (mosquitto's -d); null for none.</summary>
+    public PacketTraceHandler? PacketTrace { get; init; }
 }

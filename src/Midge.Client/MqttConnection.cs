@@ -33,13 +33,17 @@ internal sealed class MqttConnection : IAsyncDisposable
     private readonly int _maxIncoming;
     private Task _writerTask = Task.CompletedTask;
     private int _aborted;
+    private volatile bool _sendClosed;
 
-    private MqttConnection(Socket socket, Stream stream, ProtocolVersion version, int maxIncoming)
+    private readonly PacketTraceHandler? _trace;
+
+    private MqttConnection(Socket socket, Stream stream, ProtocolVersion version, int maxIncoming, PacketTraceHandler? trace)
     {
         _socket = socket;
         _stream = stream;
         Version = version;
         _maxIncoming = maxIncoming;
+        _trace = trace;
         _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
         _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024));
         LastSent = LastReceived = Environment.TickCount64;
@@ -53,15 +57,27 @@ internal sealed class MqttConnection : IAsyncDisposable
 
     public static async Task<MqttConnection> OpenAsync(MqttClientOptions options, CancellationToken ct)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = options.NoDelay };
+        var socket = options.UnixSocketPath is not null
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = options.NoDelay };
         try
         {
-            if (options.BindAddress is { } bind) socket.Bind(new IPEndPoint(IPAddress.Parse(bind), 0));
-            await socket.ConnectAsync(options.Host, options.Port, ct).ConfigureAwait(false);
+            if (options.UnixSocketPath is { } path)
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
+            }
+            else
+            {
+                if (options.BindAddress is { } bind) socket.Bind(new IPEndPoint(IPAddress.Parse(bind), 0));
+                if (options.Proxy is { } proxy) await socket.ConnectAsync(proxy.Host, proxy.Port, ct).ConfigureAwait(false);
+                else await socket.ConnectAsync(options.Host, options.Port, ct).ConfigureAwait(false);
+            }
             Stream stream = new NetworkStream(socket, ownsSocket: false);
+            if (options.Proxy is { } via && options.UnixSocketPath is null)
+                await Socks5.ConnectAsync(stream, options.Host, options.Port, via, ct).ConfigureAwait(false);
             if (options.Tls is { } tls) stream = await AuthenticateAsync(stream, options.Host, tls, ct).ConfigureAwait(false);
             int max = options.ProtocolVersion == ProtocolVersion.V500 && options.MaximumPacketSize is { } m ? (int)Math.Min(m, int.MaxValue) : 0;
-            return new MqttConnection(socket, stream, options.ProtocolVersion, max);
+            return new MqttConnection(socket, stream, options.ProtocolVersion, max, options.PacketTrace);
         }
         catch
         {
@@ -82,6 +98,11 @@ internal sealed class MqttConnection : IAsyncDisposable
             trust = [];
             trust.ImportFromPemFile(caFile);
         }
+        if (tls.CaPath is { } caPath)
+        {
+            trust ??= [];
+            trust.AddRange(LoadHashedDirectory(caPath));
+        }
         var auth = new SslClientAuthenticationOptions
         {
             TargetHost = tls.TargetHost ?? host,
@@ -90,6 +111,7 @@ internal sealed class MqttConnection : IAsyncDisposable
             RemoteCertificateValidationCallback = tls.RemoteCertificateValidation ?? ((_, cert, chain, errors) =>
                 Validate(cert, errors, trust, tls.AllowNameMismatch)),
         };
+        if (tls.CipherSuites is { } suites) auth.CipherSuitesPolicy = new CipherSuitesPolicy(suites);
         if (tls.ApplicationProtocols is { Count: > 0 } alpn)
             auth.ApplicationProtocols = [.. alpn.Select(p => new SslApplicationProtocol(p))];
         try
@@ -102,6 +124,45 @@ internal sealed class MqttConnection : IAsyncDisposable
             throw;
         }
         return ssl;
+    }
+
+    /// <summary>
+    /// The CA certificates of a directory prepared as OpenSSL's lookup wants it: the files (or links) named
+    /// <c>HASH.N</c>, eight hex digits and a number, as <c>openssl rehash</c> and <c>c_rehash</c> make them. Other
+    /// files (the originals, <c>HASH.rN</c> CRLs) are not read; a missing directory trusts nothing.
+    /// </summary>
+    internal static X509Certificate2Collection LoadHashedDirectory(string directory)
+    {
+        var found = new X509Certificate2Collection();
+        if (!Directory.Exists(directory)) return found;
+        foreach (var file in Directory.GetFiles(directory).Order(StringComparer.Ordinal))
+        {
+            if (!IsHashedName(Path.GetFileName(file))) continue;
+            try
+            {
+                found.ImportFromPemFile(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                // A link to something that is not a certificate: OpenSSL passes it over too.
+            }
+        }
+        return found;
+    }
+
+    private static bool IsHashedName(string name)
+    {
+        int dot = name.IndexOf('.');
+        if (dot != 8 || name.Length == 9) return false;
+        for (int i = 0; i < 8; i++)
+        {
+            if (!char.IsAsciiHexDigit(name[i])) return false;
+        }
+        for (int i = 9; i < name.Length; i++)
+        {
+            if (!char.IsAsciiDigit(name[i])) return false;
+        }
+        return true;
     }
 
     /// <summary>System trust, or only the CA file's certificates when one is given; a name mismatch passes with
@@ -121,6 +182,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     /// <summary>Writes CONNECT before the writer loop runs.</summary>
     public async ValueTask SendDirectAsync(MqttPacket packet, CancellationToken ct)
     {
+        Trace(packet, outgoing: true);
         PacketEncoder.Write(_writer, packet, Version);
         await _writer.FlushAsync(ct).ConfigureAwait(false);
         LastSent = Environment.TickCount64;
@@ -129,12 +191,30 @@ internal sealed class MqttConnection : IAsyncDisposable
     public void StartWriter() => _writerTask = Task.Run(WriterLoopAsync);
 
     /// <summary>Queues a packet for the writer loop; false when the connection is closing.</summary>
-    public bool Send(MqttPacket packet, TaskCompletionSource<PublishResult>? written = null) =>
-        _queue.Writer.TryWrite(new Outgoing(packet, written));
+    public bool Send(MqttPacket packet, TaskCompletionSource<PublishResult>? written = null)
+    {
+        // Traced before it is queued: the writer loop may have it on the wire, and the answer read, at once.
+        if (_trace is not null && !_sendClosed) Trace(packet, outgoing: true);
+        return _queue.Writer.TryWrite(new Outgoing(packet, written));
+    }
+
+    private void Trace(MqttPacket packet, bool outgoing)
+    {
+        if (_trace is null) return;
+        try
+        {
+            _trace(packet, outgoing);
+        }
+        catch (Exception)
+        {
+            // A logger's failure must not break the connection.
+        }
+    }
 
     /// <summary>Stops taking packets and waits (bounded) until the queued ones are flushed.</summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
+        _sendClosed = true;
         _queue.Writer.TryComplete();
         try
         {
@@ -201,6 +281,7 @@ internal sealed class MqttConnection : IAsyncDisposable
                         _reader.AdvanceTo(buffer.Start);
                     }
                     LastReceived = Environment.TickCount64;
+                    Trace(packet, outgoing: false);
                     return packet;
                 case FrameStatus.TooLarge:
                     throw new MqttProtocolException(ReasonCode.PacketTooLarge, $"the server sent a packet of {length} bytes, above our Maximum Packet Size");
@@ -220,6 +301,7 @@ internal sealed class MqttConnection : IAsyncDisposable
     public void Abort()
     {
         if (Interlocked.Exchange(ref _aborted, 1) != 0) return;
+        _sendClosed = true;
         _queue.Writer.TryComplete();
         try
         {

@@ -1,13 +1,27 @@
 using System.Globalization;
+using System.Net.Security;
+using System.Security.Authentication;
 using System.Text;
 using Midge.Client;
+using Midge.Config;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
 namespace Midge.Tools;
 
-/// <summary>A command line error: printed as "Error: ..." followed by the usage hint, exit code 1.</summary>
-internal sealed class ClientArgumentException(string message) : Exception(message);
+/// <summary>
+/// A command line error: printed as "Error: ..." followed by the usage hint (or, with <paramref name="usage"/>, the
+/// usage text on stdout, as mosquitto_pub does for a missing topic or message), exit code 1. Some of mosquitto's
+/// messages end in a blank line of their own: <paramref name="blankLines"/> says how many.
+/// </summary>
+internal sealed class ClientArgumentException(string message, bool usage = false, int blankLines = 0) : Exception(message)
+{
+    public bool ShowUsage { get; } = usage;
+    public int BlankLines { get; } = blankLines;
+}
+
+/// <summary>Options that parse but cannot be applied (mosquitto's client_opts_set errors): "Error: ...", exit 1, no hint.</summary>
+internal sealed class ClientSetupException(string message) : Exception(message);
 
 /// <summary>The options mosquitto_pub and mosquitto_sub share, parsed the same way.</summary>
 internal sealed class ClientArguments
@@ -39,6 +53,10 @@ internal sealed class ClientArguments
     public string? CertFile;
     public string? KeyFile;
     public bool Insecure;
+    public string? TlsVersion;
+    public string? Ciphers;
+    public Socks5Proxy? Proxy;
+    public string? UnixPath;
     public readonly Dictionary<string, MqttProperties> Properties = [];
 
     // pub
@@ -86,6 +104,12 @@ internal sealed class ClientArguments
         catch (ClientArgumentException ex)
         {
             Console.Error.WriteLine($"Error: {ex.Message}");
+            if (ex.ShowUsage)
+            {
+                Console.WriteLine(usage);
+                return null;
+            }
+            for (int i = 0; i < ex.BlankLines; i++) Console.Error.WriteLine();
             Console.Error.WriteLine();
             Console.Error.WriteLine($"Use 'midge {tool} --help' to see usage.");
             return null;
@@ -108,7 +132,7 @@ internal sealed class ClientArguments
             string arg = args[i];
             string Next()
             {
-                if (i + 1 >= args.Length) throw new ClientArgumentException(MissingValue(arg));
+                if (i + 1 >= args.Length) throw MissingValue(arg);
                 return args[++i];
             }
             switch (arg)
@@ -159,7 +183,11 @@ internal sealed class ClientArguments
                 case "--cert": a.CertFile = Next(); break;
                 case "--key": a.KeyFile = Next(); break;
                 case "--insecure": a.Insecure = true; break;
-                case "--tls-version" or "--ciphers" or "--tls-alpn" or "--keyform": Next(); break;
+                case "--tls-version": a.TlsVersion = Next(); break;
+                case "--ciphers": a.Ciphers = Next(); break;
+                case "--proxy": a.Proxy = ParseProxy(Next()); break;
+                case "--unix": a.UnixPath = Next(); break;
+                case "--tls-alpn" or "--keyform": Next(); break;
                 case "-D" or "--property": a.ParseProperty(args, ref i); break;
                 case "-L" or "--url": a.ParseUrl(Next()); break;
                 // pub
@@ -170,7 +198,10 @@ internal sealed class ClientArguments
                 case "-n" or "--null-message" when pub: a.NullMessage = true; a._messageModes++; break;
                 case "-r" or "--retain" when pub: a.Retain = true; break;
                 case "-M" when pub: a.MaxInflight = ParseInt(Next(), 1, 65535, "Maximum inflight messages must be >= 1."); break;
-                case "--repeat" when pub: a.Repeat = ParseInt(Next(), 1, int.MaxValue, "--repeat argument must be >0."); break;
+                case "--repeat" when pub:
+                    if (!int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out a.Repeat) || a.Repeat < 1)
+                        throw new ClientArgumentException("--repeat argument must be >0.", blankLines: 1);
+                    break;
                 case "--repeat-delay" when pub:
                     if (!double.TryParse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture, out a.RepeatDelay) || a.RepeatDelay < 0)
                         throw new ClientArgumentException("--repeat-delay argument must be >=0.0.");
@@ -199,24 +230,30 @@ internal sealed class ClientArguments
     {
         if (pub)
         {
-            if (_messageModes > 1) throw new ClientArgumentException("Only one type of message can be sent at once.");
-            if (Topics.Count == 0 || _messageModes == 0) throw new ClientArgumentException("Both topic and message must be supplied.");
+            if (_messageModes > 1) throw new ClientArgumentException("Only one type of message can be sent at once.", blankLines: 1);
+            if (Topics.Count == 0 || _messageModes == 0) throw new ClientArgumentException("Both topic and message must be supplied.", usage: true);
         }
-        else if (Topics.Count == 0 && Unsubscribe.Count == 0)
+        else if (Topics.Count == 0)
         {
+            // Unsubscribing alone (-U without -t) is refused too, as by mosquitto_sub.
             throw new ClientArgumentException("You must specify a topic to subscribe to.");
         }
         if (WillPayload is not null && WillTopic is null) throw new ClientArgumentException("Will payload given, but no will topic given.");
         if (WillRetain && WillTopic is null) throw new ClientArgumentException("Will retain given, but no will topic given.");
         if (Password is not null && UserName is null && !Quiet) Console.Error.WriteLine("Warning: Not using password since username not set.");
         if (Properties.Count > 0 && Version != ProtocolVersion.V500) throw new ClientArgumentException("You must use MQTT v5 to use properties.");
-        if (ClientId is not null && ClientIdPrefix is not null) throw new ClientArgumentException("-i and -I argument cannot be used together.");
+        if (ClientId is not null && ClientIdPrefix is not null) throw new ClientArgumentException("-i and -I argument cannot be used together.", blankLines: 1);
         if (!NoClean && SessionExpiry is > 0 && Version == ProtocolVersion.V500) { }
     }
 
-    private static string MissingValue(string arg) => arg switch
+    private static ClientArgumentException MissingValue(string arg) => arg switch
     {
-        "-t" => "-t argument given but no topic specified.",
+        "-t" => new ClientArgumentException("-t argument given but no topic specified.", blankLines: 1),
+        _ => new ClientArgumentException(MissingValueText(arg)),
+    };
+
+    private static string MissingValueText(string arg) => arg switch
+    {
         "-h" => "-h argument given but no host specified.",
         "-p" => "-p argument given but no port specified.",
         "-m" => "-m argument given but no message specified.",
@@ -247,6 +284,75 @@ internal sealed class ClientArguments
         "mqttv5" or "5" => ProtocolVersion.V500,
         _ => throw new ClientArgumentException($"Invalid protocol version argument given."),
     };
+
+    /// <summary>mosquitto's --proxy: socks5h://[username[:password]@]hostname[:port], port 1080 by default.</summary>
+    private static Socks5Proxy ParseProxy(string url)
+    {
+        const string scheme = "socks5h://";
+        if (!url.StartsWith(scheme, StringComparison.Ordinal)) throw new ClientArgumentException($"Unsupported proxy protocol: {url}");
+        string rest = url[scheme.Length..];
+        string? user = null, password = null;
+        int at = rest.LastIndexOf('@');
+        if (at >= 0)
+        {
+            string credentials = rest[..at];
+            rest = rest[(at + 1)..];
+            int colon = credentials.IndexOf(':');
+            user = colon < 0 ? credentials : credentials[..colon];
+            if (colon >= 0) password = credentials[(colon + 1)..];
+            if (user.Length == 0) throw new ClientArgumentException("Invalid proxy.");
+        }
+        string host = rest;
+        int port = 1080;
+        int portColon = rest.LastIndexOf(':');
+        if (portColon >= 0 && rest.IndexOf(']') < portColon)
+        {
+            host = rest[..portColon];
+            if (!int.TryParse(rest[(portColon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port)) port = 0;
+            if (port is < 1 or > 65535) throw new ClientArgumentException($"Invalid proxy port {port}");
+        }
+        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
+        if (host.Length == 0) throw new ClientArgumentException("Invalid proxy.");
+        return new Socks5Proxy(host, port) { UserName = user, Password = password };
+    }
+
+    /// <summary>The TLS protocol versions --tls-version allows: as libmosquitto, the one named and later ones.</summary>
+    public static SslProtocols TlsProtocols(string? version) => version switch
+    {
+        null or "tlsv1.2" => SslProtocols.Tls12 | SslProtocols.Tls13,
+        "tlsv1.3" => SslProtocols.Tls13,
+#pragma warning disable SYSLIB0039 // TLS 1.1 is obsolete; asked for by name, it is offered (OpenSSL's security level may still refuse it)
+        "tlsv1.1" => SslProtocols.Tls11 | SslProtocols.Tls12 | SslProtocols.Tls13,
+#pragma warning restore SYSLIB0039
+        _ => throw new ClientSetupException("Problem setting TLS options, check the options are valid."),
+    };
+
+    /// <summary>
+    /// --ciphers, an OpenSSL cipher list, as .NET's cipher suite policy: each name must be a suite (OpenSSL's
+    /// name or the IANA one); keywords such as HIGH or DEFAULT cannot be expanded. As with libmosquitto, where
+    /// the list sets the TLS 1.2 suites only, TLS 1.3 keeps OpenSSL's default suites unless the list names some.
+    /// </summary>
+    public static IReadOnlyList<TlsCipherSuite> CipherSuites(string list)
+    {
+        if (!TlsCiphers.TryMap(list, tls13: false, out var suites, out var unmapped))
+        {
+            throw new ClientSetupException($"--ciphers: '{unmapped}' is not a cipher suite name midge knows; it takes OpenSSL or IANA suite names "
+                + "(ECDHE-RSA-AES128-GCM-SHA256, TLS_AES_128_GCM_SHA256), not keywords such as HIGH or DEFAULT.");
+        }
+        if (suites.Count == 0) throw new ClientSetupException("--ciphers: no cipher suite given.");
+        if (!suites.Any(TlsCiphers.Tls13.Contains)) suites.AddRange(TlsCiphers.DefaultTls13);
+        return suites;
+    }
+
+    /// <summary>What mosquitto checks once the arguments are parsed, before connecting (client_opts_set).</summary>
+    public void CheckSetup()
+    {
+        if (UsesTls && CaFile is not null && !File.Exists(CaFile)) throw new ClientSetupException("Problem setting TLS options: File not found.");
+        TlsProtocols(TlsVersion);
+        if (Ciphers is not null) CipherSuites(Ciphers);
+    }
+
+    private bool UsesTls => CaFile is not null || CaPath is not null || CertFile is not null || Insecure;
 
     private void ParseUrl(string url)
     {
@@ -312,8 +418,8 @@ internal sealed class ClientArguments
         }
     }
 
-    /// <summary>The client options these arguments describe.</summary>
-    public MqttClientOptions ToClientOptions()
+    /// <summary>The client options these arguments describe (<see cref="CheckSetup"/> has passed).</summary>
+    public MqttClientOptions ToClientOptions(PacketTraceHandler? trace = null)
     {
         string clientId = ClientId ?? (ClientIdPrefix is { } prefix ? prefix + Environment.ProcessId
             : Version == ProtocolVersion.V310 || NoClean ? $"midge_{Tool}_{Environment.ProcessId}" : "");
@@ -325,9 +431,18 @@ internal sealed class ClientArguments
             will = new MqttWill(WillTopic, Encoding.UTF8.GetBytes(WillPayload ?? ""), WillQoS, WillRetain) { Properties = PropertiesFor("will") };
         }
         MqttTlsOptions? tls = null;
-        if (CaFile is not null || CaPath is not null || CertFile is not null || Insecure)
+        if (UsesTls)
         {
-            tls = new MqttTlsOptions { CaFile = CaFile, CertFile = CertFile, KeyFile = KeyFile, AllowNameMismatch = Insecure };
+            tls = new MqttTlsOptions
+            {
+                CaFile = CaFile,
+                CaPath = CaPath,
+                CertFile = CertFile,
+                KeyFile = KeyFile,
+                AllowNameMismatch = Insecure,
+                EnabledProtocols = TlsProtocols(TlsVersion),
+                CipherSuites = Ciphers is null ? null : CipherSuites(Ciphers),
+            };
         }
         return new MqttClientOptions
         {
@@ -345,22 +460,25 @@ internal sealed class ClientArguments
             NoDelay = NoDelay,
             BindAddress = BindAddress,
             Tls = tls,
+            UnixSocketPath = UnixPath,
+            Proxy = Proxy,
+            PacketTrace = trace,
         };
     }
 
-    /// <summary>Mosquitto's wording of a CONNACK refusal.</summary>
+    /// <summary>Mosquitto's wording of a CONNACK refusal (mosquitto_connack_string, or for MQTT 5 mosquitto_reason_string).</summary>
     public static string ConnAckMessage(ConnectResult result)
     {
         if (result.V3ReturnCode is { } v3)
         {
             return v3 switch
             {
-                ConnectReturnCode.UnacceptableProtocolVersion => "Connection Refused: unacceptable protocol version",
-                ConnectReturnCode.IdentifierRejected => "Connection Refused: identifier rejected",
-                ConnectReturnCode.ServerUnavailable => "Connection Refused: broker unavailable",
-                ConnectReturnCode.BadUserNameOrPassword => "Connection Refused: bad user name or password",
-                ConnectReturnCode.NotAuthorized => "Connection Refused: not authorised",
-                _ => "Connection Refused: unknown reason",
+                ConnectReturnCode.UnacceptableProtocolVersion => "Connection Refused: unacceptable protocol version.",
+                ConnectReturnCode.IdentifierRejected => "Connection Refused: identifier rejected.",
+                ConnectReturnCode.ServerUnavailable => "Connection Refused: broker unavailable.",
+                ConnectReturnCode.BadUserNameOrPassword => "Connection Refused: bad user name or password.",
+                ConnectReturnCode.NotAuthorized => "Connection Refused: not authorised.",
+                _ => "Connection Refused: unknown reason.",
             };
         }
         return ReasonString(result.ReasonCode);
@@ -394,33 +512,59 @@ internal sealed class ClientArguments
         _ => "Unknown reason",
     };
 
-    /// <summary>Prints "Error: ..." the way the mosquitto tools do for a failed connect; returns the exit code.</summary>
+    /// <summary>MOSQ_ERR_TLS: the exit code of a failed TLS handshake.</summary>
+    public const int TlsErrorExitCode = 8;
+
+    /// <summary>MOSQ_ERR_CONN_LOST: the exit code when the server closes the connection before CONNACK.</summary>
+    public const int ConnectionLostExitCode = 7;
+
+    /// <summary>
+    /// Prints what mosquitto_pub/mosquitto_sub print for a failed connect (nothing with --quiet) and returns their
+    /// exit code: a CONNACK refusal exits with its return or reason code, and mosquitto_pub adds libmosquitto's
+    /// error ("The connection was refused." for 3.x, "A network protocol error ..." for MQTT 5).
+    /// </summary>
     public int ReportConnectFailure(Exception ex)
     {
-        if (Quiet) return 1;
         switch (ex)
         {
             case MqttConnectException refused:
-                Console.Error.WriteLine($"Connection error: {ConnAckMessage(refused.Result)}");
-                return refused.Result.V3ReturnCode is { } v3 ? (int)v3 : (int)refused.Result.ReasonCode;
+                int code = refused.Result.V3ReturnCode is { } v3 ? (int)v3 : (int)refused.Result.ReasonCode;
+                Error($"Connection error: {ConnAckMessage(refused.Result)}");
+                if (Tool == "pub")
+                {
+                    Error(refused.Result.V3ReturnCode is >= ConnectReturnCode.UnacceptableProtocolVersion and <= ConnectReturnCode.NotAuthorized
+                        ? "Error: The connection was refused."
+                        : "Error: A network protocol error occurred when communicating with the broker.");
+                }
+                return code;
+            case System.Security.Authentication.AuthenticationException tls:
+                if (Debug) Error($"TLS error: {tls.Message}{(tls.InnerException is { } inner ? " (" + inner.Message + ")" : "")}");
+                Error("Error: A TLS error occurred.");
+                return TlsErrorExitCode;
+            case MqttConnectionLostException:
+            case IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset } }:
+                Error("Error: The connection was lost.");
+                return ConnectionLostExitCode;
             case System.Net.Sockets.SocketException se when se.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionRefused:
-                Console.Error.WriteLine("Error: Connection refused");
+                Error("Error: Connection refused");
                 return 1;
             case System.Net.Sockets.SocketException se when se.SocketErrorCode is System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.TryAgain or System.Net.Sockets.SocketError.NoData:
-                Console.Error.WriteLine("Error: Temporary failure in name resolution");
+                Error("Error: Temporary failure in name resolution");
+                return 1;
+            case System.Net.Sockets.SocketException se when UnixPath is not null:
+                // .NET reports a socket path that does not exist (ENOENT) as "address not available".
+                Error(se.SocketErrorCode == System.Net.Sockets.SocketError.AddressNotAvailable ? "Error: No such file or directory" : $"Error: {se.Message}");
                 return 1;
             default:
-                Console.Error.WriteLine($"Error: {ex.Message}");
+                Error($"Error: {ex.Message}");
                 return 1;
         }
     }
 
-    public void DebugLog(string line)
+    private void Error(string line)
     {
-        if (Debug) Console.WriteLine($"Client {ClientIdForLog} {line}");
+        if (!Quiet) Console.Error.WriteLine(line);
     }
-
-    public string ClientIdForLog { get; set; } = "(null)";
 
     public static TopicSubscription Subscription(string filter, QoS qos) => new(filter, qos);
 }

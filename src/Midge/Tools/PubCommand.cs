@@ -34,14 +34,28 @@ internal static class PubCommand
             return 1;
         }
 
-        var options = a.ToClientOptions();
+        DebugTrace? trace = null;
+        MqttClientOptions options;
+        using var stdout = new BufferedStream(Console.OpenStandardOutput(), 4096);
+        try
+        {
+            a.CheckSetup();
+            options = a.ToClientOptions();
+            if (a.Debug)
+            {
+                trace = new DebugTrace(stdout, options.ClientId);
+                options = options with { PacketTrace = trace.OnPacket };
+            }
+        }
+        catch (ClientSetupException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            return 1;
+        }
         await using var client = new MqttClient(options);
         try
         {
-            a.DebugLog("sending CONNECT");
-            var connack = await client.ConnectAsync();
-            a.ClientIdForLog = client.ClientId.Length > 0 ? client.ClientId : "(null)";
-            a.DebugLog($"received CONNACK ({(int)connack.ReasonCode})");
+            await client.ConnectAsync();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -54,27 +68,20 @@ internal static class PubCommand
         var inflight = new List<Task>();
         int status = 0;
 
-        async Task Send(ReadOnlyMemory<byte> payload)
+        async Task Publish(ReadOnlyMemory<byte> payload)
         {
-            a.DebugLog($"sending PUBLISH (d0, q{(int)a.QoS}, r{(a.Retain ? 1 : 0)}, m?, '{topic}', ... ({payload.Length} bytes))");
-            if (a.QoS == QoS.AtMostOnce)
+            var result = await client.PublishAsync(topic, payload, a.QoS, a.Retain, props);
+            if (!result.IsSuccess && !a.Quiet)
             {
-                await client.PublishAsync(topic, payload, a.QoS, a.Retain, props);
-                return;
+                Console.Error.WriteLine($"Warning: Publish {result.PacketId} failed: {ClientArguments.ReasonString(result.ReasonCode)}.");
             }
-            await window.WaitAsync();
-            inflight.Add(Acked(payload));
         }
 
-        async Task Acked(ReadOnlyMemory<byte> payload)
+        async Task Windowed(ReadOnlyMemory<byte> payload)
         {
             try
             {
-                var result = await client.PublishAsync(topic, payload, a.QoS, a.Retain, props);
-                if (!result.IsSuccess && !a.Quiet)
-                {
-                    Console.Error.WriteLine($"Warning: Publish {result.PacketId} failed: {ClientArguments.ReasonString(result.ReasonCode)}.");
-                }
+                await Publish(payload);
             }
             finally
             {
@@ -86,18 +93,28 @@ internal static class PubCommand
         {
             if (a.LineMode)
             {
+                // Lines go out as they are read, up to -M unacknowledged at a time.
                 using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
                 while (await stdin.ReadLineAsync() is { } line)
                 {
-                    await Send(Encoding.UTF8.GetBytes(line));
+                    byte[] payload = Encoding.UTF8.GetBytes(line);
+                    if (a.QoS == QoS.AtMostOnce)
+                    {
+                        await Publish(payload);
+                        continue;
+                    }
+                    await window.WaitAsync();
+                    inflight.Add(Windowed(payload));
                 }
             }
             else
             {
+                // As mosquitto_pub: each repeat is sent once the previous one is complete (QoS 1: PUBACK, QoS 2:
+                // PUBCOMP), then --repeat-delay is waited.
                 for (int n = 0; n < a.Repeat; n++)
                 {
                     if (n > 0 && a.RepeatDelay > 0) await Task.Delay(TimeSpan.FromSeconds(a.RepeatDelay));
-                    await Send(single);
+                    await Publish(single);
                 }
             }
             await Task.WhenAll(inflight);
@@ -107,7 +124,6 @@ internal static class PubCommand
             if (!a.Quiet) Console.Error.WriteLine($"Error: {ex.Message}");
             status = 1;
         }
-        a.DebugLog("sending DISCONNECT");
         await client.DisconnectAsync(ReasonCode.NormalDisconnection, null);
         return status;
     }
@@ -116,7 +132,7 @@ internal static class PubCommand
         midge pub is a simple mqtt client that will publish a message on a single topic and exit.
         It takes the options of mosquitto_pub 2.0.
 
-        Usage: midge pub {[-h host] [-p port] [-u username] [-P password] -t topic | -L URL}
+        Usage: midge pub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL}
                          {-f file | -l | -n | -m message | -s}
                          [-c] [-k keepalive] [-q qos] [-r] [--repeat N] [--repeat-delay time] [-x session-expiry]
                          [-A bind_address] [--nodelay]
@@ -125,7 +141,9 @@ internal static class PubCommand
                          [-M max_inflight]
                          [-u username [-P password]]
                          [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
-                         [{--cafile file | --capath dir} [--cert file] [--key file] [--insecure]]
+                         [{--cafile file | --capath dir} [--cert file] [--key file]
+                           [--ciphers ciphers] [--insecure] [--tls-version version]]
+                         [--proxy socks-url]
                          [-D command identifier value]
                midge pub --help
 
@@ -164,9 +182,22 @@ internal static class PubCommand
          --will-qos : QoS level for the client Will.
          --will-retain : if given, make the client Will retained.
          --will-topic : the topic on which to publish the client Will.
+         --unix : connect to a broker through a unix domain socket instead of a TCP socket,
+                  e.g. /tmp/mosquitto.sock
          --cafile : path to a file containing trusted CA certificates to enable encrypted communication.
+         --capath : path to a directory containing trusted CA certificates to enable encrypted
+                    communication; as with OpenSSL, only the hashed names that openssl rehash or
+                    c_rehash make are read.
          --cert : client certificate for authentication, if required by server.
          --key : client private key for authentication, if required by server.
+         --ciphers : TLS cipher suites to offer, OpenSSL or IANA names separated by ':'
+                     (e.g. ECDHE-RSA-AES128-GCM-SHA256). OpenSSL keywords such as HIGH are not taken.
+                     Unless TLS 1.3 suites are named, TLS 1.3 keeps its default suites.
+         --tls-version : lowest TLS protocol version, one of tlsv1.3, tlsv1.2 or tlsv1.1.
+                         Defaults to tlsv1.2.
          --insecure : do not check that the server certificate hostname matches the remote hostname.
+         --proxy : SOCKS5 proxy URL of the form:
+                   socks5h://[username[:password]@]hostname[:port]
+                   Only "none" and "username" authentication is supported.
         """;
 }

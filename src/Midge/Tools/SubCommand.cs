@@ -17,19 +17,36 @@ internal static class SubCommand
     {
         if (ClientArguments.ParseOrExit("sub", args, Usage, out int exitCode) is not { } a) return exitCode;
 
-        var options = a.ToClientOptions() with
+        using var stdout = new BufferedStream(Console.OpenStandardOutput(), 64 * 1024);
+        MqttClientOptions options;
+        DebugTrace? trace = null;
+        try
         {
-            Reconnect = new ReconnectPolicy { Enabled = true, InitialDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(1) },
-        };
+            a.CheckSetup();
+            options = a.ToClientOptions() with
+            {
+                Reconnect = new ReconnectPolicy { Enabled = true, InitialDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(1) },
+            };
+            if (a.Debug)
+            {
+                trace = new DebugTrace(stdout, options.ClientId);
+                options = options with { PacketTrace = trace.OnPacket };
+            }
+        }
+        catch (ClientSetupException ex)
+        {
+            Console.Error.WriteLine($"Error: {ex.Message}");
+            return 1;
+        }
         await using var client = new MqttClient(options);
         using var stop = new CancellationTokenSource();
         bool timedOut = false;
         if (a.Timeout is { } seconds)
         {
-            stop.Token.Register(() => { });
             _ = Task.Delay(TimeSpan.FromSeconds(seconds)).ContinueWith(_ =>
             {
                 timedOut = true;
+                trace?.Stop();
                 try
                 {
                     stop.Cancel();
@@ -42,15 +59,38 @@ internal static class SubCommand
         Console.CancelKeyPress += (_, e) =>
         {
             e.Cancel = true;
+            trace?.Stop();
             stop.Cancel();
         };
 
+        var printer = new MessagePrinter(a, stdout);
+        var handler = new MessageHandler(a, printer, stdout, client) { OutputLock = trace?.Sync };
+        if (trace is not null)
+        {
+            // -d: messages are handled as the log shows them handed out (see DebugTrace), on the read loop.
+            trace.SubAcked = subAck =>
+            {
+                if (!a.Quiet) trace.WriteLine(DebugTrace.Subscribed(subAck));
+                if (a.ExitAfterSubscribe || subAck.ReasonCodes.All(ReasonCodes.IsError)) trace.Stop();
+            };
+            trace.Deliver = message =>
+            {
+                try
+                {
+                    if (handler.Handle(message)) return true;
+                }
+                catch (IOException)
+                {
+                    // stdout went away: end as the count would.
+                }
+                _ = Task.Run(stop.Cancel);
+                return false;
+            };
+        }
+
         try
         {
-            a.DebugLog("sending CONNECT");
-            var connack = await client.ConnectAsync(stop.Token);
-            a.ClientIdForLog = client.ClientId.Length > 0 ? client.ClientId : "(null)";
-            a.DebugLog($"received CONNACK ({(int)connack.ReasonCode})");
+            await client.ConnectAsync(stop.Token);
         }
         catch (OperationCanceledException) when (timedOut)
         {
@@ -64,44 +104,41 @@ internal static class SubCommand
 
         try
         {
-            if (a.Topics.Count > 0)
+            // SUBSCRIBE and UNSUBSCRIBE go out together, as mosquitto_sub sends them; only the SUBACK is waited for.
+            var subscribed = client.SubscribeAsync(a.Topics.Select(t => new TopicSubscription(t, a.QoS)), a.PropertiesFor("subscribe"), stop.Token).AsTask();
+            if (a.Unsubscribe.Count > 0)
             {
-                var subs = a.Topics.Select(t => new TopicSubscription(t, a.QoS)).ToList();
-                a.DebugLog($"sending SUBSCRIBE");
-                var result = await client.SubscribeAsync(subs, a.PropertiesFor("subscribe"), stop.Token);
-                a.DebugLog($"received SUBACK");
-                for (int i = 0; i < result.ReasonCodes.Count; i++)
-                {
-                    if (ReasonCodes.IsError(result.ReasonCodes[i]) && !a.Quiet)
-                    {
-                        Console.Error.WriteLine(a.Version == ProtocolVersion.V500
-                            ? $"Subscription {a.Topics[i]} failed: {ClientArguments.ReasonString(result.ReasonCodes[i])}"
-                            : "Error: Subscribe request rejected by broker.");
-                    }
-                }
+                _ = client.UnsubscribeAsync(a.Unsubscribe, a.PropertiesFor("unsubscribe"), stop.Token).AsTask()
+                    .ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
             }
-            if (a.Unsubscribe.Count > 0) await client.UnsubscribeAsync(a.Unsubscribe, a.PropertiesFor("unsubscribe"), stop.Token);
+            var result = await subscribed;
+            if (result.ReasonCodes.All(ReasonCodes.IsError))
+            {
+                // mosquitto_sub disconnects and exits 0 when the broker refused every filter.
+                trace?.Stop();
+                await client.DisconnectAsync();
+                if (!a.Quiet) Console.Error.WriteLine("All subscription requests were denied.");
+                return 0;
+            }
             if (a.ExitAfterSubscribe)
             {
                 await client.DisconnectAsync();
                 return 0;
             }
 
-            using var stdout = new BufferedStream(Console.OpenStandardOutput(), 64 * 1024);
-            var printer = new MessagePrinter(a, stdout);
-            int count = 0;
-            await foreach (var message in client.ReadMessagesAsync(stop.Token))
+            if (trace is not null)
             {
-                if (a.RetainedOnly && !message.Retain) break;
-                if (a.NoRetained && message.Retain) continue;
-                if (a.FilterOut.Any(f => Topics.Matches(f, message.Topic))) continue;
-                if (a.RemoveRetained && message.Retain)
+                // The read loop hands the messages to the handler; what the buffer gets is passed over.
+                await foreach (var _ in client.ReadMessagesAsync(stop.Token))
                 {
-                    _ = client.PublishAsync(message.Topic, default, QoS.AtLeastOnce, retain: true).AsTask();
                 }
-                printer.Print(message);
-                stdout.Flush();
-                if (a.Count is { } max && ++count >= max) break;
+            }
+            else
+            {
+                await foreach (var message in client.ReadMessagesAsync(stop.Token))
+                {
+                    if (!handler.Handle(message)) break;
+                }
             }
         }
         catch (OperationCanceledException) when (timedOut)
@@ -118,6 +155,7 @@ internal static class SubCommand
             if (!a.Quiet) Console.Error.WriteLine($"Error: {ex.Message}");
             return 1;
         }
+        trace?.Stop();
         await client.DisconnectAsync();
         return 0;
     }
@@ -126,7 +164,7 @@ internal static class SubCommand
         midge sub is a simple mqtt client that will subscribe to a set of topics and print all messages it receives.
         It takes the options of mosquitto_sub 2.0.
 
-        Usage: midge sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L URL [-t topic]}
+        Usage: midge sub {[-h host] [--unix path] [-p port] [-u username] [-P password] -t topic | -L URL [-t topic]}
                          [-c] [-k keepalive] [-q qos] [-x session-expiry-interval]
                          [-C msg_count] [-E] [-R] [--retained-only] [--remove-retained] [-T filter_out] [-U topic ...]
                          [-F format]
@@ -135,7 +173,9 @@ internal static class SubCommand
                          [-i id] [-I id_prefix]
                          [-d] [-N] [--quiet] [-v]
                          [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
-                         [{--cafile file | --capath dir} [--cert file] [--key file] [--insecure]]
+                         [{--cafile file | --capath dir} [--cert file] [--key file]
+                           [--ciphers ciphers] [--insecure] [--tls-version version]]
+                         [--proxy socks-url]
                          [-D command identifier value]
                midge sub --help
 
@@ -177,11 +217,67 @@ internal static class SubCommand
          --will-qos : QoS level for the client Will.
          --will-retain : if given, make the client Will retained.
          --will-topic : the topic on which to publish the client Will.
+         --unix : connect to a broker through a unix domain socket instead of a TCP socket,
+                  e.g. /tmp/mosquitto.sock
          --cafile : path to a file containing trusted CA certificates to enable encrypted communication.
+         --capath : path to a directory containing trusted CA certificates to enable encrypted
+                    communication; as with OpenSSL, only the hashed names that openssl rehash or
+                    c_rehash make are read.
          --cert : client certificate for authentication, if required by server.
          --key : client private key for authentication, if required by server.
+         --ciphers : TLS cipher suites to offer, OpenSSL or IANA names separated by ':'
+                     (e.g. ECDHE-RSA-AES128-GCM-SHA256). OpenSSL keywords such as HIGH are not taken.
+                     Unless TLS 1.3 suites are named, TLS 1.3 keeps its default suites.
+         --tls-version : lowest TLS protocol version, one of tlsv1.3, tlsv1.2 or tlsv1.1.
+                         Defaults to tlsv1.2.
          --insecure : do not check that the server certificate hostname matches the remote hostname.
+         --proxy : SOCKS5 proxy URL of the form:
+                   socks5h://[username[:password]@]hostname[:port]
+                   Only "none" and "username" authentication is supported.
         """;
+}
+
+/// <summary>What mosquitto_sub does with each message: -R, -T, --retained-only, --remove-retained, print, -C.</summary>
+internal sealed class MessageHandler(ClientArguments a, MessagePrinter printer, Stream stdout, MqttClient client)
+{
+    /// <summary>-d: the log's lock, so that a message and a log line from another thread never mix.</summary>
+    public Lock? OutputLock { get; init; }
+
+    private int _count;
+
+    /// <summary>Handles one message; false when the session ends here (count reached, --retained-only).</summary>
+    public bool Handle(ReceivedMessage message)
+    {
+        if (a.RetainedOnly && !message.Retain) return false;
+        if (a.NoRetained && message.Retain) return true;
+        if (a.FilterOut.Any(f => Topics.Matches(f, message.Topic))) return true;
+        if (a.RemoveRetained && message.Retain)
+        {
+            try
+            {
+                _ = client.PublishAsync(message.Topic, default, QoS.AtLeastOnce, retain: true).AsTask()
+                    .ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            }
+            catch (MqttClientException)
+            {
+            }
+        }
+        if (OutputLock is { } sync)
+        {
+            lock (sync) Print(message);
+        }
+        else
+        {
+            Print(message);
+        }
+        return a.Count is not { } max || ++_count < max;
+    }
+
+    private void Print(ReceivedMessage message)
+    {
+        printer.Print(message);
+        stdout.Flush();
+    }
 }
 
 /// <summary>mosquitto_sub's output: payload, -v, or -F format.</summary>
