@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
@@ -213,6 +214,31 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         if (targets.Topic) Broker?.PublishFromBroker("$SYS/broker/log/" + TopicLetter(type), Encoding.UTF8.GetBytes(line));
     }
 
+    /// <summary>
+    /// <paramref name="text"/> with its control characters written as escapes (<c>\n</c>, <c>\r</c>, <c>\x1B</c>;
+    /// the Unicode line and paragraph separators and C1 controls as <c>\u2028</c> and the like), so that one log
+    /// call is always one line. A tab stays (Mosquitto's per-packet lines start with one); a backslash stays too.
+    /// </summary>
+    internal static string EscapeControls(string text)
+    {
+        int first = text.AsSpan().IndexOfAny(ControlCharacters);
+        if (first < 0) return text;
+        var sb = new StringBuilder(text.Length + 16).Append(text, 0, first);
+        foreach (char c in text.AsSpan(first))
+        {
+            if (!ControlCharacters.Contains(c)) sb.Append(c);
+            else if (c == '\n') sb.Append("\\n");
+            else if (c == '\r') sb.Append("\\r");
+            else if (c < 0x100) sb.Append("\\x").Append(((int)c).ToString("X2", CultureInfo.InvariantCulture));
+            else sb.Append("\\u").Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>C0 controls but the tab, DEL, C1 controls, and U+2028/U+2029.</summary>
+    private static readonly SearchValues<char> ControlCharacters = SearchValues.Create(
+        [.. Enumerable.Range(0, 0x20).Where(c => c != '\t').Select(c => (char)c), .. Enumerable.Range(0x7F, 0x21).Select(c => (char)c), '\u2028', '\u2029']);
+
     /// <summary><paramref name="line"/> cut to at most <paramref name="maxBytes"/> bytes of UTF-8, between
     /// characters (Mosquitto cuts between bytes, which can leave half a character).</summary>
     internal static string Truncate(string line, int maxBytes)
@@ -293,7 +319,9 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
             if (!IsEnabled(logLevel)) return;
             var type = TypeOf(logLevel, eventId);
             if ((provider._targets.Config.LogTypes & type) == 0) return;
-            string message = formatter(state, exception);
+            // Client ids, user names and topics are the client's own text: a newline or an escape sequence in one
+            // must not forge a line of the log or drive a terminal, so control characters are written escaped.
+            string message = EscapeControls(formatter(state, exception));
             if (exception is not null && logLevel >= LogLevel.Error) message += " " + exception;
             provider.Write(type, message);
         }

@@ -29,4 +29,20 @@ public sealed class LoggingTests
         }
         Assert.Contains(File.ReadAllLines(file), l => l.StartsWith("New client connected from 127.0.0.1", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task AClientIdWithANewline_CannotForgeALogLine()
+    {
+        string file = Path.Combine(MidgeProcess.NewDirectory(), "midge.log");
+        const string Forged = "New client connected from 10.9.8.7:1 as admin (p2, c1, k60).";
+        await using (var broker = await MidgeProcess.StartAsync("log_timestamp false", $"log_dest file {file}"))
+        {
+            using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, "x\n" + Forged + "\u001b[2J");
+            await RawMqttClient.AssertRoundTripAsync(broker.Port);
+        }
+        var lines = File.ReadAllLines(file);
+        Assert.DoesNotContain(lines, l => l.StartsWith(Forged, StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("as x\\n" + Forged + "\\x1B[2J", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains('\u001b'));
+    }
 }

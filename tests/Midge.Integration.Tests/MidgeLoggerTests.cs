@@ -58,6 +58,15 @@ public sealed class MidgeLoggerTests
         Assert.Equal(expected, MidgeLoggerProvider.Truncate(line, max));
     }
 
+    [Theory]
+    [InlineData("plain text stays", "plain text stays")]
+    [InlineData("\tt (QoS 1)", "\tt (QoS 1)")]
+    [InlineData("id\n1796588734: New client connected from 10.0.0.1:1 as admin", "id\\n1796588734: New client connected from 10.0.0.1:1 as admin")]
+    [InlineData("a\rb\u001B[31mc\u007Fd", "a\\rb\\x1B[31mc\\x7Fd")]
+    [InlineData("x\u2028y\u0085z", "x\\u2028y\\x85z")]
+    public void Control_characters_in_a_message_are_escaped(string message, string expected) =>
+        Assert.Equal(expected, MidgeLoggerProvider.EscapeControls(message));
+
     [Fact]
     public void A_65_KB_message_is_cut_to_999_bytes()
     {
