@@ -195,11 +195,34 @@ public static partial class Program
             Log.StartFailed(log, ex.Message);
             return 1;
         }
-        if (config.PidFile is { } pidFile) File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+        if (config.PidFile is { } pidFile)
+        {
+            try
+            {
+                File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // As Mosquitto: a pid file that cannot be written stops the start, in one line.
+                Log.StartFailed(log, $"unable to write pid file {pidFile}: {ex.Message}");
+                await app.StopAsync();
+                return 1;
+            }
+        }
         if (arguments.Daemon && Daemon.IsChild) Daemon.Detach();
         SettleStartupHeap();
         await app.WaitForShutdownAsync();
-        if (config.PidFile is { } pid) File.Delete(pid);
+        if (config.PidFile is { } pid)
+        {
+            try
+            {
+                File.Delete(pid);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log.PidFileNotRemoved(log, pid, ex.Message);
+            }
+        }
         Log.Stopped(log);
         return 0;
     }
@@ -285,6 +308,9 @@ public static partial class Program
 
         [LoggerMessage(7, LogLevel.Information, "midge version {Version} terminating", EventName = "Notice.Terminating")]
         public static partial void Terminating(ILogger logger, string version);
+
+        [LoggerMessage(12, LogLevel.Warning, "Unable to remove pid file {Path}: {Message}")]
+        public static partial void PidFileNotRemoved(ILogger logger, string path, string message);
 
         [LoggerMessage(8, LogLevel.Error, "Could not start: {Message}")]
         public static partial void StartFailed(ILogger logger, string message);

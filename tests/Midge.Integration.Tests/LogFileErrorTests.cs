@@ -131,4 +131,16 @@ public sealed class LogFileErrorTests
         await RawMqttClient.AssertRoundTripAsync(broker.Port);
         Assert.DoesNotContain("   at ", broker.Log);
     }
+
+    [Fact]
+    public async Task A_pid_file_that_cannot_be_written_stops_the_start_with_one_line()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        string pid = Path.Combine(dir, "missing", "midge.pid");
+        var r = await MidgeProcess.RunAsync(Short, "-c", Config(dir, $"pid_file {pid}"));
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"unable to write pid file {pid}", r.Stderr);
+        AssertNoStackTrace(r);
+    }
 }
