@@ -27,10 +27,11 @@ public static class FrameReader
     /// <paramref name="body"/> is a slice of the original buffer, and <paramref name="frameLength"/> is the
     /// whole packet size. On <see cref="FrameStatus.TooLarge"/>, <paramref name="frameLength"/> is the size
     /// announced. A non-minimal remaining length (a trailing 0x00 length byte) is
-    /// <see cref="FrameStatus.MalformedLength"/> (MQTT-1.5.5-1).
+    /// <see cref="FrameStatus.MalformedLength"/> (MQTT-1.5.5-1). <paramref name="maxPublishSize"/>, when not 0,
+    /// is a further limit for PUBLISH frames alone.
     /// </summary>
     public static FrameStatus TryRead(ref ReadOnlySequence<byte> buffer, int maxPacketSize, out byte header,
-        out ReadOnlySequence<byte> body, out int frameLength)
+        out ReadOnlySequence<byte> body, out int frameLength, int maxPublishSize = 0)
     {
         body = default;
         header = 0;
@@ -66,6 +67,7 @@ public static class FrameReader
         int headerLength = i + 1;
         frameLength = headerLength + remaining;
         if (maxPacketSize > 0 && frameLength > maxPacketSize) return FrameStatus.TooLarge;
+        if (maxPublishSize > 0 && frameLength > maxPublishSize && header >> 4 == (int)PacketType.Publish) return FrameStatus.TooLarge;
         if (buffer.Length < frameLength)
         {
             header = 0;

@@ -110,13 +110,16 @@ internal sealed partial class MqttConnection : IClientOutput
         bool logPackets = PacketLog.IsEnabled(_broker); // once per buffer; with debug off nothing is formatted
         while (!_closing)
         {
-            var status = FrameReader.TryRead(ref buffer, _channel.MaxIncomingPacketSize, out byte header,
-                out var body, out int frameLength);
+            int maxPacketSize = _channel.MaxIncomingPacketSize;
+            var status = FrameReader.TryRead(ref buffer, maxPacketSize, out byte header,
+                out var body, out int frameLength, _channel.MaxIncomingPublishSize);
             if (status == FrameStatus.Incomplete) return true;
             if (status == FrameStatus.TooLarge)
             {
                 _channel.OnProtocolError(new MqttProtocolException(ReasonCode.PacketTooLarge,
-                    $"packet of {frameLength} bytes exceeds max_packet_size", _channel.Version));
+                    maxPacketSize > 0 && frameLength > maxPacketSize
+                        ? $"packet of {frameLength} bytes exceeds max_packet_size"
+                        : $"PUBLISH of {frameLength} bytes exceeds message_size_limit", _channel.Version));
                 return false;
             }
             if (status == FrameStatus.MalformedLength)

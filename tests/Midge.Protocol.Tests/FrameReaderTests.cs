@@ -48,6 +48,18 @@ public class FrameReaderTests
     }
 
     [Fact]
+    public void PublishLimit_AppliesToPublishFramesOnly_FromTheirHeader()
+    {
+        // A PUBLISH announcing 10,000 bytes, of which only the header has arrived.
+        var publish = new ReadOnlySequence<byte>(new byte[] { 0x30, 0x90, 0x4E });
+        Assert.Equal(FrameStatus.TooLarge, FrameReader.TryRead(ref publish, 0, out _, out _, out int announced, maxPublishSize: 5000));
+        Assert.Equal(10_003, announced);
+        // Any other packet type of that size is only subject to maxPacketSize.
+        var subscribe = new ReadOnlySequence<byte>(new byte[] { 0x82, 0x90, 0x4E });
+        Assert.Equal(FrameStatus.Incomplete, FrameReader.TryRead(ref subscribe, 0, out _, out _, out _, maxPublishSize: 5000));
+    }
+
+    [Fact]
     public void Limit_CountsTheWholePacket()
     {
         var bytes = Hex("30 07 00 03 61 2F 62 68 69");

@@ -91,6 +91,19 @@ public sealed partial class MqttChannel
         }
     }
 
+    /// <summary>
+    /// The largest PUBLISH frame read at all when message_size_limit is set (0 otherwise): the limit plus
+    /// <see cref="PublishOverhead"/> for the topic, packet id and properties. A PUBLISH within it is read and
+    /// refused for its payload as before (PUBACK/PUBREC 0x95); a larger one is refused from its header, before its
+    /// body is buffered, and the connection closed (MQTT 5: DISCONNECT 0x95).
+    /// </summary>
+    public int MaxIncomingPublishSize =>
+        _broker.Config.MessageSizeLimit is > 0 and var limit ? (int)Math.Min(limit + PublishOverhead, FrameReader.MaxRemainingLength + 5) : 0;
+
+    /// <summary>What a PUBLISH frame holds besides its payload, at most, for <see cref="MaxIncomingPublishSize"/>:
+    /// 128 KiB covers the fixed header, a topic at its 65,535-byte maximum, the packet id and ordinary properties.</summary>
+    public const int PublishOverhead = 128 * 1024;
+
     /// <summary>The largest CONNECT (or AUTH during its authentication): 512 KiB holds every field a CONNECT can
     /// carry at its own 65,535-byte limit (client id, user name, password, will topic and payload) and properties.</summary>
     public const int MaxPacketSizeBeforeConnect = 512 * 1024;
