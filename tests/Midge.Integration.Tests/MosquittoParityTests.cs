@@ -279,6 +279,46 @@ public sealed class MosquittoParityTests
     }
 
     [Fact]
+    public async Task EveryRetainedMessage_ReachesANewSubscriber_However_Many()
+    {
+        // Retained delivery on subscribe is paced by the subscriber's writer, not cut by the output backlog's cap
+        // or the queue's limits (Midge used to deliver 65,535 of 100,000).
+        const int Count = 100_000;
+        var (mosquitto, midge) = await BothAsync(["allow_anonymous true"], async b =>
+        {
+            var v = ProtocolVersion.V311;
+            var (pub, _) = await OpenAsync(b.Port, Connect("retainer", v));
+            var batch = new List<byte>();
+            for (int i = 0; i < Count; i++)
+            {
+                batch.AddRange(Encode(new PublishPacket { Topic = $"ret/{i}", Payload = "v"u8.ToArray(), Retain = true }, v));
+                if (batch.Count > 256 * 1024 || i == Count - 1)
+                {
+                    await pub.SendAsync([.. batch]);
+                    batch.Clear();
+                }
+            }
+            await pub.SendAsync(Encode(PingReqPacket.Instance, v));
+            Assert.Equal(13, (await pub.ReadAsync(TimeSpan.FromSeconds(30)))?.Type); // all handled
+            pub.Dispose();
+
+            var (sub, _) = await OpenAsync(b.Port, Connect("reader", v));
+            await sub.SendAsync(Subscribe(1, "ret/#", QoS.AtMostOnce, v));
+            int received = 0;
+            while (received < Count)
+            {
+                var p = await sub.ReadAsync(TimeSpan.FromSeconds(10));
+                if (p is null) break;
+                if (p.Type == 3) received++;
+            }
+            sub.Dispose();
+            return $"received {received}";
+        });
+        Assert.Equal(mosquitto, midge);
+        Assert.Equal($"received {Count}", midge);
+    }
+
+    [Fact]
     public async Task BridgeFromMosquitto_WithItsDefaults_IsAccepted()
     {
         // Mosquitto's bridge defaults: notifications on (will and state on $SYS/broker/connection/NAME/state),

@@ -108,7 +108,7 @@ public sealed partial class MqttChannel
                 }
                 var qos = Broker.OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
                 // Retained messages sent because of a new subscription carry RETAIN=1 (MQTT-3.3.1-8).
-                session.Deliver(message, qos, retain: true, sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
+                session.DeliverRetained(message, qos, sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
             }
         }
     }

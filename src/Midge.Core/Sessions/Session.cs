@@ -25,6 +25,8 @@ public sealed class Session
     // The collections below are created on first use: most connections are idle most of the time, and an empty
     // Queue, Dictionary or HashSet still costs 40-80 bytes each.
     private Queue<Pending>? _queue;
+    /// <summary>Retained messages for new subscriptions that the writer has not taken yet (DeliverRetained).</summary>
+    private Queue<Pending>? _retainedBacklog;
     private Dictionary<ushort, Inflight>? _inflight;
     private Dictionary<string, Subscription>? _subscriptions;
     private HashSet<ushort>? _incomingQoS2;
@@ -164,7 +166,7 @@ public sealed class Session
                 if (qos == QoS.AtMostOnce && !_broker.Config.QueueQoS0Messages) return true;
                 return EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup);
             }
-            if (_queue is not { Count: > 0 })
+            if (_queue is not { Count: > 0 } && _retainedBacklog is not { Count: > 0 })
             {
                 if (qos == QoS.AtMostOnce)
                 {
@@ -185,6 +187,44 @@ public sealed class Session
             // enqueue; pumping here means a queued message never waits for the next delivery to move.
             PumpLocked(nowMs);
             return queued;
+        }
+    }
+
+    /// <summary>
+    /// Delivers a retained message to a new subscription (RETAIN set). However many match, none is lost to the
+    /// queue's limits: what the writer and the window cannot take at once waits in the retained backlog, which is
+    /// drained as the writer drains, before live messages (so a newer live value never arrives before an older
+    /// retained one). The backlog only refers to messages the retained store holds; it is bounded at twice the
+    /// store's size plus 1,024 (a client re-subscribing faster than it reads), past that retained copies are
+    /// dropped and counted.
+    /// </summary>
+    internal void DeliverRetained(Message message, QoS qos, uint[]? subscriptionIds, long nowMs)
+    {
+        lock (Sync)
+        {
+            if (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, message.Topic)) return;
+            var output = _output;
+            if (output is null)
+            {
+                EnqueueLocked(message, qos, retain: true, subscriptionIds, sharedGroup: null);
+                return;
+            }
+            if (_retainedBacklog is not { Count: > 0 } && _queue is not { Count: > 0 })
+            {
+                if (qos == QoS.AtMostOnce ? HasDirectRoom(output, message) : HasWindowLocked(message))
+                {
+                    if (qos == QoS.AtMostOnce) WritePublish(output, message, 0, qos, retain: true, dup: false, subscriptionIds, nowMs);
+                    else SendInflightLocked(output, message, qos, retain: true, subscriptionIds, nowMs, sharedGroup: null);
+                    return;
+                }
+            }
+            var backlog = _retainedBacklog ??= new();
+            if (backlog.Count >= 2L * _broker.RetainedCount + 1024)
+            {
+                _broker.Stats.OnDropped();
+                return;
+            }
+            backlog.Enqueue(new Pending(message, qos, Retain: true, subscriptionIds, SharedGroup: null));
         }
     }
 
@@ -256,7 +296,11 @@ public sealed class Session
     /// <summary>Called by the writer when its backlog drained, so QoS 0 held back in the queue can go.</summary>
     internal void OnOutputDrained(long nowMs)
     {
-        if (Volatile.Read(ref _queuedBytes) == 0 && Volatile.Read(ref _queue) is not { Count: > 0 }) return;
+        if (Volatile.Read(ref _queuedBytes) == 0 && Volatile.Read(ref _queue) is not { Count: > 0 } &&
+            Volatile.Read(ref _retainedBacklog) is not { Count: > 0 })
+        {
+            return;
+        }
         lock (Sync) PumpLocked(nowMs);
     }
 
@@ -314,6 +358,7 @@ public sealed class Session
         lock (Sync)
         {
             _queue = null;
+            _retainedBacklog = null;
             _inflight = null;
             QueuedBytesChanged(-_queuedBytes);
             InflightBytesChanged(-_inflightBytes);
@@ -393,35 +438,43 @@ public sealed class Session
         return true;
     }
 
+    /// <summary>Sends what waits, as far as the writer and the window allow: retained messages for new
+    /// subscriptions first, then the queue.</summary>
     private void PumpLocked(long nowMs)
     {
         var output = _output;
-        if (output is null || _queue is not { } queue) return;
+        if (output is null) return;
+        if (_retainedBacklog is { Count: > 0 } retained && !DrainLocked(output, retained, counted: false, nowMs)) return;
+        if (_queue is { Count: > 0 } queue) DrainLocked(output, queue, counted: true, nowMs);
+    }
+
+    /// <summary>Sends from the front of <paramref name="queue"/> while there is room; true when it is empty.
+    /// <paramref name="counted"/>: its bytes count in max_queued_bytes and memory_limit (the queue; the retained
+    /// backlog only refers to messages the retained store holds anyway).</summary>
+    private bool DrainLocked(IClientOutput output, Queue<Pending> queue, bool counted, long nowMs)
+    {
         while (queue.Count > 0)
         {
             var p = queue.Peek();
             // Read rights are checked again as a queued message leaves: it may have waited while the client was
             // away and a reload (SIGHUP) took the right away, and the reconnection may be by another user.
-            if (p.Message.IsExpired(nowMs) ||
-                (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, p.Message.Topic)))
+            if (!p.Message.IsExpired(nowMs) && (_limits.Acl is not { } acl || acl.CanDeliver(_limits.Identity!, p.Message.Topic)))
             {
-                queue.Dequeue();
-                QueuedBytesChanged(-p.Message.PayloadLength);
-                continue;
-            }
-            if (p.QoS == QoS.AtMostOnce)
-            {
-                if (!HasDirectRoom(output, p.Message)) break;
-                WritePublish(output, p.Message, 0, p.QoS, p.Retain, dup: false, p.SubscriptionIds, nowMs);
-            }
-            else
-            {
-                if (!HasWindowLocked(p.Message)) break;
-                SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
+                if (p.QoS == QoS.AtMostOnce)
+                {
+                    if (!HasDirectRoom(output, p.Message)) return false;
+                    WritePublish(output, p.Message, 0, p.QoS, p.Retain, dup: false, p.SubscriptionIds, nowMs);
+                }
+                else
+                {
+                    if (!HasWindowLocked(p.Message)) return false;
+                    SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
+                }
             }
             queue.Dequeue();
-            QueuedBytesChanged(-p.Message.PayloadLength);
+            if (counted) QueuedBytesChanged(-p.Message.PayloadLength);
         }
+        return true;
     }
 
     private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs,

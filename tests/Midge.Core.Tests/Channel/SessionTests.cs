@@ -260,4 +260,25 @@ public class SessionTests
         sub.OnOutputDrained();
         Assert.Equal(2, subOut.Publishes().Count);
     }
+
+    [Fact]
+    public void RetainedOnSubscribe_WaitsForTheWriter_NoneCutByTheQueueLimits_AndLiveMessagesComeAfter()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MaxQueuedMessages = 100 });
+        var (pub, _, _) = h.Connect("p");
+        for (int i = 0; i < 5000; i++) pub.Handle(ChannelHarness.Publish($"ret/{i}", "old", retain: true));
+        var (sub, subOut, _) = h.Connect("s");
+        subOut.Backlog = Sessions.Session.MaxDirectBacklog; // the writer is full: nothing can go straight out
+        sub.Handle(ChannelHarness.Subscribe(1, ("ret/#", QoS.AtMostOnce)));
+        pub.Handle(ChannelHarness.Publish("ret/0", "new", retain: true)); // a live message during the backlog
+        Assert.Empty(subOut.Publishes());
+
+        subOut.Backlog = 0;
+        sub.OnOutputDrained();
+        var got = subOut.Publishes();
+        Assert.Equal(5001, got.Count);
+        Assert.All(got.Take(5000), p => Assert.True(p.Fields.Retain));
+        Assert.Equal(("ret/0", "new"), (got[^1].Topic, got[^1].Payload)); // after the old retained value
+        Assert.Equal(0, h.Broker.Stats.PublishDropped);
+    }
 }
