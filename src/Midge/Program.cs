@@ -28,8 +28,6 @@ public static partial class Program
         }
         if (args.Length > 0 && args[0] is "bench")
         {
-            SingleCpuTiering.RestartIfNeeded(); // a pinned generator measures with optimised code sooner, too
-            TieringWorkerSlice.StartIfNeeded();
             // Receive loops take their timestamp on the socket thread, not behind the publishers' work items.
             InlineSocketCompletions();
             return await Tools.BenchCommand.RunAsync(args[1..]);
@@ -86,8 +84,6 @@ public static partial class Program
             Daemon.BeginChild();
         }
 
-        SingleCpuTiering.RestartIfNeeded();
-        TieringWorkerSlice.StartIfNeeded();
         return await RunAsync(arguments, config, tls);
     }
 

@@ -75,85 +75,22 @@ public sealed class ProcessTests
         Assert.DoesNotContain("Hosting failed to start", output);
     }
 
-    [Theory]
-    [InlineData(null, "1")] // restarted in place with the runtime's ordinary tier-up delay
-    [InlineData("10", "10")] // an explicit value is left alone
-    public async Task Pinned_to_one_cpu_the_broker_restarts_itself_with_the_ordinary_tier_up_delay(string? given, string expected)
+    [Fact]
+    public async Task Pinned_to_one_cpu_the_broker_runs_as_it_was_started()
     {
+        // No self-restart with changed runtime variables and no scheduler changes to the runtime's threads: an
+        // operator's environment is the broker's environment, on one CPU as on many.
         var (broker, port) = await StartPinnedAsync(e =>
         {
-            e.Remove("DOTNET_TC_DelaySingleProcMultiplier");
-            if (given is not null) e["DOTNET_TC_DelaySingleProcMultiplier"] = given;
+            foreach (var key in e.Keys.Where(k => k.StartsWith("DOTNET_TC_", StringComparison.Ordinal)).ToList()) e.Remove(key);
         });
         using var _ = broker;
         try
         {
-            // Same process (taskset execs dotnet; the restart keeps the id), now with the setting, and serving.
-            Assert.False(broker.HasExited);
             var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
-            if (HasJit(broker.Id))
-            {
-                Assert.Contains($"DOTNET_TC_DelaySingleProcMultiplier={expected}", environment);
-                // Diagnostics tools can still attach: the restarted runtime listens on its socket again.
-                var diagnostics = Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{broker.Id}-*-socket");
-                Assert.Single(diagnostics);
-                using var tool = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix,
-                    System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await tool.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(diagnostics[0]));
-            }
-            else
-            {
-                // Native AOT compiles nothing at run time: no restart, the environment is as it was given.
-                Assert.DoesNotContain(environment, v => v.StartsWith("DOTNET_TC_", StringComparison.Ordinal) && v != $"DOTNET_TC_DelaySingleProcMultiplier={given}");
-            }
+            Assert.DoesNotContain(environment, v => v.StartsWith("DOTNET_TC_", StringComparison.Ordinal));
             var pub = await MosquittoClients.PublishAsync(port, "-t", "t", "-m", "m");
             Assert.Equal(0, pub.ExitCode);
-        }
-        finally
-        {
-            broker.Kill();
-            await broker.WaitForExitAsync();
-        }
-    }
-
-    [Fact]
-    public async Task Pinned_to_one_cpu_the_compilation_thread_is_kept_and_gives_way_to_threads_that_wake_up()
-    {
-        var (broker, port) = await StartPinnedAsync(e => e.Remove("DOTNET_TC_BackgroundWorkerTimeoutMs"));
-        using var _ = broker;
-        try
-        {
-            // Kept between bursts of work (so that it is found and tuned once), by the same restart.
-            var environment = File.ReadAllText($"/proc/{broker.Id}/environ").Split('\0');
-            if (!HasJit(broker.Id))
-            {
-                // Native AOT: no compilation thread, nothing to restart for or to tune.
-                Assert.DoesNotContain(environment, v => v.StartsWith("DOTNET_TC_", StringComparison.Ordinal));
-                Assert.Null(CompilationThreadSlice(broker.Id));
-                return;
-            }
-            Assert.Contains("DOTNET_TC_BackgroundWorkerTimeoutMs=FFFFFFFF", environment);
-
-            // Some traffic, so that hot methods are recompiled and the thread exists.
-            for (int i = 0; i < 3; i++)
-            {
-                var pub = await MosquittoClients.PublishAsync(port, "-t", "t", "-m", "m");
-                Assert.Equal(0, pub.ExitCode);
-            }
-
-            // Its own slice (sched_setattr's sched_runtime) where the kernel has them (6.12 and later), so a thread
-            // that wakes up preempts it; the kernel shows it in /proc/PID/task/TID/sched as se.slice.
-            bool customSlices = Environment.OSVersion.Version >= new Version(6, 12);
-            string? slice = null;
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-            while (DateTime.UtcNow < deadline)
-            {
-                slice = CompilationThreadSlice(broker.Id);
-                if (slice is not null && (!customSlices || slice == TieringWorkerSlice.LongSliceNs.ToString())) break;
-                await Task.Delay(200);
-            }
-            Assert.NotNull(slice);
-            if (customSlices) Assert.Equal(TieringWorkerSlice.LongSliceNs.ToString(), slice);
             Assert.False(broker.HasExited);
         }
         finally
@@ -161,31 +98,6 @@ public sealed class ProcessTests
             broker.Kill();
             await broker.WaitForExitAsync();
         }
-    }
-
-    /// <summary>Whether the process runs a JIT (CoreCLR with libclrjit) rather than Native AOT code.</summary>
-    private static bool HasJit(int pid) => File.ReadAllText($"/proc/{pid}/maps").Contains("libclrjit.so", StringComparison.Ordinal);
-
-    /// <summary>se.slice of the runtime's compilation thread in the process, or null while it has none.</summary>
-    private static string? CompilationThreadSlice(int pid)
-    {
-        foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
-        {
-            try
-            {
-                if (File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') != TieringWorkerSlice.ThreadName) continue;
-                foreach (var line in File.ReadLines(Path.Combine(task, "sched")))
-                {
-                    if (line.StartsWith("se.slice", StringComparison.Ordinal)) return line.Split(':')[1].Trim();
-                }
-                return "";
-            }
-            catch (IOException)
-            {
-                // that thread ended meanwhile
-            }
-        }
-        return null;
     }
 
     /// <summary>Starts the broker pinned to CPU 0 with <c>taskset</c> and waits until it accepts connections.</summary>
