@@ -339,44 +339,22 @@ public sealed class ToolParityTests(ToolParityFixture f) : IClassFixture<ToolPar
 /// A TLS server (TLS 1.2 only; ECDHE-RSA AES-128-GCM and AES-256-GCM) that hands each connection on to a plain
 /// TCP port, remembering the protocol and suite each handshake settled on.
 /// </summary>
-public sealed class TlsFront : IDisposable
+public sealed class TlsFront : LoopbackServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly X509Certificate2 _certificate;
     private readonly int _target;
-    private readonly CancellationTokenSource _stop = new();
 
     public TlsFront(X509Certificate2 certificate, int target)
     {
         // Through PKCS#12, so that OpenSSL holds a key it can use for the handshake.
         _certificate = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
         _target = target;
-        _listener.Start();
-        _ = AcceptLoop();
+        Start();
     }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     public System.Collections.Concurrent.ConcurrentQueue<(SslProtocols, TlsCipherSuite)> Negotiated { get; } = new();
 
-    private async Task AcceptLoop()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception)
-            {
-                return;
-            }
-            _ = Serve(client);
-        }
-    }
-
-    private async Task Serve(TcpClient client)
+    protected override async Task Serve(TcpClient client)
     {
         using var _ = client;
         try
@@ -390,11 +368,11 @@ public sealed class TlsFront : IDisposable
                 [
                     TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
                 ]),
-            }, _stop.Token);
+            }, Stopping);
             Negotiated.Enqueue((ssl.SslProtocol, ssl.NegotiatedCipherSuite));
             using var upstream = new TcpClient();
-            await upstream.ConnectAsync(IPAddress.Loopback, _target, _stop.Token);
-            await Relay.BothWays(ssl, upstream.GetStream(), _stop.Token);
+            await upstream.ConnectAsync(IPAddress.Loopback, _target, Stopping);
+            await Relay.BothWays(ssl, upstream.GetStream(), Stopping);
         }
         catch (Exception)
         {
@@ -402,52 +380,21 @@ public sealed class TlsFront : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-    }
 }
 
 /// <summary>A SOCKS5 proxy (RFC 1928, with RFC 1929 user name and password when offered) recording each CONNECT.</summary>
-public sealed class Socks5Server : IDisposable
+public sealed class Socks5Server : LoopbackServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
-
-    public Socks5Server()
-    {
-        _listener.Start();
-        _ = AcceptLoop();
-    }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public Socks5Server() => Start();
 
     /// <summary>"user:password host:port", or "- host:port" without authentication.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> Requests { get; } = new();
 
-    private async Task AcceptLoop()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception)
-            {
-                return;
-            }
-            _ = Serve(client);
-        }
-    }
-
-    private async Task Serve(TcpClient client)
+    protected override async Task Serve(TcpClient client)
     {
         using var _ = client;
         var s = client.GetStream();
-        var ct = _stop.Token;
+        var ct = Stopping;
         try
         {
             var head = await Read(s, 2, ct);
@@ -501,10 +448,49 @@ public sealed class Socks5Server : IDisposable
         return buffer;
     }
 
+}
+
+/// <summary>A test server on a loopback port: accepts until disposed and serves each connection on its own.</summary>
+public abstract class LoopbackServer : IDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    protected CancellationToken Stopping => _stop.Token;
+
+    /// <summary>Called by the subclass's constructor once it is ready to serve.</summary>
+    protected void Start()
+    {
+        _listener.Start();
+        _ = AcceptLoop();
+    }
+
+    protected abstract Task Serve(TcpClient client);
+
+    private async Task AcceptLoop()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+            _ = Serve(client);
+        }
+    }
+
     public void Dispose()
     {
         _stop.Cancel();
         _listener.Stop();
+        GC.SuppressFinalize(this);
     }
 }
 

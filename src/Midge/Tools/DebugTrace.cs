@@ -29,6 +29,15 @@ internal sealed class DebugTrace(Stream output, string clientId)
     /// <summary>Held while a line is written; sub prints its messages under it too.</summary>
     public Lock Sync => _sync;
 
+    /// <summary>With <c>-d</c>: a trace of <paramref name="options"/>' client, attached to see every packet.</summary>
+    public static DebugTrace? AttachIf(bool debug, Stream output, ref Midge.Client.MqttClientOptions options)
+    {
+        if (!debug) return null;
+        var trace = new DebugTrace(output, options.ClientId);
+        options = options with { PacketTrace = trace.OnPacket };
+        return trace;
+    }
+
     /// <summary>sub: a message to handle; false ends the session (count reached, --retained-only).</summary>
     public Func<ReceivedMessage, bool>? Deliver { get; set; }
 

@@ -41,11 +41,7 @@ internal static class PubCommand
         {
             a.CheckSetup();
             options = a.ToClientOptions();
-            if (a.Debug)
-            {
-                trace = new DebugTrace(stdout, options.ClientId);
-                options = options with { PacketTrace = trace.OnPacket };
-            }
+            trace = DebugTrace.AttachIf(a.Debug, stdout, ref options);
         }
         catch (ClientSetupException ex)
         {

@@ -27,11 +27,7 @@ internal static class SubCommand
             {
                 Reconnect = new ReconnectPolicy { Enabled = true, InitialDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(1) },
             };
-            if (a.Debug)
-            {
-                trace = new DebugTrace(stdout, options.ClientId);
-                options = options with { PacketTrace = trace.OnPacket };
-            }
+            trace = DebugTrace.AttachIf(a.Debug, stdout, ref options);
         }
         catch (ClientSetupException ex)
         {
