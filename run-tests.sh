@@ -33,6 +33,11 @@ dotnet build Midge.slnx -c Release -nologo -v q
 set +e
 dotnet test Midge.slnx -c Release --no-build --logger "trx" --results-directory "$results" -- RunConfiguration.TestSessionTimeout=1200000
 rc=$?
+# Code style (.editorconfig): what `dotnet format` would change fails the run, as a reviewer would refuse it.
+if ! dotnet format Midge.slnx --verify-no-changes --severity warn --no-restore -v q; then
+  echo "error: the code is not formatted as .editorconfig says; run: dotnet format Midge.slnx --severity warn"
+  rc=1
+fi
 # The integration tests again, against the broker published with Native AOT: it must keep publishing and behave
 # as the JIT build does (docs/benchmarks.md).
 case "$(uname -m)" in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) rid="" ;; esac

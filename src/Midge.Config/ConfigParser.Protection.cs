@@ -44,17 +44,17 @@ public static partial class ConfigParser
                     return true;
                 case "allow_address":
                 case "deny_address":
+                {
+                    var v = line.Token();
+                    if (!ListenerProtection.TryParseNetwork(v, out var network))
                     {
-                        var v = line.Token();
-                        if (!ListenerProtection.TryParseNetwork(v, out var network))
-                        {
-                            Fail(line.Source, $"'{line.Name}' must be an IPv4 or IPv6 address with an optional /prefix " +
-                                $"(such as 10.0.0.0/8 or fd00::/8), got '{v}'");
-                        }
-                        var l = ListenerFor(line);
-                        (line.Name == "allow_address" ? l.AllowAddresses : l.DenyAddresses).Add(network);
-                        return true;
+                        Fail(line.Source, $"'{line.Name}' must be an IPv4 or IPv6 address with an optional /prefix " +
+                            $"(such as 10.0.0.0/8 or fd00::/8), got '{v}'");
                     }
+                    var l = ListenerFor(line);
+                    (line.Name == "allow_address" ? l.AllowAddresses : l.DenyAddresses).Add(network);
+                    return true;
+                }
 
                 // ---- global, per client ----
                 case "max_publish_rate":

@@ -154,145 +154,145 @@ internal static class Generators
         switch (type)
         {
             case PacketType.Connect:
+            {
+                var c = new ConnectPacket
                 {
-                    var c = new ConnectPacket
-                    {
-                        ProtocolVersion = v,
-                        ProtocolName = v == ProtocolVersion.V310 ? "MQIsdp" : "MQTT",
-                        CleanStart = Coin(r),
-                        KeepAlive = (ushort)r.Next(65536),
-                        ClientId = Text(r),
-                        IsBridge = r.Next(8) == 0,
-                    };
-                    if ((v == ProtocolVersion.V310 && c.ClientId.Length == 0) || (v == ProtocolVersion.V311 && c.ClientId.Length == 0 && !c.CleanStart))
-                        c.ClientId = "client";
-                    if (Coin(r))
-                    {
-                        c.Will = new WillMessage { Topic = TopicName(r), Payload = Bytes(r), QoS = AnyQoS(r), Retain = Coin(r) };
-                        if (v5) c.Will.Properties = Props(r, "will");
-                    }
-                    if (Coin(r)) c.UserName = Text(r);
-                    if ((c.UserName is not null || v5) && Coin(r)) c.Password = Bytes(r);
-                    if (v5) c.Properties = Props(r, "connect");
-                    return c;
+                    ProtocolVersion = v,
+                    ProtocolName = v == ProtocolVersion.V310 ? "MQIsdp" : "MQTT",
+                    CleanStart = Coin(r),
+                    KeepAlive = (ushort)r.Next(65536),
+                    ClientId = Text(r),
+                    IsBridge = r.Next(8) == 0,
+                };
+                if ((v == ProtocolVersion.V310 && c.ClientId.Length == 0) || (v == ProtocolVersion.V311 && c.ClientId.Length == 0 && !c.CleanStart))
+                    c.ClientId = "client";
+                if (Coin(r))
+                {
+                    c.Will = new WillMessage { Topic = TopicName(r), Payload = Bytes(r), QoS = AnyQoS(r), Retain = Coin(r) };
+                    if (v5) c.Will.Properties = Props(r, "will");
                 }
+                if (Coin(r)) c.UserName = Text(r);
+                if ((c.UserName is not null || v5) && Coin(r)) c.Password = Bytes(r);
+                if (v5) c.Properties = Props(r, "connect");
+                return c;
+            }
             case PacketType.ConnAck:
+            {
+                var ca = new ConnAckPacket();
+                if (v5)
                 {
-                    var ca = new ConnAckPacket();
-                    if (v5)
-                    {
-                        ca.ReasonCode = Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.NotAuthorized, ReasonCode.ServerMoved, ReasonCode.QuotaExceeded]);
-                        ca.SessionPresent = ca.ReasonCode == ReasonCode.Success && Coin(r);
-                        ca.Properties = Props(r, "connack");
-                    }
-                    else
-                    {
-                        ca.V3ReturnCode = (ConnectReturnCode)r.Next(6);
-                        ca.ReasonCode = ca.V3ReturnCode switch
-                        {
-                            ConnectReturnCode.Accepted => ReasonCode.Success,
-                            ConnectReturnCode.UnacceptableProtocolVersion => ReasonCode.UnsupportedProtocolVersion,
-                            ConnectReturnCode.IdentifierRejected => ReasonCode.ClientIdentifierNotValid,
-                            ConnectReturnCode.ServerUnavailable => ReasonCode.ServerUnavailable,
-                            ConnectReturnCode.BadUserNameOrPassword => ReasonCode.BadUserNameOrPassword,
-                            _ => ReasonCode.NotAuthorized,
-                        };
-                        ca.SessionPresent = v == ProtocolVersion.V311 && ca.V3ReturnCode == ConnectReturnCode.Accepted && Coin(r);
-                    }
-                    return ca;
+                    ca.ReasonCode = Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.NotAuthorized, ReasonCode.ServerMoved, ReasonCode.QuotaExceeded]);
+                    ca.SessionPresent = ca.ReasonCode == ReasonCode.Success && Coin(r);
+                    ca.Properties = Props(r, "connack");
                 }
+                else
+                {
+                    ca.V3ReturnCode = (ConnectReturnCode)r.Next(6);
+                    ca.ReasonCode = ca.V3ReturnCode switch
+                    {
+                        ConnectReturnCode.Accepted => ReasonCode.Success,
+                        ConnectReturnCode.UnacceptableProtocolVersion => ReasonCode.UnsupportedProtocolVersion,
+                        ConnectReturnCode.IdentifierRejected => ReasonCode.ClientIdentifierNotValid,
+                        ConnectReturnCode.ServerUnavailable => ReasonCode.ServerUnavailable,
+                        ConnectReturnCode.BadUserNameOrPassword => ReasonCode.BadUserNameOrPassword,
+                        _ => ReasonCode.NotAuthorized,
+                    };
+                    ca.SessionPresent = v == ProtocolVersion.V311 && ca.V3ReturnCode == ConnectReturnCode.Accepted && Coin(r);
+                }
+                return ca;
+            }
             case PacketType.Publish:
+            {
+                var p = new PublishPacket { Topic = TopicName(r), QoS = AnyQoS(r), Retain = Coin(r), Payload = Bytes(r, r.Next(4) == 0 ? 70_000 : 32) };
+                if (p.QoS != QoS.AtMostOnce)
                 {
-                    var p = new PublishPacket { Topic = TopicName(r), QoS = AnyQoS(r), Retain = Coin(r), Payload = Bytes(r, r.Next(4) == 0 ? 70_000 : 32) };
-                    if (p.QoS != QoS.AtMostOnce)
-                    {
-                        p.PacketId = (ushort)r.Next(1, 65536);
-                        p.Dup = Coin(r);
-                    }
-                    if (v5)
-                    {
-                        p.Properties = Props(r, "publish");
-                        if (p.Properties?.TopicAlias is not null && Coin(r)) p.Topic = "";
-                    }
-                    return p;
+                    p.PacketId = (ushort)r.Next(1, 65536);
+                    p.Dup = Coin(r);
                 }
+                if (v5)
+                {
+                    p.Properties = Props(r, "publish");
+                    if (p.Properties?.TopicAlias is not null && Coin(r)) p.Topic = "";
+                }
+                return p;
+            }
             case PacketType.PubAck:
             case PacketType.PubRec:
             case PacketType.PubRel:
             case PacketType.PubComp:
+            {
+                var a = new PublishAckPacket(type, (ushort)r.Next(1, 65536));
+                if (v5)
                 {
-                    var a = new PublishAckPacket(type, (ushort)r.Next(1, 65536));
-                    if (v5)
-                    {
-                        a.ReasonCode = type is PacketType.PubRel or PacketType.PubComp
-                            ? Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.PacketIdentifierNotFound])
-                            : Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.NoMatchingSubscribers, ReasonCode.NotAuthorized, ReasonCode.PayloadFormatInvalid]);
-                        a.Properties = Props(r, "ack");
-                    }
-                    return a;
+                    a.ReasonCode = type is PacketType.PubRel or PacketType.PubComp
+                        ? Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.PacketIdentifierNotFound])
+                        : Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.NoMatchingSubscribers, ReasonCode.NotAuthorized, ReasonCode.PayloadFormatInvalid]);
+                    a.Properties = Props(r, "ack");
                 }
+                return a;
+            }
             case PacketType.Subscribe:
+            {
+                var s = new SubscribePacket { PacketId = (ushort)r.Next(1, 65536) };
+                for (int i = r.Next(1, 5); i > 0; i--)
                 {
-                    var s = new SubscribePacket { PacketId = (ushort)r.Next(1, 65536) };
-                    for (int i = r.Next(1, 5); i > 0; i--)
-                    {
-                        var filter = TopicFilter(r);
-                        s.Subscriptions.Add(v5
-                            ? new TopicSubscription(filter, AnyQoS(r))
-                            {
-                                NoLocal = !Topics.IsShared(filter) && Coin(r),
-                                RetainAsPublished = Coin(r),
-                                RetainHandling = (RetainHandling)r.Next(3),
-                            }
-                            : new TopicSubscription(filter, AnyQoS(r)));
-                    }
-                    if (v5) s.Properties = Props(r, "subscribe");
-                    return s;
+                    var filter = TopicFilter(r);
+                    s.Subscriptions.Add(v5
+                        ? new TopicSubscription(filter, AnyQoS(r))
+                        {
+                            NoLocal = !Topics.IsShared(filter) && Coin(r),
+                            RetainAsPublished = Coin(r),
+                            RetainHandling = (RetainHandling)r.Next(3),
+                        }
+                        : new TopicSubscription(filter, AnyQoS(r)));
                 }
+                if (v5) s.Properties = Props(r, "subscribe");
+                return s;
+            }
             case PacketType.SubAck:
+            {
+                var s = new SubAckPacket { PacketId = (ushort)r.Next(1, 65536) };
+                for (int i = r.Next(1, 5); i > 0; i--)
                 {
-                    var s = new SubAckPacket { PacketId = (ushort)r.Next(1, 65536) };
-                    for (int i = r.Next(1, 5); i > 0; i--)
-                    {
-                        s.ReasonCodes.Add(v5
-                            ? Pick<ReasonCode>(r, [ReasonCode.GrantedQoS0, ReasonCode.GrantedQoS1, ReasonCode.GrantedQoS2, ReasonCode.NotAuthorized, ReasonCode.TopicFilterInvalid, ReasonCode.SharedSubscriptionsNotSupported])
-                            : Pick<ReasonCode>(r, [ReasonCode.GrantedQoS0, ReasonCode.GrantedQoS1, ReasonCode.GrantedQoS2, ReasonCode.UnspecifiedError]));
-                    }
-                    if (v5) s.Properties = Props(r, "ack");
-                    return s;
+                    s.ReasonCodes.Add(v5
+                        ? Pick<ReasonCode>(r, [ReasonCode.GrantedQoS0, ReasonCode.GrantedQoS1, ReasonCode.GrantedQoS2, ReasonCode.NotAuthorized, ReasonCode.TopicFilterInvalid, ReasonCode.SharedSubscriptionsNotSupported])
+                        : Pick<ReasonCode>(r, [ReasonCode.GrantedQoS0, ReasonCode.GrantedQoS1, ReasonCode.GrantedQoS2, ReasonCode.UnspecifiedError]));
                 }
+                if (v5) s.Properties = Props(r, "ack");
+                return s;
+            }
             case PacketType.Unsubscribe:
-                {
-                    var u = new UnsubscribePacket { PacketId = (ushort)r.Next(1, 65536) };
-                    for (int i = r.Next(1, 5); i > 0; i--) u.Filters.Add(TopicFilter(r));
-                    if (v5) u.Properties = Props(r, "ack-user-only");
-                    return u;
-                }
+            {
+                var u = new UnsubscribePacket { PacketId = (ushort)r.Next(1, 65536) };
+                for (int i = r.Next(1, 5); i > 0; i--) u.Filters.Add(TopicFilter(r));
+                if (v5) u.Properties = Props(r, "ack-user-only");
+                return u;
+            }
             case PacketType.UnsubAck:
+            {
+                var u = new UnsubAckPacket { PacketId = (ushort)r.Next(1, 65536) };
+                if (v5)
                 {
-                    var u = new UnsubAckPacket { PacketId = (ushort)r.Next(1, 65536) };
-                    if (v5)
-                    {
-                        for (int i = r.Next(1, 5); i > 0; i--)
-                            u.ReasonCodes.Add(Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.NoSubscriptionExisted, ReasonCode.NotAuthorized, ReasonCode.TopicFilterInvalid]));
-                        u.Properties = Props(r, "ack");
-                    }
-                    return u;
+                    for (int i = r.Next(1, 5); i > 0; i--)
+                        u.ReasonCodes.Add(Pick<ReasonCode>(r, [ReasonCode.Success, ReasonCode.NoSubscriptionExisted, ReasonCode.NotAuthorized, ReasonCode.TopicFilterInvalid]));
+                    u.Properties = Props(r, "ack");
                 }
+                return u;
+            }
             case PacketType.PingReq:
                 return PingReqPacket.Instance;
             case PacketType.PingResp:
                 return PingRespPacket.Instance;
             case PacketType.Disconnect:
+            {
+                var d = new DisconnectPacket();
+                if (v5)
                 {
-                    var d = new DisconnectPacket();
-                    if (v5)
-                    {
-                        d.ReasonCode = Pick<ReasonCode>(r, [ReasonCode.NormalDisconnection, ReasonCode.DisconnectWithWillMessage, ReasonCode.SessionTakenOver, ReasonCode.ServerShuttingDown, ReasonCode.KeepAliveTimeout]);
-                        d.Properties = Props(r, "disconnect");
-                    }
-                    return d;
+                    d.ReasonCode = Pick<ReasonCode>(r, [ReasonCode.NormalDisconnection, ReasonCode.DisconnectWithWillMessage, ReasonCode.SessionTakenOver, ReasonCode.ServerShuttingDown, ReasonCode.KeepAliveTimeout]);
+                    d.Properties = Props(r, "disconnect");
                 }
+                return d;
+            }
             default:
                 return new AuthPacket
                 {

@@ -1,8 +1,8 @@
 using Midge.Core.Security;
 using Midge.Core.Sessions;
-using Midge.Security;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
+using Midge.Security;
 
 namespace Midge.Core.Channel;
 

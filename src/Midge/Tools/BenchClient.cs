@@ -290,40 +290,40 @@ internal sealed class BenchClient : IDisposable
             switch (header >> 4)
             {
                 case (int)PacketType.Publish:
+                {
+                    int qos = (header >> 1) & 3;
+                    int p = bodyStart + 2 + BinaryPrimitives.ReadUInt16BigEndian(rx.AsSpan(bodyStart));
+                    if (qos > 0)
                     {
-                        int qos = (header >> 1) & 3;
-                        int p = bodyStart + 2 + BinaryPrimitives.ReadUInt16BigEndian(rx.AsSpan(bodyStart));
-                        if (qos > 0)
-                        {
-                            acks[ackLength] = qos == 1 ? (byte)0x40 : (byte)0x50;
-                            acks[ackLength + 1] = 2;
-                            acks[ackLength + 2] = rx[p];
-                            acks[ackLength + 3] = rx[p + 1];
-                            ackLength += 4;
-                            p += 2;
-                        }
-                        if (_version == ProtocolVersion.V500)
-                        {
-                            int propLength = 0, shift = 0;
-                            byte b;
-                            do
-                            {
-                                b = rx[p++];
-                                propLength |= (b & 0x7F) << shift;
-                                shift += 7;
-                            } while ((b & 0x80) != 0);
-                            p += propLength;
-                        }
-                        Received++;
-                        publishes++;
-                        if (measuring && frameEnd - p >= 8)
-                        {
-                            long sentAt = BinaryPrimitives.ReadInt64LittleEndian(rx.AsSpan(p));
-                            (Latency ??= new BenchHistogram()).Record(now - sentAt);
-                            if (_run.Slow is { } slow && now - sentAt > _run.SlowTicks) slow.Enqueue((sentAt, now));
-                        }
-                        break;
+                        acks[ackLength] = qos == 1 ? (byte)0x40 : (byte)0x50;
+                        acks[ackLength + 1] = 2;
+                        acks[ackLength + 2] = rx[p];
+                        acks[ackLength + 3] = rx[p + 1];
+                        ackLength += 4;
+                        p += 2;
                     }
+                    if (_version == ProtocolVersion.V500)
+                    {
+                        int propLength = 0, shift = 0;
+                        byte b;
+                        do
+                        {
+                            b = rx[p++];
+                            propLength |= (b & 0x7F) << shift;
+                            shift += 7;
+                        } while ((b & 0x80) != 0);
+                        p += propLength;
+                    }
+                    Received++;
+                    publishes++;
+                    if (measuring && frameEnd - p >= 8)
+                    {
+                        long sentAt = BinaryPrimitives.ReadInt64LittleEndian(rx.AsSpan(p));
+                        (Latency ??= new BenchHistogram()).Record(now - sentAt);
+                        if (_run.Slow is { } slow && now - sentAt > _run.SlowTicks) slow.Enqueue((sentAt, now));
+                    }
+                    break;
+                }
                 case (int)PacketType.PubAck:
                 case (int)PacketType.PubComp:
                     Completed++;
