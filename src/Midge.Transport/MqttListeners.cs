@@ -80,6 +80,13 @@ public static class MqttListeners
     /// <summary>Runs one connection. Not an async method: an idle connection keeps no state machine for it.</summary>
     private static Task HandleAsync(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnly, ConnectionLimit limit)
     {
+        // socket_domain ipv6 without an address: the [::] socket is dual-stack, so IPv4 clients (::ffff:a.b.c.d) are
+        // turned away here, as Mosquitto's IPv6-only socket never accepts them.
+        if (listener.SocketDomain == SocketDomain.IPv6 && context.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true })
+        {
+            context.Abort();
+            return Task.CompletedTask;
+        }
         if (!limit.TryEnter()) return RefuseBusyAsync(context);
         MqttConnection connection;
         try

@@ -52,6 +52,23 @@ public sealed partial class ListenerLogTests
     }
 
     [Fact]
+    public async Task Socket_domain_ipv6_without_an_address_serves_IPv6_clients_only()
+    {
+        string dir = MidgeProcess.NewDirectory();
+        int port = FreePort.Next();
+        string conf = Path.Combine(dir, "midge.conf");
+        File.WriteAllLines(conf, [$"listener {port}", "socket_domain ipv6", "allow_anonymous true", "log_dest stderr"]);
+        // The dual-stack socket still completes an IPv4 TCP handshake (which is all the start waits for); MQTT over
+        // it is refused at once.
+        await using var midge = await MidgeProcess.StartWithArgumentsAsync(port, "-c", conf);
+        var v6 = await PeerProcess.RunAsync("mosquitto_pub", ["-h", "::1", "-p", port.ToString(CultureInfo.InvariantCulture), "-i", "v6", "-t", "t", "-m", "x"], Wait);
+        Assert.True(v6.ExitCode == 0, v6.ToString());
+        var v4 = await PeerProcess.RunAsync("mosquitto_pub", ["-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-i", "v4", "-t", "t", "-m", "x"], Wait);
+        Assert.False(v4.ExitCode == 0, v4.ToString());
+        Assert.Equal(["Opening ipv6 listen socket on port " + port.ToString(CultureInfo.InvariantCulture) + "."], Opening(midge.Log));
+    }
+
+    [Fact]
     public async Task Listeners_with_an_address_log_their_family_and_port()
     {
         int port = FreePort.Next();
