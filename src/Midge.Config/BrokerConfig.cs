@@ -175,8 +175,12 @@ public sealed record BrokerConfig
     public ushort MaxKeepalive { get; init; } = 65535;
     /// <summary>0 = no limit other than the protocol's.</summary>
     public int MaxPacketSize { get; init; }
-    /// <summary>0 = no limit.</summary>
-    public long MaxQueuedBytes { get; init; }
+    /// <summary>Payload bytes queued per client; 0 (written in the configuration) = no limit. Unset, it is
+    /// <see cref="DefaultMaxQueuedBytes"/>, where Mosquitto has no limit: with max_queued_messages alone a client
+    /// could make the broker hold a thousand of the largest messages.</summary>
+    public long MaxQueuedBytes { get; init; } = DefaultMaxQueuedBytes;
+
+    public const long DefaultMaxQueuedBytes = 64L * 1024 * 1024;
     /// <summary>0 = no limit (Mosquitto: 1000).</summary>
     public int MaxQueuedMessages { get; init; } = 1000;
     /// <summary>0 = no limit.</summary>

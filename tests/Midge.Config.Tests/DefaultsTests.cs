@@ -30,7 +30,7 @@ public class DefaultsTests
         Assert.Equal(20, c.MaxInflightMessages);
         Assert.Equal(65535, c.MaxKeepalive);
         Assert.Equal(0, c.MaxPacketSize);
-        Assert.Equal(0, c.MaxQueuedBytes);
+        Assert.Equal(64L * 1024 * 1024, c.MaxQueuedBytes); // Mosquitto: no limit; a documented bound here
         Assert.Equal(1000, c.MaxQueuedMessages);
         Assert.Equal(0, c.MemoryLimit);
         Assert.Equal(0, c.MessageSizeLimit);

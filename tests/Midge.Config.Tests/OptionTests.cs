@@ -26,6 +26,7 @@ public class OptionTests
         { "max_packet_size 20", c => c.MaxPacketSize, 20 },
         { "max_packet_size 1048576", c => c.MaxPacketSize, 1048576 },
         { "max_queued_bytes 1000000", c => c.MaxQueuedBytes, 1000000L },
+        { "max_queued_bytes 0", c => c.MaxQueuedBytes, 0L }, // written: no limit, as in Mosquitto
         { "max_queued_messages 0", c => c.MaxQueuedMessages, 0 },
         { "max_queued_messages -3", c => c.MaxQueuedMessages, 0 },
         { "max_queued_messages 5000", c => c.MaxQueuedMessages, 5000 },

@@ -281,4 +281,22 @@ public class SessionTests
         Assert.Equal(("ret/0", "new"), (got[^1].Topic, got[^1].Payload)); // after the old retained value
         Assert.Equal(0, h.Broker.Stats.PublishDropped);
     }
+
+    [Fact]
+    public void QueueOfAnOfflineClient_IsBoundedBy64MiB_WhenMaxQueuedBytesIsNotSet()
+    {
+        var h = new ChannelHarness();
+        var (sub, _, _) = h.Connect("s", ProtocolVersion.V311, cleanStart: false);
+        sub.Handle(ChannelHarness.Subscribe(1, ("big", QoS.AtLeastOnce)));
+        sub.OnConnectionClosed();
+        var (pub, _, _) = h.Connect("p", ProtocolVersion.V311);
+        var payload = new byte[1024 * 1024];
+        for (ushort id = 1; id <= 70; id++)
+        {
+            pub.Handle(new PublishPacket { Topic = "big", Payload = payload, QoS = QoS.AtLeastOnce, PacketId = id });
+        }
+        Assert.True(h.Broker.TryGetSession("s", out var session));
+        Assert.Equal(64, session!.QueuedCount);
+        Assert.Equal(6, h.Broker.Stats.PublishDropped);
+    }
 }
