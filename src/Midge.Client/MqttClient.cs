@@ -569,16 +569,7 @@ public sealed class MqttClient : IAsyncDisposable
             return;
         }
 
-        var message = new ReceivedMessage
-        {
-            Topic = topic,
-            Payload = publish.Payload,
-            QoS = publish.QoS,
-            Retain = publish.Retain,
-            Dup = publish.Dup,
-            PacketId = publish.PacketId,
-            Properties = publish.Properties,
-        };
+        var message = ReceivedMessage.From(publish, topic);
         var writer = _messages.Writer;
         if (!writer.TryWrite(message) && Options.IncomingBufferFullMode == BufferFullMode.Wait)
         {

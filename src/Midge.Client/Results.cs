@@ -36,6 +36,18 @@ public sealed class ReceivedMessage
     public ushort PacketId { get; init; }
     /// <summary>MQTT 5 properties (null for 3.x or when none were sent).</summary>
     public MqttProperties? Properties { get; init; }
+
+    /// <summary>The message a PUBLISH carries, under <paramref name="topic"/> (its topic alias resolved).</summary>
+    public static ReceivedMessage From(Midge.Protocol.Packets.PublishPacket publish, string topic) => new()
+    {
+        Topic = topic,
+        Payload = publish.Payload,
+        QoS = publish.QoS,
+        Retain = publish.Retain,
+        Dup = publish.Dup,
+        PacketId = publish.PacketId,
+        Properties = publish.Properties,
+    };
 }
 
 /// <summary>Why a connection ended.</summary>

@@ -146,16 +146,7 @@ internal sealed class DebugTrace(Stream output, string clientId)
                     else topic = _aliases.GetValueOrDefault(alias, "");
                 }
                 Log($"received PUBLISH (d{Flag(p.Dup)}, q{(int)p.QoS}, r{Flag(p.Retain)}, m{p.PacketId}, '{topic}', ... ({p.Payload.Length} bytes))");
-                var message = new ReceivedMessage
-                {
-                    Topic = topic,
-                    Payload = p.Payload,
-                    QoS = p.QoS,
-                    Retain = p.Retain,
-                    Dup = p.Dup,
-                    PacketId = p.PacketId,
-                    Properties = p.Properties,
-                };
+                var message = ReceivedMessage.From(p, topic);
                 switch (p.QoS)
                 {
                     case QoS.AtMostOnce:
