@@ -5,7 +5,8 @@ using Midge.Protocol.Packets;
 namespace Midge.Protocol;
 
 /// <summary>
-/// What differs per receiver when one shared <see cref="PublishPacket"/> is sent to many subscribers.
+/// What differs per receiver when one shared application message is sent to many subscribers
+/// (<see cref="PacketEncoder.WritePublish"/>).
 /// </summary>
 public struct OutgoingPublish
 {
@@ -22,7 +23,7 @@ public struct OutgoingPublish
     /// <summary>MQTT 5: the remaining Message Expiry Interval to send (replacing the message's), or null to
     /// send none when the message had none.</summary>
     public uint? MessageExpiryInterval;
-    /// <summary>Overrides <see cref="PublishPacket.Topic"/> (for mount points); null keeps the message's topic.</summary>
+    /// <summary>Overrides the message's topic (for mount points); null keeps it.</summary>
     public string? Topic;
 }
 
@@ -41,7 +42,7 @@ public static class PacketEncoder
     {
         if (packet is PublishPacket publish)
         {
-            WritePublishCore(writer, version, publish, OwnFields(publish), perReceiver: false);
+            WritePublishCore(writer, version, publish.Topic, publish.Payload.Span, publish.Properties, null, OwnFields(publish));
             return;
         }
         int remaining = Measure(packet, version, out int propSize);
@@ -56,23 +57,26 @@ public static class PacketEncoder
     public static int GetSize(MqttPacket packet, ProtocolVersion version)
     {
         int remaining = packet is PublishPacket publish
-            ? MeasurePublish(version, publish, OwnFields(publish), false, out _, out _)
+            ? MeasurePublish(version, publish.Topic, publish.Payload.Length, publish.Properties, null, OwnFields(publish), out _)
             : Measure(packet, version, out _);
         return 1 + MqttWriter.VarIntSize((uint)remaining) + remaining;
     }
 
     /// <summary>
-    /// Writes a PUBLISH of a shared message with per-receiver fields. For MQTT 5 the message's properties are
-    /// written except Topic Alias, Subscription Identifier and Message Expiry Interval, which come from
-    /// <paramref name="o"/>. For 3.x no properties are written.
+    /// Writes a PUBLISH of a shared application message with per-receiver fields: the message's
+    /// <paramref name="topic"/> (unless <paramref name="o"/> replaces or omits it), <paramref name="payload"/> and, for
+    /// MQTT 5, its forwarded <paramref name="properties"/>, then Message Expiry Interval, Subscription Identifiers and
+    /// Topic Alias from <paramref name="o"/>. For 3.x no properties are written.
     /// </summary>
-    public static void WritePublish(IBufferWriter<byte> writer, ProtocolVersion version, PublishPacket message, in OutgoingPublish o) =>
-        WritePublishCore(writer, version, message, o, perReceiver: true);
+    public static void WritePublish(IBufferWriter<byte> writer, ProtocolVersion version, string topic, ReadOnlySpan<byte> payload,
+        PublishProperties? properties, in OutgoingPublish o) =>
+        WritePublishCore(writer, version, ReceiverTopic(version, topic, o), payload, null, properties, o);
 
     /// <summary>The whole encoded size of what <see cref="WritePublish"/> would write.</summary>
-    public static int GetPublishSize(ProtocolVersion version, PublishPacket message, in OutgoingPublish o)
+    public static int GetPublishSize(ProtocolVersion version, string topic, int payloadLength, PublishProperties? properties,
+        in OutgoingPublish o)
     {
-        int remaining = MeasurePublish(version, message, o, true, out _, out _);
+        int remaining = MeasurePublish(version, ReceiverTopic(version, topic, o), payloadLength, null, properties, o, out _);
         return 1 + MqttWriter.VarIntSize((uint)remaining) + remaining;
     }
 
@@ -86,31 +90,28 @@ public static class PacketEncoder
         Dup = p.Dup,
     };
 
-    private static string PublishTopic(ProtocolVersion version, PublishPacket m, in OutgoingPublish o, bool perReceiver)
+    private static string ReceiverTopic(ProtocolVersion version, string topic, in OutgoingPublish o)
     {
-        if (!perReceiver) return m.Topic;
         if (o.OmitTopic && version == ProtocolVersion.V500) return "";
-        return o.Topic ?? m.Topic;
+        return o.Topic ?? topic;
     }
 
-    /// <summary>Remaining length of a PUBLISH; <paramref name="propSize"/> is the property content size.</summary>
-    private static int MeasurePublish(ProtocolVersion version, PublishPacket m, in OutgoingPublish o, bool perReceiver,
-        out int propSize, out string topic)
+    /// <summary>Remaining length of a PUBLISH; <paramref name="propSize"/> is the property content size. A packet
+    /// written as it is brings its <paramref name="own"/> properties; a shared message its
+    /// <paramref name="forwarded"/> ones, and <paramref name="o"/> the per-receiver ones.</summary>
+    private static int MeasurePublish(ProtocolVersion version, string topic, int payloadLength, MqttProperties? own,
+        PublishProperties? forwarded, in OutgoingPublish o, out int propSize)
     {
-        topic = PublishTopic(version, m, o, perReceiver);
-        int size = MqttWriter.StringSize(topic) + (o.QoS != QoS.AtMostOnce ? 2 : 0) + m.Payload.Length;
+        int size = MqttWriter.StringSize(topic) + (o.QoS != QoS.AtMostOnce ? 2 : 0) + payloadLength;
         propSize = 0;
         if (version == ProtocolVersion.V500)
         {
-            propSize = PropertyCodec.ContentSize(m.Properties, skipPerReceiver: perReceiver);
-            if (perReceiver)
+            propSize = PropertyCodec.ContentSize(own) + (forwarded?.EncodedSize ?? 0);
+            if (o.TopicAlias != 0) propSize += 3;
+            if (o.MessageExpiryInterval.HasValue) propSize += 5;
+            if (o.SubscriptionIdentifiers is { } ids)
             {
-                if (o.TopicAlias != 0) propSize += 3;
-                if (o.MessageExpiryInterval.HasValue) propSize += 5;
-                if (o.SubscriptionIdentifiers is { } ids)
-                {
-                    foreach (var id in ids) propSize += 1 + MqttWriter.VarIntSize(id);
-                }
+                foreach (var id in ids) propSize += 1 + MqttWriter.VarIntSize(id);
             }
             size += MqttWriter.VarIntSize((uint)propSize) + propSize;
         }
@@ -118,13 +119,12 @@ public static class PacketEncoder
         return size;
     }
 
-    private static void WritePublishCore(IBufferWriter<byte> writer, ProtocolVersion version, PublishPacket m,
-        in OutgoingPublish o, bool perReceiver)
+    private static void WritePublishCore(IBufferWriter<byte> writer, ProtocolVersion version, string topic, ReadOnlySpan<byte> payload,
+        MqttProperties? own, PublishProperties? forwarded, in OutgoingPublish o)
     {
         if (o.QoS > QoS.ExactlyOnce) throw new ArgumentException("QoS must be 0, 1 or 2");
-        int remaining = MeasurePublish(version, m, o, perReceiver, out int propSize, out string topic);
-        int payloadLength = m.Payload.Length;
-        int headerTotal = 1 + MqttWriter.VarIntSize((uint)remaining) + remaining - payloadLength;
+        int remaining = MeasurePublish(version, topic, payload.Length, own, forwarded, o, out int propSize);
+        int headerTotal = 1 + MqttWriter.VarIntSize((uint)remaining) + remaining - payload.Length;
         var w = new MqttWriter(writer.GetSpan(headerTotal));
         byte fixedHeader = (byte)(((int)PacketType.Publish << 4) | ((int)o.QoS << 1));
         if (o.Dup) fixedHeader |= 0x08;
@@ -136,20 +136,18 @@ public static class PacketEncoder
         if (version == ProtocolVersion.V500)
         {
             w.WriteVarInt((uint)propSize);
-            PropertyCodec.WriteContent(ref w, m.Properties, skipPerReceiver: perReceiver);
-            if (perReceiver)
+            PropertyCodec.WriteContent(ref w, own);
+            forwarded?.WriteTo(ref w);
+            if (o.MessageExpiryInterval is { } expiry)
+                PropertyCodec.WriteUInt32Property(ref w, PropertyId.MessageExpiryInterval, expiry);
+            if (o.SubscriptionIdentifiers is { } ids)
             {
-                if (o.MessageExpiryInterval is { } expiry)
-                    PropertyCodec.WriteUInt32Property(ref w, PropertyId.MessageExpiryInterval, expiry);
-                if (o.SubscriptionIdentifiers is { } ids)
-                {
-                    foreach (var id in ids) PropertyCodec.WriteSubscriptionIdentifier(ref w, id);
-                }
-                if (o.TopicAlias != 0) PropertyCodec.WriteUInt16Property(ref w, PropertyId.TopicAlias, o.TopicAlias);
+                foreach (var id in ids) PropertyCodec.WriteSubscriptionIdentifier(ref w, id);
             }
+            if (o.TopicAlias != 0) PropertyCodec.WriteUInt16Property(ref w, PropertyId.TopicAlias, o.TopicAlias);
         }
         writer.Advance(headerTotal);
-        if (payloadLength != 0) writer.Write(m.Payload.Span);
+        if (payload.Length != 0) writer.Write(payload);
     }
 
     // ---- every other packet ----

@@ -175,11 +175,11 @@ internal sealed partial class MqttConnection : IClientOutput
                 var fields = item.Fields;
                 (aliases ??= new OutgoingTopicAliases(_channel.OutgoingTopicAliasMaximum))
                     .Apply(fields.Topic ?? item.Message.Topic, ref fields);
-                PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, fields);
+                item.Message.Encode(output, _channel.Version, fields);
             }
             else
             {
-                PacketEncoder.WritePublish(output, _channel.Version, item.Message.Packet, item.Fields);
+                item.Message.Encode(output, _channel.Version, item.Fields);
             }
         }
         else if (item.Packet is not null)

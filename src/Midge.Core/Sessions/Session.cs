@@ -509,7 +509,7 @@ public sealed class Session
         var mount = _limits.MountPoint;
         if (mount is not null) fields.Topic = message.Topic.Substring(mount.Length);
         if (_limits.MaxPacketSize != 0 &&
-            PacketEncoder.GetPublishSize(_limits.Version, message.Packet, fields) > _limits.MaxPacketSize)
+            message.EncodedSize(_limits.Version, fields) > _limits.MaxPacketSize)
         {
             _broker.Stats.OnDropped();
             return false;

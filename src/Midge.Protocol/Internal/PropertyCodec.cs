@@ -214,21 +214,17 @@ internal static class PropertyCodec
         return b;
     }
 
-    /// <summary>
-    /// The size of the property list content (without its length prefix). With
-    /// <paramref name="skipPerReceiver"/>, Topic Alias, Subscription Identifiers and Message Expiry Interval are
-    /// left out (they are written per receiver).
-    /// </summary>
-    public static int ContentSize(MqttProperties? p, bool skipPerReceiver = false)
+    /// <summary>The size of the property list content (without its length prefix).</summary>
+    public static int ContentSize(MqttProperties? p)
     {
         if (p is null) return 0;
         int size = 0;
         if (p.PayloadFormatIndicator.HasValue) size += 2;
-        if (!skipPerReceiver && p.MessageExpiryInterval.HasValue) size += 5;
+        if (p.MessageExpiryInterval.HasValue) size += 5;
         if (p.ContentType is not null) size += 1 + MqttWriter.StringSize(p.ContentType);
         if (p.ResponseTopic is not null) size += 1 + MqttWriter.StringSize(p.ResponseTopic);
         if (p.CorrelationData is not null) size += 3 + p.CorrelationData.Length;
-        if (!skipPerReceiver && p.SubscriptionIdentifiers is { } ids)
+        if (p.SubscriptionIdentifiers is { } ids)
         {
             foreach (var id in ids) size += 1 + MqttWriter.VarIntSize(id);
         }
@@ -245,7 +241,7 @@ internal static class PropertyCodec
         if (p.ReasonString is not null) size += 1 + MqttWriter.StringSize(p.ReasonString);
         if (p.ReceiveMaximum.HasValue) size += 3;
         if (p.TopicAliasMaximum.HasValue) size += 3;
-        if (!skipPerReceiver && p.TopicAlias.HasValue) size += 3;
+        if (p.TopicAlias.HasValue) size += 3;
         if (p.MaximumQoS.HasValue) size += 2;
         if (p.RetainAvailable.HasValue) size += 2;
         if (p.UserProperties is { } users)
@@ -260,15 +256,15 @@ internal static class PropertyCodec
     }
 
     /// <summary>Writes the property list content (without its length prefix), in identifier order.</summary>
-    public static void WriteContent(ref MqttWriter w, MqttProperties? p, bool skipPerReceiver = false)
+    public static void WriteContent(ref MqttWriter w, MqttProperties? p)
     {
         if (p is null) return;
         if (p.PayloadFormatIndicator is { } pfi) WriteByteProperty(ref w, PropertyId.PayloadFormatIndicator, pfi);
-        if (!skipPerReceiver && p.MessageExpiryInterval is { } mei) WriteUInt32Property(ref w, PropertyId.MessageExpiryInterval, mei);
+        if (p.MessageExpiryInterval is { } mei) WriteUInt32Property(ref w, PropertyId.MessageExpiryInterval, mei);
         if (p.ContentType is { } ct) WriteStringProperty(ref w, PropertyId.ContentType, ct);
         if (p.ResponseTopic is { } rt) WriteStringProperty(ref w, PropertyId.ResponseTopic, rt);
         if (p.CorrelationData is { } cd) WriteBinaryProperty(ref w, PropertyId.CorrelationData, cd);
-        if (!skipPerReceiver && p.SubscriptionIdentifiers is { } ids)
+        if (p.SubscriptionIdentifiers is { } ids)
         {
             foreach (var id in ids) WriteSubscriptionIdentifier(ref w, id);
         }
@@ -285,7 +281,7 @@ internal static class PropertyCodec
         if (p.ReasonString is { } rs) WriteStringProperty(ref w, PropertyId.ReasonString, rs);
         if (p.ReceiveMaximum is { } rm) WriteUInt16Property(ref w, PropertyId.ReceiveMaximum, rm);
         if (p.TopicAliasMaximum is { } tam) WriteUInt16Property(ref w, PropertyId.TopicAliasMaximum, tam);
-        if (!skipPerReceiver && p.TopicAlias is { } ta) WriteUInt16Property(ref w, PropertyId.TopicAlias, ta);
+        if (p.TopicAlias is { } ta) WriteUInt16Property(ref w, PropertyId.TopicAlias, ta);
         if (p.MaximumQoS is { } mq) WriteByteProperty(ref w, PropertyId.MaximumQoS, mq);
         if (p.RetainAvailable is { } ra) WriteByteProperty(ref w, PropertyId.RetainAvailable, ra);
         if (p.UserProperties is { } users)

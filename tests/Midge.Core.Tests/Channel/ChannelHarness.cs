@@ -70,7 +70,7 @@ internal sealed class RecordingOutput : IClientOutput
 internal sealed record SentPublish(Message Message, OutgoingPublish Fields)
 {
     public string Topic => Fields.Topic ?? Message.Topic;
-    public string Payload => System.Text.Encoding.UTF8.GetString(Message.Packet.Payload.Span);
+    public string Payload => System.Text.Encoding.UTF8.GetString(Message.Payload.Span);
 }
 
 /// <summary>A broker with channels driven directly, no sockets.</summary>

@@ -45,7 +45,7 @@ public class Conformance5MoreTests
             p.Will.Properties.AddUserProperty("b", "3");
         });
         c.OnConnectionClosed();
-        var props = Assert.Single(watcher.Publishes()).Message.Packet.Properties!.UserProperties!;
+        var props = Assert.Single(watcher.Publishes()).Message.Properties!.UserProperties.ToArray();
         Assert.Equal([new UserProperty("b", "1"), new UserProperty("a", "2"), new UserProperty("b", "3")], props);
     }
 
