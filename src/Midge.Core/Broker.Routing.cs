@@ -1,7 +1,7 @@
+using System.Runtime.InteropServices;
 using Midge.Core.Messages;
 using Midge.Core.Routing;
 using Midge.Core.Sessions;
-using Midge.Protocol;
 
 namespace Midge.Core;
 
@@ -12,37 +12,32 @@ public sealed partial class Broker
     /// <summary>
     /// Fans a message out: one lookup in the index, overlapping subscriptions of one session merged into one
     /// delivery at the highest QoS carrying every matching subscription identifier, and one member of each
-    /// matching shared group chosen. No global lock; each delivery takes only that session's lock.
+    /// matching shared group chosen. What each receiver gets is decided by <see cref="DeliveryRule"/>. No global
+    /// lock; each delivery takes only that session's lock. Nothing is allocated per delivery (see
+    /// <see cref="Delivery.MergeWith"/> for the one exception).
     /// </summary>
     private int Route(Message message)
     {
         var scratch = t_scratch ??= new RouteScratch();
         var visitor = new Collector(scratch);
         Subscriptions.Match(message.Topic, ref visitor);
-        int matched = scratch.Matches.Count + scratch.Groups.Count;
+        var matches = scratch.Matches;
+        int matched = matches.Count + scratch.Groups.Count;
         long now = NowMs;
         var config = Config;
+        var rule = new DeliveryRule(message, config.UpgradeOutgoingQoS);
         try
         {
-            if (scratch.Matches.Count == 1)
+            if (matches.Count > 1 && config.OverlappingSubscriptions == Midge.Config.OverlappingSubscriptions.Merge)
             {
-                var (session, sub) = scratch.Matches[0];
-                if (!(sub.NoLocal && session.ClientId == message.OriginClientId))
-                {
-                    var qos = OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
-                    session.Deliver(message, qos, sub.RetainAsPublished && message.Retain,
-                        sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
-                }
+                DeliverMerged(message, scratch, rule, now);
             }
-            else if (scratch.Matches.Count > 1)
+            else
             {
-                if (config.OverlappingSubscriptions == Midge.Config.OverlappingSubscriptions.Merge)
+                // One match; or per_subscription: one copy per matching subscription, as Mosquitto.
+                foreach (var (session, sub) in matches)
                 {
-                    DeliverMerged(message, scratch, config.UpgradeOutgoingQoS, now);
-                }
-                else
-                {
-                    DeliverEach(message, scratch, config.UpgradeOutgoingQoS, now);
+                    if (rule.TryDecide(session, sub, out var delivery)) session.Deliver(message, delivery, now);
                 }
             }
             foreach (var group in scratch.Groups) DeliverToGroup(message, group, now);
@@ -54,67 +49,34 @@ public sealed partial class Broker
         return matched;
     }
 
-    /// <summary>overlapping_subscriptions per_subscription: one copy per matching subscription, as Mosquitto.</summary>
-    private static void DeliverEach(Message message, RouteScratch scratch, bool upgrade, long now)
-    {
-        foreach (var (session, sub) in scratch.Matches)
-        {
-            if (sub.NoLocal && session.ClientId == message.OriginClientId) continue;
-            session.Deliver(message, OutgoingQoS(message.QoS, sub.QoS, upgrade), sub.RetainAsPublished && message.Retain,
-                sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
-        }
-    }
-
-    private static void DeliverMerged(Message message, RouteScratch scratch, bool upgrade, long now)
+    /// <summary>One delivery per session, at the highest QoS of its matching subscriptions and carrying every
+    /// matching subscription identifier (MQTT 5 section 3.3.4).</summary>
+    private static void DeliverMerged(Message message, RouteScratch scratch, in DeliveryRule rule, long now)
     {
         var merged = scratch.Merged;
-        var index = scratch.Index;
         foreach (var (session, sub) in scratch.Matches)
         {
-            if (sub.NoLocal && session.ClientId == message.OriginClientId) continue;
-            var qos = OutgoingQoS(message.QoS, sub.QoS, upgrade);
-            if (index.TryGetValue(session, out int at))
+            if (!rule.TryDecide(session, sub, out var delivery)) continue;
+            ref int at = ref CollectionsMarshal.GetValueRefOrAddDefault(scratch.Index, session, out bool seen);
+            if (seen)
             {
-                var m = merged[at];
-                if (qos > m.QoS) m.QoS = qos;
-                m.RetainAsPublished |= sub.RetainAsPublished;
-                if (sub.SubscriptionId != 0) (m.Ids ??= []).Add(sub.SubscriptionId);
-                merged[at] = m;
+                ref var entry = ref CollectionsMarshal.AsSpan(merged)[at];
+                entry.Delivery = entry.Delivery.MergeWith(delivery);
             }
             else
             {
-                index[session] = merged.Count;
-                merged.Add(new Merge
-                {
-                    Session = session,
-                    QoS = qos,
-                    RetainAsPublished = sub.RetainAsPublished,
-                    Ids = sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null,
-                });
+                at = merged.Count;
+                merged.Add((session, delivery));
             }
         }
-        foreach (var m in merged)
-        {
-            m.Session.Deliver(message, m.QoS, m.RetainAsPublished && message.Retain, m.Ids?.ToArray(), now);
-        }
-    }
-
-    internal static QoS OutgoingQoS(QoS published, QoS granted, bool upgrade) =>
-        upgrade ? granted : (published < granted ? published : granted);
-
-    private struct Merge
-    {
-        public Session Session;
-        public QoS QoS;
-        public bool RetainAsPublished;
-        public List<uint>? Ids;
+        foreach (var (session, delivery) in merged) session.Deliver(message, delivery, now);
     }
 
     private sealed class RouteScratch
     {
         public readonly List<(Session Session, Subscription Sub)> Matches = [];
         public readonly List<SharedGroup<Session, Subscription>> Groups = [];
-        public readonly List<Merge> Merged = [];
+        public readonly List<(Session Session, Delivery Delivery)> Merged = [];
         public readonly Dictionary<Session, int> Index = new(ReferenceEqualityComparer.Instance);
 
         public void Clear()

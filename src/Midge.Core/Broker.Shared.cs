@@ -3,7 +3,6 @@ using Midge.Config;
 using Midge.Core.Messages;
 using Midge.Core.Routing;
 using Midge.Core.Sessions;
-using Midge.Protocol;
 
 namespace Midge.Core;
 
@@ -53,9 +52,11 @@ public sealed partial class Broker
             return false;
         }
         var (session, sub) = members[chosen];
-        var qos = OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
-        session.Deliver(message, qos, sub.RetainAsPublished && message.Retain,
-            sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now, group);
+        // No Local never holds one back: a shared subscription cannot have it (MQTT-3.8.3-4).
+        if (new DeliveryRule(message, config.UpgradeOutgoingQoS).TryDecide(session, sub, out var delivery))
+        {
+            session.Deliver(message, delivery, now, group);
+        }
         return true;
     }
 

@@ -1,4 +1,5 @@
 using Midge.Core.Messages;
+using Midge.Core.Routing;
 using Midge.Core.Sessions;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
@@ -106,9 +107,7 @@ public sealed partial class MqttChannel
                 {
                     continue; // check_retain_source: the publisher lost the right to write it
                 }
-                var qos = Broker.OutgoingQoS(message.QoS, sub.QoS, config.UpgradeOutgoingQoS);
-                // Retained messages sent because of a new subscription carry RETAIN=1 (MQTT-3.3.1-8).
-                session.DeliverRetained(message, qos, sub.SubscriptionId != 0 ? [sub.SubscriptionId] : null, now);
+                session.DeliverRetained(message, new DeliveryRule(message, config.UpgradeOutgoingQoS).ForRetained(sub), now);
             }
         }
     }

@@ -151,11 +151,12 @@ public sealed class Session
     }
 
     /// <summary>
-    /// Delivers a message at <paramref name="qos"/>: straight to the connection when the window allows,
-    /// otherwise into the bounded queue. Returns false when it was dropped for a queue limit.
+    /// Delivers a message as the router decided (<see cref="Routing.DeliveryRule"/>): straight to the connection
+    /// when the window allows, otherwise into the bounded queue. Returns false when it was dropped for a queue limit.
     /// </summary>
-    internal bool Deliver(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs, object? sharedGroup = null)
+    internal bool Deliver(Message message, in Routing.Delivery delivery, long nowMs, object? sharedGroup = null)
     {
+        var (qos, retain, subscriptionIds) = delivery;
         lock (Sync)
         {
             // Read rights are checked at delivery, as Mosquitto does (acl_file 'read').
@@ -198,23 +199,24 @@ public sealed class Session
     /// store's size plus 1,024 (a client re-subscribing faster than it reads), past that retained copies are
     /// dropped and counted.
     /// </summary>
-    internal void DeliverRetained(Message message, QoS qos, uint[]? subscriptionIds, long nowMs)
+    internal void DeliverRetained(Message message, in Routing.Delivery delivery, long nowMs)
     {
+        var (qos, retain, subscriptionIds) = delivery; // RETAIN 1 (MQTT-3.3.1-8): DeliveryRule.ForRetained
         lock (Sync)
         {
             if (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, message.Topic)) return;
             var output = _output;
             if (output is null)
             {
-                EnqueueLocked(message, qos, retain: true, subscriptionIds, sharedGroup: null);
+                EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup: null);
                 return;
             }
             if (_retainedBacklog is not { Count: > 0 } && _queue is not { Count: > 0 })
             {
                 if (qos == QoS.AtMostOnce ? HasDirectRoom(output, message) : HasWindowLocked(message))
                 {
-                    if (qos == QoS.AtMostOnce) WritePublish(output, message, 0, qos, retain: true, dup: false, subscriptionIds, nowMs);
-                    else SendInflightLocked(output, message, qos, retain: true, subscriptionIds, nowMs, sharedGroup: null);
+                    if (qos == QoS.AtMostOnce) WritePublish(output, message, 0, qos, retain, dup: false, subscriptionIds, nowMs);
+                    else SendInflightLocked(output, message, qos, retain, subscriptionIds, nowMs, sharedGroup: null);
                     return;
                 }
             }
@@ -224,7 +226,7 @@ public sealed class Session
                 _broker.Stats.OnDropped();
                 return;
             }
-            backlog.Enqueue(new Pending(message, qos, Retain: true, subscriptionIds, SharedGroup: null));
+            backlog.Enqueue(new Pending(message, qos, retain, subscriptionIds, SharedGroup: null));
         }
     }
 
