@@ -32,6 +32,7 @@ public sealed partial class Broker
         for (int i = 0; i < ClientLockStripes; i++) _clientLocks[i] = new object();
         StartedAtMs = NowMs;
         Security = new Security.SecurityRegistry(config);
+        Router = new Router(this);
     }
 
     /// <summary>Password and ACL files of every listener.</summary>
@@ -43,7 +44,7 @@ public sealed partial class Broker
 
     internal ILogger Logger { get; }
 
-    internal SubscriptionIndex<Session, Subscription> Subscriptions { get; } = new();
+    internal SubscriptionIndex<Session, Subscription> Subscriptions => Router.Subscriptions;
 
     internal RetainedStore<Message> Retained { get; } = new();
 
@@ -112,8 +113,8 @@ public sealed partial class Broker
         return Publish(message);
     }
 
-    /// <summary>Stores the retained state of a message and routes it to every matching subscriber.
-    /// Returns how many subscriptions or groups it matched.</summary>
+    /// <summary>Stores the retained state of a message, then routes it (<see cref="Routing.Router"/>) to every matching
+    /// subscriber and destination. Returns how many subscriptions or groups it matched.</summary>
     internal int Publish(Message message)
     {
         if (message.Retain)
@@ -127,7 +128,7 @@ public sealed partial class Broker
                 Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
             }
         }
-        return Route(message);
+        return Router.Route(message);
     }
 
     /// <summary>Wills waiting for their Will Delay Interval, by client id: at most one per client id that has

@@ -1,39 +1,39 @@
 using System.Collections.Concurrent;
 using Midge.Config;
 using Midge.Core.Messages;
-using Midge.Core.Routing;
 using Midge.Core.Sessions;
 
-namespace Midge.Core;
+namespace Midge.Core.Routing;
 
 /// <summary>
 /// Shared subscriptions that lose nothing: each message goes to exactly one member, chosen by the group's
 /// strategy among the members that are online; with none online it waits in the group's own bounded queue
 /// (not on an offline member); a member that leaves hands its unfinished messages back to the group; a member
-/// that arrives drains the queue.
+/// that arrives drains the queue. The groups and their members live in the subscription index; this holds what
+/// routing adds to them: the waiting queues and the sticky members.
 /// </summary>
-public sealed partial class Broker
+internal sealed class SharedGroups(Broker broker)
 {
-    private readonly ConcurrentDictionary<SharedGroup<Session, Subscription>, SharedGroupState> _sharedStates = new();
-    private int _sharedWaiting; // messages waiting in all groups, so a connect skips the walk when there are none
+    private readonly ConcurrentDictionary<SharedGroup<Session, Subscription>, GroupState> _states = new();
+    private int _waiting; // messages waiting in all groups, so a connect skips the walk when there are none
 
     /// <summary>Per group: its waiting messages and the sticky member.</summary>
-    private sealed class SharedGroupState
+    private sealed class GroupState
     {
         public readonly Queue<Message> Waiting = new();
         public Session? Sticky;
     }
 
-    private SharedGroupState StateOf(SharedGroup<Session, Subscription> group) =>
-        _sharedStates.GetOrAdd(group, static _ => new SharedGroupState());
+    private GroupState StateOf(SharedGroup<Session, Subscription> group) =>
+        _states.GetOrAdd(group, static _ => new GroupState());
 
     /// <summary>Delivers to one online member; returns false when none is online and the message was queued
     /// (or dropped at the group's limit).</summary>
-    private bool DeliverToGroup(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null)
+    public bool Deliver(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null)
     {
         var members = group.Members;
         if (members.Length == 0) return false;
-        var config = Config;
+        var config = broker.Config;
         var strategy = config.SharedGroupStrategies.TryGetValue(group.Name, out var s) ? s : config.SharedSubscriptionStrategy;
         int chosen = Choose(message, group, members, strategy, exclude);
         if (chosen < 0)
@@ -43,11 +43,11 @@ public sealed partial class Broker
             {
                 if (config.MaxQueuedMessages > 0 && state.Waiting.Count >= config.MaxQueuedMessages)
                 {
-                    Stats.OnDropped();
+                    broker.Stats.OnDropped();
                     return false;
                 }
                 state.Waiting.Enqueue(message);
-                Interlocked.Increment(ref _sharedWaiting);
+                Interlocked.Increment(ref _waiting);
             }
             return false;
         }
@@ -121,24 +121,24 @@ public sealed partial class Broker
     }
 
     /// <summary>A member's connection ended: its unfinished shared messages go to other members, or wait.</summary>
-    internal void RequeueSharedMessages(Session session)
+    public void Requeue(Session session)
     {
         var taken = session.TakeSharedMessages();
         if (taken is null) return;
-        long now = NowMs;
+        long now = broker.NowMs;
         foreach (var (message, group) in taken)
         {
             if (message.IsExpired(now)) continue;
-            DeliverToGroup(message, (SharedGroup<Session, Subscription>)group, now, exclude: session);
+            Deliver(message, (SharedGroup<Session, Subscription>)group, now, exclude: session);
         }
     }
 
     /// <summary>A member came online (connected, or subscribed): its groups' waiting messages go out.</summary>
-    internal void DrainSharedQueues(Session session)
+    public void Drain(Session session)
     {
-        if (Volatile.Read(ref _sharedWaiting) == 0) return;
-        long now = NowMs;
-        foreach (var (group, state) in _sharedStates)
+        if (Volatile.Read(ref _waiting) == 0) return;
+        long now = broker.NowMs;
+        foreach (var (group, state) in _states)
         {
             if (state.Waiting.Count == 0 || !IsMember(group, session)) continue;
             while (true)
@@ -147,10 +147,10 @@ public sealed partial class Broker
                 lock (state)
                 {
                     if (!state.Waiting.TryDequeue(out message)) break;
-                    Interlocked.Decrement(ref _sharedWaiting);
+                    Interlocked.Decrement(ref _waiting);
                 }
                 if (message.IsExpired(now)) continue;
-                if (!DeliverToGroup(message, group, now)) break; // went back to the queue: nobody online after all
+                if (!Deliver(message, group, now)) break; // went back to the queue: nobody online after all
             }
         }
     }
@@ -165,12 +165,12 @@ public sealed partial class Broker
     }
 
     /// <summary>Messages waiting in shared groups with no member online.</summary>
-    public int SharedWaitingCount
+    public int WaitingCount
     {
         get
         {
             int total = 0;
-            foreach (var state in _sharedStates.Values)
+            foreach (var (_, state) in _states) // enumerating takes no snapshot (Values would copy)
             {
                 lock (state) total += state.Waiting.Count;
             }
