@@ -84,7 +84,10 @@ public sealed class Router
     /// many subscriptions or shared groups it matched.</summary>
     internal int Route(Message message)
     {
-        var scratch = t_scratch ??= new RouteScratch();
+        // Taken out of its slot while in use: a delivery may route another message on this thread (the log line of a
+        // dropped message published to $SYS/broker/log), which must not reuse the lists this routing walks.
+        var scratch = t_scratch ?? new RouteScratch();
+        t_scratch = null;
         int matched;
         try
         {
@@ -112,6 +115,7 @@ public sealed class Router
         finally
         {
             scratch.Clear();
+            t_scratch = scratch;
         }
         foreach (var destination in Volatile.Read(ref _destinations)) destination.Deliver(message);
         return matched;

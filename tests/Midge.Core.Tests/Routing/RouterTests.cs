@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core.Channel;
 using Midge.Core.Messages;
@@ -8,7 +9,7 @@ using Midge.Protocol.Packets;
 
 namespace Midge.Core.Tests.Routing;
 
-/// <summary>The router's seam: destinations besides local sessions.</summary>
+/// <summary>The router's seams: destinations besides local sessions; a routing that routes again on its thread.</summary>
 public class RouterTests
 {
     private sealed class RecordingDestination : IRouteDestination
@@ -68,5 +69,61 @@ public class RouterTests
     private sealed class CallbackDestination(Action<Message> onMessage) : IRouteDestination
     {
         public void Deliver(Message message) => onMessage(message);
+    }
+
+    /// <summary>A logger that publishes its warnings, as log_dest topic does.</summary>
+    private sealed class PublishingLoggerFactory : ILoggerFactory, ILogger
+    {
+        public Broker? Broker;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) Broker?.PublishFromBroker("$SYS/broker/log/W", System.Text.Encoding.UTF8.GetBytes(formatter(state, exception)));
+        }
+    }
+
+    [Fact]
+    public void A_Delivery_ThatRoutesAnotherMessage_OnTheSameThread_LeavesTheFirstRoutingWhole()
+    {
+        var logs = new PublishingLoggerFactory();
+        var time = new ManualTime();
+        var broker = new Broker(new BrokerConfig { MaxQueuedMessages = 1 }, logs, time);
+        logs.Broker = broker;
+        var listener = new ListenerConfig { AllowAnonymous = true };
+        var watcherOut = new RecordingOutput();
+        var watcher = new MqttChannel(broker, listener, watcherOut, "127.0.0.1:5000");
+        watcher.Handle(new ConnectPacket { ClientId = "w", ProtocolVersion = ProtocolVersion.V500, ProtocolName = "MQTT", CleanStart = true });
+        watcher.Handle(ChannelHarness.Subscribe(1, ("$SYS/broker/log/#", QoS.AtMostOnce)));
+        foreach (var id in new[] { "a", "b" })
+        {
+            var channel = new MqttChannel(broker, listener, new RecordingOutput(), "127.0.0.1:5000");
+            channel.Handle(new ConnectPacket { ClientId = id, ProtocolVersion = ProtocolVersion.V311, ProtocolName = "MQTT", CleanStart = false });
+            channel.Handle(ChannelHarness.Subscribe(1, ("t", QoS.AtLeastOnce)));
+            channel.OnConnectionClosed(); // away: messages queue, one at the most
+        }
+        watcherOut.Take();
+        var message = Message.Create("t", "x"u8.ToArray(), QoS.AtLeastOnce, retain: false, null, "p", broker.NowMs);
+        Assert.Equal(2, broker.Publish(message));
+        // The queues are full: each drop logs a warning, which is published (routed) from inside this routing.
+        Assert.Equal(2, broker.Publish(message));
+
+        Assert.True(broker.TryGetSession("a", out var a));
+        Assert.True(broker.TryGetSession("b", out var b));
+        Assert.Equal((1, 1), (a!.QueuedCount, b!.QueuedCount));
+        Assert.Contains(watcherOut.Publishes(), p => p.Topic == "$SYS/broker/log/W" && p.Payload.Contains("dropped"));
     }
 }
