@@ -23,8 +23,9 @@ public struct OutgoingPublish
     /// <summary>MQTT 5: the remaining Message Expiry Interval to send (replacing the message's), or null to
     /// send none when the message had none.</summary>
     public uint? MessageExpiryInterval;
-    /// <summary>Overrides the message's topic (for mount points); null keeps it.</summary>
-    public string? Topic;
+    /// <summary>How many leading characters of the message's topic this receiver does not see (the mount point of
+    /// its listener); 0 = the whole topic. The topic is sliced as it is written: nothing is allocated for it.</summary>
+    public int TopicStart;
 }
 
 /// <summary>Encodes packets into an <see cref="IBufferWriter{T}"/>.</summary>
@@ -64,7 +65,8 @@ public static class PacketEncoder
 
     /// <summary>
     /// Writes a PUBLISH of a shared application message with per-receiver fields: the message's
-    /// <paramref name="topic"/> (unless <paramref name="o"/> replaces or omits it), <paramref name="payload"/> and, for
+    /// <paramref name="topic"/> (from <see cref="OutgoingPublish.TopicStart"/> on, or none with
+    /// <see cref="OutgoingPublish.OmitTopic"/>), <paramref name="payload"/> and, for
     /// MQTT 5, its forwarded <paramref name="properties"/>, then Message Expiry Interval, Subscription Identifiers and
     /// Topic Alias from <paramref name="o"/>. For 3.x no properties are written.
     /// </summary>
@@ -90,16 +92,16 @@ public static class PacketEncoder
         Dup = p.Dup,
     };
 
-    private static string ReceiverTopic(ProtocolVersion version, string topic, in OutgoingPublish o)
+    private static ReadOnlySpan<char> ReceiverTopic(ProtocolVersion version, string topic, in OutgoingPublish o)
     {
         if (o.OmitTopic && version == ProtocolVersion.V500) return "";
-        return o.Topic ?? topic;
+        return topic.AsSpan(o.TopicStart);
     }
 
     /// <summary>Remaining length of a PUBLISH; <paramref name="propSize"/> is the property content size. A packet
     /// written as it is brings its <paramref name="own"/> properties; a shared message its
     /// <paramref name="forwarded"/> ones, and <paramref name="o"/> the per-receiver ones.</summary>
-    private static int MeasurePublish(ProtocolVersion version, string topic, int payloadLength, MqttProperties? own,
+    private static int MeasurePublish(ProtocolVersion version, ReadOnlySpan<char> topic, int payloadLength, MqttProperties? own,
         PublishProperties? forwarded, in OutgoingPublish o, out int propSize)
     {
         int size = MqttWriter.StringSize(topic) + (o.QoS != QoS.AtMostOnce ? 2 : 0) + payloadLength;
@@ -119,7 +121,7 @@ public static class PacketEncoder
         return size;
     }
 
-    private static void WritePublishCore(IBufferWriter<byte> writer, ProtocolVersion version, string topic, ReadOnlySpan<byte> payload,
+    private static void WritePublishCore(IBufferWriter<byte> writer, ProtocolVersion version, ReadOnlySpan<char> topic, ReadOnlySpan<byte> payload,
         MqttProperties? own, PublishProperties? forwarded, in OutgoingPublish o)
     {
         if (o.QoS > QoS.ExactlyOnce) throw new ArgumentException("QoS must be 0, 1 or 2");

@@ -174,7 +174,7 @@ internal sealed partial class MqttConnection : IClientOutput
             {
                 var fields = item.Fields;
                 (aliases ??= new OutgoingTopicAliases(_channel.OutgoingTopicAliasMaximum))
-                    .Apply(fields.Topic ?? item.Message.Topic, ref fields);
+                    .Apply(item.Message.Topic, ref fields);
                 item.Message.Encode(output, _channel.Version, fields);
             }
             else

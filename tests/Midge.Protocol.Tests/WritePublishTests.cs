@@ -103,7 +103,7 @@ public class WritePublishTests
     }
 
     [Fact]
-    public void V311_WritesNoProperties_AndHonoursTopicOverride()
+    public void V311_WritesNoProperties_AndLeavesOutTheMountPoint()
     {
         var bytes = Write(ProtocolVersion.V311, new OutgoingPublish
         {
@@ -112,9 +112,16 @@ public class WritePublishTests
             Retain = true,
             TopicAlias = 4,
             OmitTopic = true,
-            Topic = "m/a/b",
+            TopicStart = 2, // "a/" is the receiver's mount point
         });
-        Assert.Equal("33 0B 00 05 6D 2F 61 2F 62 01 02 68 69", ToHex(bytes));
+        Assert.Equal("33 07 00 01 62 01 02 68 69", ToHex(bytes));
+    }
+
+    [Fact]
+    public void V5_TopicStart_LeavesOutTheMountPoint()
+    {
+        var bytes = Write(ProtocolVersion.V500, new OutgoingPublish { QoS = QoS.AtMostOnce, TopicStart = 2 });
+        Assert.Equal("b", Assert.IsType<PublishPacket>(Decode(bytes, ProtocolVersion.V500)).Topic);
     }
 
     [Fact]

@@ -12,6 +12,7 @@ public sealed class OutgoingTopicAliases
 {
     private readonly int _maximum;
     private readonly Dictionary<string, LinkedListNode<Entry>> _byTopic = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LinkedListNode<Entry>>.AlternateLookup<ReadOnlySpan<char>> _byTopicSpan;
     private readonly LinkedList<Entry> _recency = new(); // most recently used first
 
     public OutgoingTopicAliases(int maximum)
@@ -19,15 +20,18 @@ public sealed class OutgoingTopicAliases
         ArgumentOutOfRangeException.ThrowIfLessThan(maximum, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(maximum, 65535);
         _maximum = maximum;
+        _byTopicSpan = _byTopic.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public int Count => _byTopic.Count;
 
     /// <summary>Sets <see cref="OutgoingPublish.TopicAlias"/> (and <see cref="OutgoingPublish.OmitTopic"/> for
-    /// a topic the client already knows) on <paramref name="fields"/>.</summary>
+    /// a topic the client already knows) on <paramref name="fields"/>, for the message's <paramref name="topic"/> as
+    /// the client sees it (from <see cref="OutgoingPublish.TopicStart"/> on).</summary>
     public void Apply(string topic, ref OutgoingPublish fields)
     {
-        if (_byTopic.TryGetValue(topic, out var node))
+        var seen = topic.AsSpan(fields.TopicStart);
+        if (_byTopicSpan.TryGetValue(seen, out var node))
         {
             if (node != _recency.First)
             {
@@ -38,11 +42,12 @@ public sealed class OutgoingTopicAliases
             fields.OmitTopic = true;
             return;
         }
+        string key = fields.TopicStart == 0 ? topic : seen.ToString(); // only for a topic new to the client
         ushort alias;
         if (_byTopic.Count < _maximum)
         {
             alias = (ushort)(_byTopic.Count + 1);
-            node = new LinkedListNode<Entry>(new Entry(topic, alias));
+            node = new LinkedListNode<Entry>(new Entry(key, alias));
         }
         else
         {
@@ -50,10 +55,10 @@ public sealed class OutgoingTopicAliases
             _recency.RemoveLast();
             _byTopic.Remove(node.Value.Topic);
             alias = node.Value.Alias;
-            node.Value = new Entry(topic, alias);
+            node.Value = new Entry(key, alias);
         }
         _recency.AddFirst(node);
-        _byTopic[topic] = node;
+        _byTopic[key] = node;
         fields.TopicAlias = alias;
         fields.OmitTopic = false;
     }

@@ -89,7 +89,7 @@ public static partial class PacketLog
     /// topic as the client sees it, before any topic alias).</summary>
     public static void SendingPublish(Broker broker, string client, Message message, in OutgoingPublish fields) =>
         SendingPublish(broker.Logger, client, Bit(fields.Dup), (int)fields.QoS, Bit(fields.Retain), fields.PacketId,
-            fields.Topic ?? message.Topic, message.PayloadLength);
+            message.Topic[fields.TopicStart..], message.PayloadLength);
 
     /// <summary>After a CONNECT was accepted: its will, or that it has none.</summary>
     public static void Connected(Broker broker, WillMessage? will)

@@ -509,7 +509,7 @@ public sealed class Session
             fields.MessageExpiryInterval = 1; // a resend of a started delivery: the least interval that is not "now"
         }
         var mount = _limits.MountPoint;
-        if (mount is not null) fields.Topic = message.Topic.Substring(mount.Length);
+        if (mount is not null) fields.TopicStart = mount.Length;
         if (_limits.MaxPacketSize != 0 &&
             message.EncodedSize(_limits.Version, fields) > _limits.MaxPacketSize)
         {

@@ -43,7 +43,7 @@ internal ref struct MqttWriter
     }
 
     /// <summary>Two-byte length then the UTF-8 bytes of <paramref name="value"/>.</summary>
-    public void WriteString(string value)
+    public void WriteString(ReadOnlySpan<char> value)
     {
         int len = Encoding.UTF8.GetBytes(value, _span.Slice(_pos + 2));
         if (len > ushort.MaxValue) throw new ArgumentException("string longer than 65,535 UTF-8 bytes");
@@ -67,5 +67,5 @@ internal ref struct MqttWriter
 
     public static int VarIntSize(uint value) => value < 128 ? 1 : value < 16_384 ? 2 : value < 2_097_152 ? 3 : 4;
 
-    public static int StringSize(string value) => 2 + Encoding.UTF8.GetByteCount(value);
+    public static int StringSize(ReadOnlySpan<char> value) => 2 + Encoding.UTF8.GetByteCount(value);
 }

@@ -69,7 +69,7 @@ internal sealed class RecordingOutput : IClientOutput
 
 internal sealed record SentPublish(Message Message, OutgoingPublish Fields)
 {
-    public string Topic => Fields.Topic ?? Message.Topic;
+    public string Topic => Message.Topic[Fields.TopicStart..];
     public string Payload => System.Text.Encoding.UTF8.GetString(Message.Payload.Span);
 }
 

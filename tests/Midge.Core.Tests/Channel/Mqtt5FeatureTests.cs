@@ -242,4 +242,19 @@ public class OutgoingTopicAliasesTests
         Assert.Equal((2, false), (f.TopicAlias, f.OmitTopic));
         Assert.Equal(2, aliases.Count);
     }
+
+    [Fact]
+    public void TheTopicIsTheOneTheClientSees_WithoutTheMountPoint()
+    {
+        var aliases = new OutgoingTopicAliases(2);
+        var f = new OutgoingPublish { TopicStart = 2 };
+        aliases.Apply("m/a", ref f);
+        Assert.Equal((1, false), (f.TopicAlias, f.OmitTopic));
+        var plain = new OutgoingPublish();
+        aliases.Apply("a", ref plain); // the same topic to the client, from a listener without a mount point
+        Assert.Equal((1, true), (plain.TopicAlias, plain.OmitTopic));
+        aliases.Apply("m/a", ref f);
+        Assert.Equal((1, true), (f.TopicAlias, f.OmitTopic));
+        Assert.Equal(1, aliases.Count);
+    }
 }

@@ -55,6 +55,7 @@ public class DeliveryTests
         public int Packets;
         public int Publishes;
         public uint LastSubscriptionId;
+        public int LastTopicStart;
 
         public int Backlog => 0;
         public long BacklogBytes => 0;
@@ -64,6 +65,7 @@ public class DeliveryTests
         public void SendPublish(Message message, in OutgoingPublish fields)
         {
             Publishes++;
+            LastTopicStart = fields.TopicStart;
             if (fields.SubscriptionIdentifiers is { Length: > 0 } ids) LastSubscriptionId = ids[^1];
         }
 
@@ -90,11 +92,11 @@ public class DeliveryTests
         return output;
     }
 
-    /// <summary>Bytes this thread allocates publishing one QoS 0 message to "t/x" <paramref name="count"/> times,
+    /// <summary>Bytes this thread allocates publishing one QoS 0 message to <paramref name="topic"/> <paramref name="count"/> times,
     /// after 1,000 times to warm up (JIT, the per-thread lists).</summary>
-    private static long AllocatedRouting(ChannelHarness h, int count)
+    private static long AllocatedRouting(ChannelHarness h, int count, string topic = "t/x")
     {
-        var message = Message.Create("t/x", new byte[16], QoS.AtMostOnce, retain: false, null, "publisher", h.Broker.NowMs);
+        var message = Message.Create(topic, new byte[16], QoS.AtMostOnce, retain: false, null, "publisher", h.Broker.NowMs);
         for (int i = 0; i < 1000; i++) h.Broker.Publish(message);
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < count; i++) h.Broker.Publish(message);
@@ -107,6 +109,7 @@ public class DeliveryTests
         Merged,
         PerSubscription,
         Shared,
+        MountPoint,
     }
 
     [Theory]
@@ -114,6 +117,7 @@ public class DeliveryTests
     [InlineData(FanOut.Merged)]
     [InlineData(FanOut.PerSubscription)]
     [InlineData(FanOut.Shared)]
+    [InlineData(FanOut.MountPoint)]
     public void RoutingToSubscribersWithIdentifiers_AllocatesNothingPerDelivery(FanOut fanOut)
     {
         var config = new BrokerConfig
@@ -122,22 +126,24 @@ public class DeliveryTests
                 ? OverlappingSubscriptions.PerSubscription
                 : OverlappingSubscriptions.Merge,
         };
-        var h = new ChannelHarness(config);
+        var mountPoint = new ListenerConfig { AllowAnonymous = true, MountPoint = "m/" };
+        var h = new ChannelHarness(config, fanOut == FanOut.MountPoint ? mountPoint : null);
         string[] filters = fanOut switch
         {
-            FanOut.One => ["t/x"],
+            FanOut.One or FanOut.MountPoint => ["t/x"],
             FanOut.Shared => ["$share/g/t/x"],
             _ => ["t/x", "t/+", "#"], // three subscribers, each on its own filter: three matches, three deliveries
         };
         var outputs = new List<CountingOutput>();
         for (int i = 0; i < filters.Length; i++) outputs.Add(ConnectCounting(h, "s" + i, (filters[i], (uint)(10 + i))));
 
-        long allocated = AllocatedRouting(h, N);
+        long allocated = AllocatedRouting(h, N, fanOut == FanOut.MountPoint ? "m/t/x" : "t/x");
 
         int deliveries = 0;
         foreach (var output in outputs) deliveries += output.Publishes;
         Assert.Equal((N + 1000) * filters.Length, deliveries);
         Assert.Equal(10u + (uint)(filters.Length - 1), outputs[^1].LastSubscriptionId); // identifiers did go out
+        Assert.Equal(fanOut == FanOut.MountPoint ? 2 : 0, outputs[0].LastTopicStart); // "t/x" as the client sees it
         Assert.True(allocated < 1024, $"{allocated} bytes allocated routing {N} messages ({(double)allocated / N:F2} per message)");
     }
 
