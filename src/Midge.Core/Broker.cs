@@ -111,9 +111,10 @@ public sealed partial class Broker
     }
 
     /// <summary>Publishes a message made by the broker or a plugin (not from a client connection).</summary>
-    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false)
+    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false,
+        MqttProperties? properties = null)
     {
-        var message = Message.Create(topic, payload, qos, retain, null, null, NowMs);
+        var message = Message.Create(topic, payload, qos, retain, properties, null, NowMs);
         return Publish(message);
     }
 
