@@ -55,7 +55,7 @@ internal sealed partial class MqttConnection : IClientOutput
         _context = context;
         _socket = context is SocketConnection { HasPipes: false } socket ? socket : null;
         _broker = broker;
-        _channel = new MqttChannel(broker, listener, this, (object?)context.RemoteEndPoint ?? context.ConnectionId, localOnlyMode)
+        _channel = new MqttChannel(broker, listener, this, listener.UnixSocketPath ?? (object?)context.RemoteEndPoint ?? context.ConnectionId, localOnlyMode)
         {
             CertificateUserName = certificateUserName,
         };

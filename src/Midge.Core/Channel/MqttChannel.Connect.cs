@@ -364,7 +364,7 @@ public sealed partial class MqttChannel
         if (!IsConnected || _session is not { } session) return;
         foreach (var l in config.Listeners)
         {
-            if (l.Port == _listener.Port && l.BindAddress == _listener.BindAddress) _listener = l;
+            if (l.Port == _listener.Port && l.BindAddress == _listener.BindAddress && l.UnixSocketPath == _listener.UnixSocketPath) _listener = l;
         }
         _security = _broker.Security.For(_listener);
         // A client that an authenticate hook let in is the hook's to judge: the files the reload changed do not apply.
