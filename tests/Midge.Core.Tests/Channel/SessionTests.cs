@@ -268,7 +268,7 @@ public class SessionTests
         var (pub, _, _) = h.Connect("p");
         for (int i = 0; i < 5000; i++) pub.Handle(ChannelHarness.Publish($"ret/{i}", "old", retain: true));
         var (sub, subOut, _) = h.Connect("s");
-        subOut.Backlog = Sessions.MessageQueue.MaxDirectBacklog; // the writer is full: nothing can go straight out
+        subOut.Backlog = Midge.Core.Sessions.MessageQueue.MaxDirectBacklog; // the writer is full: nothing can go straight out
         sub.Handle(ChannelHarness.Subscribe(1, ("ret/#", QoS.AtMostOnce)));
         pub.Handle(ChannelHarness.Publish("ret/0", "new", retain: true)); // a live message during the backlog
         Assert.Empty(subOut.Publishes());
