@@ -1,17 +1,21 @@
 using System.Diagnostics.CodeAnalysis;
 using Midge.Core.Channel;
 using Midge.Core.Messages;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
 namespace Midge.Core.Sessions;
 
 /// <summary>
-/// The state of one client id that outlives its connections: subscriptions, the outgoing queue and inflight
-/// window, and the exactly-once state of incoming QoS 2. Everything mutable is guarded by <see cref="Sync"/>,
-/// a per-session lock: deliveries from many publishers serialise here and nowhere more global.
+/// The state of one client id that outlives its connections, in memory: subscriptions, the outgoing queue
+/// (<see cref="MessageQueue"/>) and inflight window (<see cref="InflightWindow"/>), and the exactly-once state of
+/// incoming QoS 2 (<see cref="IncomingQoS2"/>). Everything mutable is guarded by <see cref="Sync"/>, a per-session
+/// lock: deliveries from many publishers serialise here and nowhere more global. When the broker has a session store
+/// (<see cref="ISessionStore"/>) and the session outlives its connection (Session Expiry Interval not 0), each change
+/// is recorded there as it is made, under the same lock.
 /// </summary>
-public sealed class Session
+public sealed class Session : ISession
 {
     private readonly Broker _broker;
     // The queue, the inflight window and the incoming QoS 2 state are structs held here, not objects: a session costs
@@ -27,6 +31,7 @@ public sealed class Session
     private Channel.MqttChannel? _channel;
     private IClientOutput? _output;
     private ClientLimits _limits;
+    private uint _expiryInterval;
 
     internal Session(Broker broker, string clientId)
     {
@@ -42,10 +47,13 @@ public sealed class Session
     /// <see cref="Sync"/>; changed through <see cref="SetSubscription"/> and <see cref="RemoveSubscription"/>.</summary>
     internal IReadOnlyDictionary<string, Subscription>? Subscriptions => _subscriptions;
 
-    internal int SubscriptionCount => _subscriptions?.Count ?? 0;
+    public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    internal void SetSubscription(string filter, Subscription subscription) =>
+    internal void SetSubscription(string filter, Subscription subscription)
+    {
         (_subscriptions ??= new(StringComparer.Ordinal))[filter] = subscription;
+        Store?.SubscriptionSet(ClientId, subscription);
+    }
 
     /// <summary>Removes a subscription; the map goes with the last one.</summary>
     internal bool RemoveSubscription(string filter, [NotNullWhen(true)] out Subscription? removed)
@@ -53,6 +61,7 @@ public sealed class Session
         removed = null;
         if (_subscriptions is null || !_subscriptions.Remove(filter, out removed)) return false;
         if (_subscriptions.Count == 0) _subscriptions = null;
+        Store?.SubscriptionRemoved(ClientId, filter);
         return true;
     }
 
@@ -60,17 +69,51 @@ public sealed class Session
     /// Guarded by the owning channel (only its read loop touches them).</summary>
     internal bool IsIncomingQoS2Pending(ushort packetId) => _incomingQoS2.Contains(packetId);
 
-    internal int IncomingQoS2Count => _incomingQoS2.Count;
+    public int IncomingQoS2Count => _incomingQoS2.Count;
 
-    internal void AddIncomingQoS2(ushort packetId) => _incomingQoS2.Add(packetId);
+    internal void AddIncomingQoS2(ushort packetId)
+    {
+        if (_incomingQoS2.Add(packetId)) Store?.IncomingQoS2Added(ClientId, packetId);
+    }
 
-    internal bool RemoveIncomingQoS2(ushort packetId) => _incomingQoS2.Remove(packetId);
+    internal bool RemoveIncomingQoS2(ushort packetId)
+    {
+        if (!_incomingQoS2.Remove(packetId)) return false;
+        Store?.IncomingQoS2Removed(ClientId, packetId);
+        return true;
+    }
 
-    /// <summary>MQTT 5 Session Expiry Interval in seconds; uint.MaxValue = never. 3.x persistent = never.</summary>
-    internal uint ExpiryInterval { get; set; }
+    /// <summary>MQTT 5 Session Expiry Interval in seconds; uint.MaxValue = never. 3.x persistent = never. With a
+    /// session store, a session is stored while this is not 0: setting it from 0 saves the session whole, setting it
+    /// to 0 removes it from the store.</summary>
+    public uint ExpiryInterval
+    {
+        get => _expiryInterval;
+        internal set
+        {
+            if (_broker.SessionStore is not { } store)
+            {
+                _expiryInterval = value;
+                return;
+            }
+            lock (Sync)
+            {
+                uint old = _expiryInterval;
+                _expiryInterval = value;
+                if (old == value) return;
+                if (value == 0) store.SessionRemoved(ClientId);
+                else if (old == 0) store.SessionSaved(GetStateLocked());
+                else store.SessionUpdated(ClientId, value, DisconnectedAt());
+            }
+        }
+    }
 
     /// <summary>Broker clock (ms) when the last connection ended; 0 while connected.</summary>
-    internal long DisconnectedAtMs { get; set; }
+    public long DisconnectedAtMs { get; private set; }
+
+    /// <summary>The store to record this session's changes in: the broker's, while the session outlives its
+    /// connection; null otherwise (and always without a store: nothing is recorded).</summary>
+    private ISessionStore? Store => _broker.SessionStore is { } store && _expiryInterval != 0 ? store : null;
 
     internal Channel.MqttChannel? Channel => Volatile.Read(ref _channel);
 
@@ -96,6 +139,7 @@ public sealed class Session
             _output = output;
             _limits = limits;
             DisconnectedAtMs = 0;
+            Store?.SessionUpdated(ClientId, _expiryInterval, null);
             if (_inflight.InSendOrder() is { } resend)
             {
                 foreach (var (id, e) in resend)
@@ -130,6 +174,7 @@ public sealed class Session
             _channel = null;
             _output = null;
             DisconnectedAtMs = nowMs;
+            Store?.SessionUpdated(ClientId, _expiryInterval, _broker.UtcNow);
             return true;
         }
     }
@@ -248,6 +293,7 @@ public sealed class Session
                     return AckOutcome.Done;
                 }
                 e.State = InflightState.AwaitingPubComp;
+                Store?.InflightAdvanced(ClientId, packetId, InflightState.AwaitingPubComp);
                 SendControlLocked(new PublishAckPacket(PacketType.PubRel, packetId));
                 return AckOutcome.Done;
             }
@@ -294,13 +340,22 @@ public sealed class Session
         lock (Sync)
         {
             List<(Message, object)>? taken = null;
+            var store = Store;
             if (_inflight.TakeShared(_broker.Held) is { } inflight)
             {
-                foreach (var (_, e) in inflight) (taken ??= []).Add((e.Message, e.SharedGroup!));
+                foreach (var (id, e) in inflight)
+                {
+                    (taken ??= []).Add((e.Message, e.SharedGroup!));
+                    store?.InflightCompleted(ClientId, id);
+                }
             }
             if (_queue.RemoveWhere(0, static (p, _) => p.SharedGroup is not null, _broker.Held, collect: true) is { } queued)
             {
-                foreach (var p in queued) (taken ??= []).Add((p.Message, p.SharedGroup!));
+                foreach (var p in queued)
+                {
+                    (taken ??= []).Add((p.Message, p.SharedGroup!));
+                    store?.MessageDequeued(ClientId, p.Sequence);
+                }
             }
             return taken;
         }
@@ -322,7 +377,13 @@ public sealed class Session
     /// <summary>Removes expired messages from the queue (called by the broker's housekeeping).</summary>
     internal void ExpireQueued(long nowMs)
     {
-        lock (Sync) _queue.RemoveWhere(nowMs, static (p, now) => p.Message.IsExpired(now), _broker.Held, collect: false);
+        lock (Sync)
+        {
+            var store = Store;
+            var expired = _queue.RemoveWhere(nowMs, static (p, now) => p.Message.IsExpired(now), _broker.Held, collect: store is not null);
+            if (expired is null) return;
+            foreach (var p in expired) store!.MessageDequeued(ClientId, p.Sequence);
+        }
     }
 
     /// <summary>Whether a QoS 0 message may go straight to the writer rather than wait in the queue: the rule is
@@ -334,8 +395,12 @@ public sealed class Session
         _inflight.HasRoom(_limits.SendWindow, _broker.Config.MaxInflightBytes, message.PayloadLength);
 
     /// <summary>Queues a message, or drops it at the queue's bounds (<see cref="MessageQueue"/>: the drop policy).</summary>
-    private bool EnqueueLocked(Message message, QoS qos, bool retain, uint[]? subscriptionIds, object? sharedGroup) =>
-        _queue.TryEnqueue(_broker, ClientId, message, qos, retain, subscriptionIds, sharedGroup, out _);
+    private bool EnqueueLocked(Message message, QoS qos, bool retain, uint[]? subscriptionIds, object? sharedGroup)
+    {
+        if (!_queue.TryEnqueue(_broker, ClientId, message, qos, retain, subscriptionIds, sharedGroup, out long sequence)) return false;
+        Store?.MessageQueued(ClientId, new QueuedMessage(sequence, Stored(message, _broker.NowMs), qos, retain, subscriptionIds));
+        return true;
+    }
 
     /// <summary>Sends what waits, as far as the writer and the window allow: retained messages for new
     /// subscriptions first, then the queue.</summary>
@@ -355,6 +420,7 @@ public sealed class Session
         {
             if (!TrySendQueuedLocked(output, p, nowMs)) return;
             _queue.Dequeue(_broker.Held);
+            Store?.MessageDequeued(ClientId, p.Sequence);
         }
     }
 
@@ -383,7 +449,8 @@ public sealed class Session
     {
         ushort id = _inflight.NextPacketId();
         if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
-        _inflight.Add(id, message, qos, retain, subscriptionIds, sharedGroup, _broker.Held);
+        var entry = _inflight.Add(id, message, qos, retain, subscriptionIds, sharedGroup, _broker.Held);
+        Store?.InflightAdded(ClientId, new InflightMessage(id, entry.Sequence, Stored(message, nowMs), qos, retain, subscriptionIds, entry.State));
     }
 
     /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is
@@ -418,7 +485,79 @@ public sealed class Session
         return true;
     }
 
-    private void RemoveInflightLocked(ushort packetId, InflightEntry e) => _inflight.Remove(packetId, e, _broker.Held);
+    private void RemoveInflightLocked(ushort packetId, InflightEntry e)
+    {
+        _inflight.Remove(packetId, e, _broker.Held);
+        Store?.InflightCompleted(ClientId, packetId);
+    }
+
+    /// <summary>Records the client's will (the connection's, or one waiting for its delay; null: none) in the session
+    /// store. The will itself is kept by the connection, or by the broker while it waits.</summary>
+    internal void RecordWill(StoredWill? will) => Store?.WillChanged(ClientId, will);
+
+    private StoredMessage Stored(Message message, long nowMs) => StoredForms.ToStored(message, nowMs, _broker.UtcNow);
+
+    /// <summary>When the last connection ended (wall clock); null while connected.</summary>
+    private DateTimeOffset? DisconnectedAt()
+    {
+        if (DisconnectedAtMs == 0) return null;
+        return _broker.UtcNow.AddMilliseconds(DisconnectedAtMs - _broker.NowMs);
+    }
+
+    /// <summary>A snapshot of the session, as a session store keeps it.</summary>
+    public SessionState GetState()
+    {
+        lock (Sync) return GetStateLocked();
+    }
+
+    private SessionState GetStateLocked()
+    {
+        long now = _broker.NowMs;
+        var queued = new List<QueuedMessage>(_queue.Count);
+        foreach (var p in _queue.Items) queued.Add(new QueuedMessage(p.Sequence, Stored(p.Message, now), p.QoS, p.Retain, p.SubscriptionIds));
+        var inflight = new List<InflightMessage>(_inflight.Count);
+        foreach (var (id, e) in _inflight.InSendOrder() ?? [])
+        {
+            inflight.Add(new InflightMessage(id, e.Sequence, Stored(e.Message, now), e.QoS, e.Retain, e.SubscriptionIds, e.State));
+        }
+        var incoming = _incomingQoS2.Ids.ToList();
+        incoming.Sort();
+        return new SessionState(ClientId)
+        {
+            ExpiryInterval = _expiryInterval,
+            DisconnectedAt = DisconnectedAt(),
+            Subscriptions = _subscriptions is { } subscriptions ? [.. subscriptions.Values] : [],
+            Queued = queued,
+            Inflight = inflight,
+            IncomingQoS2 = incoming,
+            Will = _channel?.StoredWill() ?? _broker.StoredDelayedWill(ClientId),
+        };
+    }
+
+    /// <summary>A session as a session store kept it (a broker restart), offline: its expiry counts from when its
+    /// connection ended (from now when the store says it was connected). Queued messages lose the shared
+    /// subscription group they came through (they go to this client); the ACL of the client's last connection is
+    /// not known until it connects again (a queued message is checked against it as it leaves).</summary>
+    internal static Session Restore(Broker broker, SessionState state, long nowMs, DateTimeOffset utcNow)
+    {
+        var session = new Session(broker, state.ClientId) { _expiryInterval = state.ExpiryInterval };
+        long disconnectedAt = state.DisconnectedAt is { } at ? StoredForms.ToClock(at, nowMs, utcNow) : nowMs;
+        session.DisconnectedAtMs = disconnectedAt == 0 ? -1 : disconnectedAt; // 0 would mean connected
+        foreach (var sub in state.Subscriptions) (session._subscriptions ??= new(StringComparer.Ordinal))[sub.Filter] = sub;
+        foreach (var q in state.Queued)
+        {
+            var message = StoredForms.ToMessage(q.Message, nowMs, utcNow);
+            session._queue.Restore(new QueuedEntry(message, q.QoS, q.Retain, q.SubscriptionIds, null, q.Sequence), broker.Held);
+        }
+        foreach (var f in state.Inflight)
+        {
+            var message = StoredForms.ToMessage(f.Message, nowMs, utcNow);
+            session._inflight.Restore(f.PacketId, new InflightEntry(message, f.QoS, f.Retain, f.SubscriptionIds, f.Sequence, f.State, null),
+                broker.Held);
+        }
+        foreach (var id in state.IncomingQoS2) session._incomingQoS2.Add(id);
+        return session;
+    }
 }
 
 /// <summary>A will held back by its Will Delay Interval until <paramref name="DueMs"/> (broker clock). A reference,

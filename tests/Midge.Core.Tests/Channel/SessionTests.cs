@@ -239,7 +239,7 @@ public class SessionTests
         Assert.Equal(1u, resent.Fields.MessageExpiryInterval);
         again.Handle(new PublishAckPacket(PacketType.PubRec, resent.Fields.PacketId));
         again.Handle(new PublishAckPacket(PacketType.PubComp, resent.Fields.PacketId));
-        Assert.Equal(0, h.Broker.TryGetSession("s", out var session) ? session!.InflightCount : -1);
+        Assert.Equal(0, h.Broker.Clients.TryGet("s", out var session) ? session!.InflightCount : -1);
     }
 
     [Fact]
@@ -295,7 +295,7 @@ public class SessionTests
         {
             pub.Handle(new PublishPacket { Topic = "big", Payload = payload, QoS = QoS.AtLeastOnce, PacketId = id });
         }
-        Assert.True(h.Broker.TryGetSession("s", out var session));
+        Assert.True(h.Broker.Clients.TryGet("s", out var session));
         Assert.Equal(64, session!.QueuedCount);
         Assert.Equal(6, h.Broker.Stats.PublishDropped);
     }
