@@ -23,6 +23,9 @@ public interface ISession
 
     int SubscriptionCount { get; }
 
+    /// <summary>A copy of the subscriptions, with all their options (filters carry the listener's mount point).</summary>
+    IReadOnlyList<Subscription> Subscriptions { get; }
+
     /// <summary>Messages waiting in the queue (<see cref="MessageQueue"/>).</summary>
     int QueuedCount { get; }
 

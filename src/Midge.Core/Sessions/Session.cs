@@ -49,6 +49,11 @@ public sealed class Session : ISession
 
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
+    IReadOnlyList<Subscription> ISession.Subscriptions
+    {
+        get { lock (Sync) return _subscriptions is { } subscriptions ? [.. subscriptions.Values] : []; }
+    }
+
     internal void SetSubscription(string filter, Subscription subscription)
     {
         (_subscriptions ??= new(StringComparer.Ordinal))[filter] = subscription;

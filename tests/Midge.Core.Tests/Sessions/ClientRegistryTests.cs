@@ -220,6 +220,7 @@ public class ClientRegistryTests
         Assert.Equal(300u, session.ExpiryInterval);
         Assert.False(session.IsOnline);
         Assert.Equal(1, session.SubscriptionCount);
+        Assert.Equal(QoS.AtLeastOnce, Assert.Single(session.Subscriptions, s => s.Filter == "t").QoS);
         Assert.Equal(1, session.QueuedCount);
         Assert.Equal(0, session.InflightCount);
 
