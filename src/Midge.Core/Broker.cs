@@ -29,6 +29,7 @@ public sealed partial class Broker
         _config = config;
         _time = time ?? TimeProvider.System;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Midge.Broker");
+        Hooks = new Hooks.BrokerHooks(Logger);
         StartedAtMs = NowMs;
         Security = new Security.SecurityRegistry(config);
         Clients = new ClientRegistry(this);
@@ -46,6 +47,10 @@ public sealed partial class Broker
     public Security.SecurityRegistry Security { get; }
 
     public BrokerConfig Config => Volatile.Read(ref _config);
+
+    /// <summary>The hook points that bridges, the rule engine, authentication backends and embedding applications
+    /// attach to.</summary>
+    public Hooks.BrokerHooks Hooks { get; }
 
     public BrokerStats Stats { get; } = new();
 
@@ -114,9 +119,10 @@ public sealed partial class Broker
     }
 
     /// <summary>Publishes a message made by the broker or a plugin (not from a client connection).</summary>
-    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false)
+    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false,
+        MqttProperties? properties = null)
     {
-        var message = Message.Create(topic, payload, qos, retain, null, null, NowMs);
+        var message = Message.Create(topic, payload, qos, retain, properties, null, NowMs);
         return Publish(message);
     }
 
@@ -124,15 +130,22 @@ public sealed partial class Broker
     /// Returns how many subscriptions or groups it matched.</summary>
     internal int Publish(Message message)
     {
+        var hooks = Hooks;
+        if (hooks.MessagePublish.IsAttached) hooks.MessagePublish.Invoke(new(message));
         if (message.Retain)
         {
             if (message.PayloadLength == 0)
             {
-                if (Retained.Remove(message.Topic, out var removed)) Held.Add(-removed!.PayloadLength);
+                if (Retained.Remove(message.Topic, out var removed))
+                {
+                    Held.Add(-removed!.PayloadLength);
+                    if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, null));
+                }
             }
             else
             {
                 Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
+                if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, message));
             }
         }
         return Route(message);

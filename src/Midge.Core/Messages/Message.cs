@@ -29,6 +29,8 @@ public sealed class Message
     /// <summary>The retain flag it was published with.</summary>
     public bool Retain => Packet.Retain;
 
+    public ReadOnlyMemory<byte> Payload => Packet.Payload;
+
     public int PayloadLength => Packet.Payload.Length;
 
     /// <summary>Client id of the publisher (for No Local), or null for broker-made messages.</summary>
