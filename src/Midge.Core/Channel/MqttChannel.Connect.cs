@@ -215,43 +215,11 @@ public sealed partial class MqttChannel
         }
 
         long now = _broker.NowMs;
-        Session session;
-        bool sessionPresent;
-        lock (_broker.ClientLock(clientId))
+        // The client registry takes over or ends an existing session, or resumes it, under the client id's lock, and
+        // calls back (still under it) for the CONNACK and the attachment.
+        var session = _broker.Clients.Connect(clientId, connect.CleanStart, expiry, now, (attached, sessionPresent) =>
         {
-            // Whatever happens to the session, a will still waiting for its delay is not sent: the client id is
-            // back (MQTT-3.1.3-9; with Clean Start too, and for a session that ended, as Mosquitto does).
-            _broker.CancelDelayedWill(clientId);
-            if (_broker.TryGetSession(clientId, out var existing) && existing is not null)
-            {
-                var old = existing.Channel;
-                // A session with no lifetime beyond its connection (Clean Session 1, Session Expiry 0) ends with
-                // that connection, even when a takeover ends it: it is never resumed (MQTT-3.1.2-6, 5.0 3.1.2.11.2).
-                bool ended = old is not null && existing.ExpiryInterval == 0;
-                if (old is not null)
-                {
-                    Log.TakingOver(_broker.Logger, clientId);
-                    existing.Detach(old, now);
-                    old.TakeOver();
-                }
-                if (connect.CleanStart || ended)
-                {
-                    _broker.RemoveSession(existing);
-                    existing = null;
-                }
-            }
-            if (existing is not null)
-            {
-                session = existing;
-                sessionPresent = true;
-            }
-            else
-            {
-                session = _broker.CreateSession(clientId);
-                sessionPresent = false;
-            }
-            session.ExpiryInterval = expiry;
-            _session = session;
+            _session = attached;
             Volatile.Write(ref _state, 1);
             connack.SessionPresent = sessionPresent;
             _output.Send(connack);
@@ -264,8 +232,9 @@ public sealed partial class MqttChannel
                 Acl = identity.IsBridge ? null : _security.Acl,
                 Identity = identity,
             };
-            session.Attach(this, _output, limits, now);
-        }
+            attached.Attach(this, _output, limits, now);
+            if (_broker.SessionStore is not null) attached.RecordWill(StoredWill());
+        });
         OutgoingTopicAliasMaximum = Version == ProtocolVersion.V500
             ? Math.Min(props?.TopicAliasMaximum ?? (ushort)0, config.MaxOutgoingTopicAlias)
             : 0;

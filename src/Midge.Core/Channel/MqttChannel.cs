@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core.Messages;
 using Midge.Core.Sessions;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 using Midge.Security;
@@ -298,7 +299,7 @@ public sealed partial class MqttChannel
             _broker.Hooks.ClientDisconnected.Invoke(new(session.ClientId, UserName, RemoteEndPoint, Version));
         }
         long now = _broker.NowMs;
-        lock (_broker.ClientLock(session.ClientId))
+        lock (_broker.Clients.Lock(session.ClientId))
         {
             if (_takenOver || !session.Detach(this, now))
             {
@@ -315,7 +316,7 @@ public sealed partial class MqttChannel
             bool ends = session.ExpiryInterval == 0;
             _broker.RequeueSharedMessages(session);
             PublishOrScheduleWill(session, now, ends);
-            if (ends) _broker.RemoveSession(session);
+            if (ends) _broker.Clients.Remove(session);
         }
         if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);
     }
@@ -329,20 +330,35 @@ public sealed partial class MqttChannel
     private void PublishOrScheduleWill(Session session, long now, bool sessionEnds)
     {
         var will = Interlocked.Exchange(ref _will, null);
-        if (will is null) return;
-        var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, WillPublishProperties(will.Properties),
-            session.ClientId, now);
+        if (will is null)
+        {
+            session.RecordWill(null); // none, or discarded by a normal DISCONNECT
+            return;
+        }
+        var publishProperties = WillPublishProperties(will.Properties);
+        var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, publishProperties, session.ClientId, now);
         uint delay = will.Properties?.WillDelayInterval ?? 0;
         if (delay == 0)
         {
             _broker.Publish(message);
+            session.RecordWill(null);
             return;
         }
         long delayMs = delay * 1000L;
         long expiryMs = sessionEnds ? -1 : Broker.SessionExpiryMs(session, _broker.Config);
         if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
         _broker.ScheduleWill(session.ClientId, new DelayedWill(message, now + delayMs));
+        if (_broker.SessionStore is not null)
+        {
+            session.RecordWill(StoredForms.ToStored(will, publishProperties, session.ClientId) with { DueAt = _broker.UtcNow.AddMilliseconds(delayMs) });
+        }
     }
+
+    /// <summary>This connection's will as a session store keeps it; null when it has none (or no longer has one).</summary>
+    internal StoredWill? StoredWill() =>
+        Volatile.Read(ref _will) is { } will && _session is { } session
+            ? StoredForms.ToStored(will, WillPublishProperties(will.Properties), session.ClientId)
+            : null;
 
     /// <summary>Will properties become the PUBLISH properties (Will Delay Interval is not one of them).</summary>
     private static MqttProperties? WillPublishProperties(MqttProperties? willProperties)
