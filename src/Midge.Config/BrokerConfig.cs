@@ -82,6 +82,9 @@ public sealed record ListenerConfig
     public int Port { get; init; } = 1883;
     /// <summary>Address or host name to bind; null binds all addresses.</summary>
     public string? BindAddress { get; init; }
+    /// <summary><c>listener 0 PATH</c>: the Unix socket to listen on (then <see cref="Port"/> is 0 and the address
+    /// options do not apply).</summary>
+    public string? UnixSocketPath { get; init; }
     public string? BindInterface { get; init; }
     public SocketDomain SocketDomain { get; init; } = SocketDomain.Any;
     public ListenerProtocol Protocol { get; init; } = ListenerProtocol.Mqtt;

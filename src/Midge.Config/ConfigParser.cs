@@ -154,6 +154,7 @@ public static partial class ConfigParser
     {
         public int Port = 1883;
         public string? BindAddress;
+        public string? UnixSocketPath;
         public string? BindInterface;
         public SocketDomain SocketDomain = SocketDomain.Any;
         public ListenerProtocol Protocol = ListenerProtocol.Mqtt;
@@ -641,11 +642,21 @@ public static partial class ConfigParser
             var port = line.ParseInteger(tokens[0]);
             if (port == 0)
             {
-                if (tokens.Count < 2)
+                // Mosquitto 2.0: 'listener 0 PATH' listens on a Unix socket at PATH.
+                if (tokens.Count != 2)
                 {
-                    Fail(line.Source, "a listener with port 0 must give a Unix socket path");
+                    Fail(line.Source, tokens.Count < 2
+                        ? "a listener with port 0 must give a Unix socket path"
+                        : $"option 'listener 0' takes one Unix socket path, got extra '{tokens[2]}'");
                 }
-                Fail(line.Source, $"option 'listener 0 PATH' is not supported yet ({NotYetSupported.UnixSockets})");
+                string path = tokens[1];
+                foreach (var other in _listeners)
+                {
+                    if (other.UnixSocketPath == path) Fail(line.Source, $"listener 0 {path} is already defined at {other.Source}");
+                }
+                _current = new ListenerBuilder { Port = 0, UnixSocketPath = path, Source = line.Source };
+                _listeners.Add(_current);
+                return;
             }
             if (port is < 1 or > 65535)
             {
@@ -658,7 +669,7 @@ public static partial class ConfigParser
             var bind = tokens.Count == 2 ? tokens[1] : null;
             foreach (var other in _listeners)
             {
-                if (other.Port == port && other.BindAddress == bind)
+                if (other.UnixSocketPath is null && other.Port == port && other.BindAddress == bind)
                 {
                     Fail(line.Source, $"listener {port}{(bind is null ? "" : " " + bind)} is already defined at {other.Source}");
                 }
@@ -860,6 +871,7 @@ public static partial class ConfigParser
                 {
                     Port = l.Port,
                     BindAddress = l.BindAddress,
+                    UnixSocketPath = l.UnixSocketPath,
                     BindInterface = l.BindInterface,
                     SocketDomain = l.SocketDomain,
                     Protocol = l.Protocol,

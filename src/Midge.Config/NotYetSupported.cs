@@ -16,7 +16,6 @@ public static class NotYetSupported
     public const string Persistence = "persistence";
     public const string Bridges = "bridges";
     public const string WebSockets = "websockets";
-    public const string UnixSockets = "Unix socket listeners";
 
     private static readonly string[] PluginOptions = ["plugin", "auth_plugin", "auth_plugin_deny_special_chars"];
 

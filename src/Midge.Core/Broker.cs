@@ -6,39 +6,52 @@ using Midge.Core.Messages;
 using Midge.Core.Retained;
 using Midge.Core.Routing;
 using Midge.Core.Sessions;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 
 namespace Midge.Core;
 
 /// <summary>
-/// The broker: the session registry, the routing index, retained messages and housekeeping (keep-alive,
-/// session expiry, delayed wills). Connections drive it through <see cref="Channel.MqttChannel"/>.
+/// The broker: the client registry (<see cref="Clients"/>), the routing index, retained messages and housekeeping
+/// (keep-alive, session expiry, delayed wills). Connections drive it through <see cref="Channel.MqttChannel"/>.
 /// </summary>
 public sealed partial class Broker
 {
-    private const int ClientLockStripes = 64;
-
-    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Channel.MqttChannel, byte> _channels = new();
-    private readonly object[] _clientLocks = new object[ClientLockStripes];
     private readonly TimeProvider _time;
     private BrokerConfig _config;
 
-    public Broker(BrokerConfig config, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    /// <param name="sessionStore">Where sessions that outlive their connections are recorded, and read back from now
+    /// (a broker made again on the same store gets them back); null: sessions live in memory only, and nothing is
+    /// recorded.</param>
+    public Broker(BrokerConfig config, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, ISessionStore? sessionStore = null)
     {
         _config = config;
         _time = time ?? TimeProvider.System;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Midge.Broker");
-        for (int i = 0; i < ClientLockStripes; i++) _clientLocks[i] = new object();
+        Hooks = new Hooks.BrokerHooks(Logger);
         StartedAtMs = NowMs;
         Security = new Security.SecurityRegistry(config);
-        Router = new Router(this);
+        Router = new Router(this); // before the sessions are restored: their subscriptions go into its index
+        Clients = new ClientRegistry(this);
+        SessionStore = sessionStore;
+        if (sessionStore is not null) RestoreSessions(sessionStore);
     }
+
+    /// <summary>Which session owns each client id: client locks and takeover.</summary>
+    public IClientRegistry Clients { get; }
+
+    /// <summary>The store sessions are recorded in; null when there is none.</summary>
+    public ISessionStore? SessionStore { get; }
 
     /// <summary>Password and ACL files of every listener.</summary>
     public Security.SecurityRegistry Security { get; }
 
     public BrokerConfig Config => Volatile.Read(ref _config);
+
+    /// <summary>The hook points that bridges, the rule engine, authentication backends and embedding applications
+    /// attach to.</summary>
+    public Hooks.BrokerHooks Hooks { get; }
 
     public BrokerStats Stats { get; } = new();
 
@@ -61,7 +74,7 @@ public sealed partial class Broker
 
     public DateTimeOffset UtcNow => _time.GetUtcNow();
 
-    public int SessionCount => _sessions.Count;
+    public int SessionCount => Clients.Count;
 
     public int RetainedCount => Retained.Count;
 
@@ -80,7 +93,7 @@ public sealed partial class Broker
         Security.Reload(config);
         Volatile.Write(ref _config, config);
         foreach (var (channel, _) in _channels) channel.RecheckCredentials(config);
-        foreach (var (_, session) in _sessions) RecheckSubscriptions(session);
+        foreach (var session in Clients) RecheckSubscriptions(session);
     }
 
     private void RecheckSubscriptions(Session session)
@@ -107,9 +120,10 @@ public sealed partial class Broker
     }
 
     /// <summary>Publishes a message made by the broker or a plugin (not from a client connection).</summary>
-    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false)
+    public int PublishFromBroker(string topic, ReadOnlyMemory<byte> payload, QoS qos = QoS.AtMostOnce, bool retain = false,
+        MqttProperties? properties = null)
     {
-        var message = Message.Create(topic, payload, qos, retain, null, null, NowMs);
+        var message = Message.Create(topic, payload, qos, retain, properties, null, NowMs);
         return Publish(message);
     }
 
@@ -117,15 +131,22 @@ public sealed partial class Broker
     /// subscriber and destination. Returns how many subscriptions or groups it matched.</summary>
     internal int Publish(Message message)
     {
+        var hooks = Hooks;
+        if (hooks.MessagePublish.IsAttached) hooks.MessagePublish.Invoke(new(message));
         if (message.Retain)
         {
             if (message.PayloadLength == 0)
             {
-                if (Retained.Remove(message.Topic, out var removed)) Held.Add(-removed!.PayloadLength);
+                if (Retained.Remove(message.Topic, out var removed))
+                {
+                    Held.Add(-removed!.PayloadLength);
+                    if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, null));
+                }
             }
             else
             {
                 Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
+                if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, message));
             }
         }
         return Router.Route(message);
@@ -151,22 +172,32 @@ public sealed partial class Broker
         if (!_delayedWills.IsEmpty && _delayedWills.TryRemove(clientId, out var will)) Publish(will.Will);
     }
 
-    internal object ClientLock(string clientId) =>
-        _clientLocks[(StringComparer.Ordinal.GetHashCode(clientId) & int.MaxValue) % ClientLockStripes];
-
-    internal bool TryGetSession(string clientId, out Session? session) => _sessions.TryGetValue(clientId, out session);
-
-    internal Session CreateSession(string clientId)
+    /// <summary>The will waiting for its delay for <paramref name="clientId"/>, as a session store keeps it; null when none.</summary>
+    internal StoredWill? StoredDelayedWill(string clientId)
     {
-        var session = new Session(this, clientId);
-        _sessions[clientId] = session;
-        return session;
+        if (_delayedWills.IsEmpty || !_delayedWills.TryGetValue(clientId, out var will)) return null;
+        long now = NowMs;
+        var utcNow = UtcNow;
+        uint remaining = (uint)Math.Max(0, (will.DueMs - now + 999) / 1000);
+        return new StoredWill(StoredForms.ToStored(will.Will, now, utcNow), remaining) { DueAt = utcNow.AddMilliseconds(will.DueMs - now) };
     }
 
-    /// <summary>Removes a session (clean start replacing it, or expiry), with its subscriptions.</summary>
-    internal void RemoveSession(Session session)
+    /// <summary>A delayed will was published: a session store forgets it, unless the client is back (and its new
+    /// connection has recorded its own).</summary>
+    private void OnDelayedWillPublished(string clientId)
     {
-        _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
+        if (SessionStore is null) return;
+        lock (Clients.Lock(clientId))
+        {
+            if (Clients.TryGet(clientId, out var session) && !session.IsOnline) session.RecordWill(null);
+        }
+    }
+
+    /// <summary>A session left the registry (<see cref="IClientRegistry.Remove"/>): it leaves the routing index, the
+    /// messages it got through shared subscriptions and never finished go to another member of their group, and its
+    /// state is dropped.</summary>
+    internal void DiscardSession(Session session)
+    {
         lock (session.Sync)
         {
             if (session.Subscriptions is { } subscriptions)
@@ -178,9 +209,39 @@ public sealed partial class Broker
                 }
             }
         }
-        // Messages it got through shared subscriptions and never finished go to another member of their group.
         RequeueSharedMessages(session);
         session.Clear();
+    }
+
+    /// <summary>Reads the sessions back from the store (at start): each offline, its subscriptions in the routing
+    /// index, its queue and window as they were, a will that was waiting for its delay scheduled again.</summary>
+    private void RestoreSessions(ISessionStore store)
+    {
+        long now = NowMs;
+        var utcNow = UtcNow;
+        foreach (var state in store.LoadAll())
+        {
+            if (state.ExpiryInterval == 0)
+            {
+                store.SessionRemoved(state.ClientId); // cannot outlive its connection: not a stored session
+                continue;
+            }
+            var session = Session.Restore(this, state, now, utcNow);
+            if (!Clients.Restore(session))
+            {
+                session.Clear();
+                continue;
+            }
+            foreach (var sub in state.Subscriptions)
+            {
+                Subscriptions.Subscribe(sub.Filter, session, sub);
+                if (sub.Exclusive) TryClaimExclusive(sub.Filter, session);
+            }
+            if (state.Will is { DueAt: { } due } will)
+            {
+                ScheduleWill(state.ClientId, new DelayedWill(StoredForms.WillMessage(will, now), StoredForms.ToClock(due, now, utcNow)));
+            }
+        }
     }
 
     private readonly ConcurrentDictionary<string, Session> _exclusive = new(StringComparer.Ordinal);
@@ -207,22 +268,20 @@ public sealed partial class Broker
         {
             foreach (var (clientId, will) in _delayedWills)
             {
-                if (now >= will.DueMs && _delayedWills.TryRemove(new KeyValuePair<string, DelayedWill>(clientId, will))) Publish(will.Will);
+                if (now >= will.DueMs && _delayedWills.TryRemove(new KeyValuePair<string, DelayedWill>(clientId, will)))
+                {
+                    Publish(will.Will);
+                    OnDelayedWillPublished(clientId);
+                }
             }
         }
-        foreach (var (_, session) in _sessions)
+        foreach (var session in Clients)
         {
             if (session.IsOnline || session.DisconnectedAtMs == 0) continue;
             long expiryMs = SessionExpiryMs(session, config);
             if (expiryMs >= 0 && now - session.DisconnectedAtMs >= expiryMs)
             {
-                lock (ClientLock(session.ClientId))
-                {
-                    if (session.IsOnline) continue;
-                    PublishDelayedWill(session.ClientId); // the session ends: a will still waiting goes now
-                    RemoveSession(session);
-                    Stats.OnSessionExpired();
-                }
+                if (Clients.EndIfOffline(session)) Stats.OnSessionExpired();
                 continue;
             }
             session.ExpireQueued(now);
@@ -230,7 +289,7 @@ public sealed partial class Broker
     }
 
     /// <summary>How long an offline session lives, in ms; -1 = forever.</summary>
-    internal static long SessionExpiryMs(Session session, BrokerConfig config)
+    internal static long SessionExpiryMs(ISession session, BrokerConfig config)
     {
         long ms = session.ExpiryInterval == uint.MaxValue ? -1 : session.ExpiryInterval * 1000L;
         if (config.PersistentClientExpiration is { } cap)
@@ -249,7 +308,7 @@ public sealed partial class Broker
     public bool DisconnectClient(string clientId, bool endSession = false)
     {
         bool found = false;
-        if (_sessions.TryGetValue(clientId, out var session))
+        if (Clients.TryGet(clientId, out var session))
         {
             if (session.Channel is { } channel)
             {
@@ -260,14 +319,7 @@ public sealed partial class Broker
             {
                 // The connection's own close detaches it; the session goes now, and its close will find it gone.
                 session.ExpiryInterval = 0;
-                if (!session.IsOnline)
-                {
-                    lock (ClientLock(clientId))
-                    {
-                        PublishDelayedWill(clientId);
-                        RemoveSession(session);
-                    }
-                }
+                if (!session.IsOnline) Clients.EndIfOffline(session);
                 found = true;
             }
         }

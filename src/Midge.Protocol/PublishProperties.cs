@@ -84,5 +84,16 @@ public sealed class PublishProperties
             p.CorrelationData is { } cd ? new ReadOnlyMemory<byte>(cd) : null, users ? [.. p.UserProperties!] : default);
     }
 
+    /// <summary>A mutable copy, for code that works with <see cref="MqttProperties"/> (a session store's records,
+    /// say).</summary>
+    public MqttProperties ToMqttProperties() => new()
+    {
+        PayloadFormatIndicator = PayloadFormatIndicator,
+        ContentType = ContentType,
+        ResponseTopic = ResponseTopic,
+        CorrelationData = CorrelationData?.ToArray(),
+        UserProperties = UserProperties.IsEmpty ? null : [.. UserProperties],
+    };
+
     internal void WriteTo(ref MqttWriter w) => w.WriteBytes(_encoded);
 }

@@ -28,7 +28,7 @@ internal sealed class ConnectionGuard : IDisposable
     {
         _protection = listener.Protection;
         _logger = logger;
-        _name = $"{listener.BindAddress ?? "*"}:{listener.Port}";
+        _name = listener.UnixSocketPath ?? $"{listener.BindAddress ?? "*"}:{listener.Port}";
         int rate = _protection.MaxConnectionRate;
         if (rate > 0)
         {

@@ -42,7 +42,9 @@ internal sealed partial class MqttConnection
             var buffer = result.Buffer;
             try
             {
-                if (!HandleFrames(ref buffer)) return;
+                Frames frames;
+                while ((frames = HandleFrames(ref buffer, out var pending)) == Frames.Pending) await pending;
+                if (frames == Frames.End) return;
                 if (result.IsCompleted || result.IsCanceled) return;
             }
             finally

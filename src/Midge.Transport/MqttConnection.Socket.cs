@@ -119,22 +119,28 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 filled = n == free;
                 end += n;
                 // The loop runs on an epoll thread (SocketReadiness), or on a socket engine thread where .NET
-                // waits (Program.InlineSocketCompletions), and neither may wait: a CONNECT that may authenticate
-                // (password hashing, an authentication hook) or an AUTH is handled on the thread pool instead.
+                // waits (Program.InlineSocketCompletions), and neither may wait: a packet whose answer comes later
+                // (an authentication or authorisation hook, an asynchronous authenticator) is awaited here, which
+                // gives the thread back; the rest of the buffer is handled when the answer is in.
                 var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
-                if (MayBeSlow(frames)) await Task.Yield();
-                bool more;
-                DeliveryBatch.Open();
-                try
+                Frames outcome;
+                while (true)
                 {
-                    more = HandleFrames(ref frames);
-                }
-                finally
-                {
-                    DeliveryBatch.Close();
+                    ValueTask pending;
+                    DeliveryBatch.Open();
+                    try
+                    {
+                        outcome = HandleFrames(ref frames, out pending);
+                    }
+                    finally
+                    {
+                        DeliveryBatch.Close();
+                    }
+                    if (outcome != Frames.Pending) break;
+                    await pending;
                 }
                 start = end - (int)frames.Length;
-                if (!more) return;
+                if (outcome == Frames.End) return;
             }
         }
         catch (Exception ex) when (IsDisconnect(ex))
@@ -197,25 +203,6 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
         {
             ArrayPool<byte>.Shared.Return(scratch);
         }
-    }
-
-    /// <summary>
-    /// True when the bytes start a packet whose handling may be slow: AUTH, and before the connection is up
-    /// anything but a whole MQTT 3.x CONNECT without a user name (MQTT 5 may carry an authentication method, so
-    /// it always counts as slow).
-    /// </summary>
-    private bool MayBeSlow(ReadOnlySequence<byte> data)
-    {
-        byte first = data.FirstSpan[0];
-        if (first >> 4 == (int)PacketType.Auth) return true;
-        if (_channel.IsConnected) return false;
-        if (first != 0x10 || FrameReader.TryRead(ref data, 0, out _, out var body, out _) != FrameStatus.Complete) return true;
-        // The variable header: protocol name (length-prefixed), level, connect flags (user name = 0x80).
-        var head = body.FirstSpan;
-        if (head.Length < 2) return true;
-        int flags = 2 + (head[0] << 8 | head[1]) + 1;
-        if (flags >= head.Length) return true;
-        return head[flags - 1] >= 5 || (head[flags] & 0x80) != 0;
     }
 
     /// <summary>Drains on the thread pool (a claim made outside any read loop's batch, or over its share).</summary>

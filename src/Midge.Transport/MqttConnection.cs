@@ -55,7 +55,7 @@ internal sealed partial class MqttConnection : IClientOutput
         _context = context;
         _socket = context is SocketConnection { HasPipes: false } socket ? socket : null;
         _broker = broker;
-        _channel = new MqttChannel(broker, listener, this, (object?)context.RemoteEndPoint ?? context.ConnectionId, localOnlyMode)
+        _channel = new MqttChannel(broker, listener, this, listener.UnixSocketPath ?? (object?)context.RemoteEndPoint ?? context.ConnectionId, localOnlyMode)
         {
             CertificateUserName = certificateUserName,
         };
@@ -104,29 +104,33 @@ internal sealed partial class MqttConnection : IClientOutput
         or IOException or OperationCanceledException or SocketException or ObjectDisposedException;
 
     /// <summary>Decodes and handles every whole frame at the start of <paramref name="buffer"/>, advancing it
-    /// past them; false when the connection is to end (a protocol error, or the channel closing it).</summary>
-    private bool HandleFrames(ref ReadOnlySequence<byte> buffer)
+    /// past them. <see cref="Frames.End"/> when the connection is to end (a protocol error, or the channel closing
+    /// it); <see cref="Frames.Pending"/> when the channel answers a packet later (a decision hook, an asynchronous
+    /// authenticator): the caller awaits <paramref name="pending"/>, then calls again with the rest of the buffer,
+    /// so every transport feeds the channel in order and no thread waits.</summary>
+    private Frames HandleFrames(ref ReadOnlySequence<byte> buffer, out ValueTask pending)
     {
+        pending = default;
         bool logPackets = PacketLog.IsEnabled(_broker); // once per buffer; with debug off nothing is formatted
         while (!_closing)
         {
             int maxPacketSize = _channel.MaxIncomingPacketSize;
             var status = FrameReader.TryRead(ref buffer, maxPacketSize, out byte header,
                 out var body, out int frameLength, _channel.MaxIncomingPublishSize);
-            if (status == FrameStatus.Incomplete) return true;
+            if (status == FrameStatus.Incomplete) return Frames.More;
             if (status == FrameStatus.TooLarge)
             {
                 _channel.OnProtocolError(new MqttProtocolException(ReasonCode.PacketTooLarge,
                     maxPacketSize > 0 && frameLength > maxPacketSize
                         ? $"packet of {frameLength} bytes exceeds max_packet_size"
                         : $"PUBLISH of {frameLength} bytes exceeds message_size_limit", _channel.Version));
-                return false;
+                return Frames.End;
             }
             if (status == FrameStatus.MalformedLength)
             {
                 _channel.OnProtocolError(new MqttProtocolException(ReasonCode.MalformedPacket,
                     "malformed remaining length", _channel.Version));
-                return false;
+                return Frames.End;
             }
             _broker.Stats.OnPacketReceived(frameLength);
             MqttPacket packet;
@@ -139,18 +143,45 @@ internal sealed partial class MqttConnection : IClientOutput
                 _channel.OnProtocolError(ex.Version is null && _channel.IsConnected
                     ? new MqttProtocolException(ex.Reason, ex.Message, _channel.Version)
                     : ex);
-                return false;
+                return Frames.End;
             }
             if (logPackets) PacketLog.Received(_broker, LogName, packet);
-            _channel.Handle(packet);
-            if (logPackets && packet is ConnectPacket connect && _channel.IsConnected) PacketLog.Connected(_broker, connect.Will);
-            if (_pending is not null && _channel.IsConnected)
+            var handled = _channel.Handle(packet);
+            if (!handled.IsCompletedSuccessfully)
             {
-                _pending.Release();
-                _pending = null;
+                pending = AfterHandledAsync(handled, packet, logPackets);
+                return Frames.Pending;
             }
+            AfterHandled(packet, logPackets);
         }
-        return false;
+        return Frames.End;
+    }
+
+    private async ValueTask AfterHandledAsync(ValueTask handled, MqttPacket packet, bool logPackets)
+    {
+        await handled.ConfigureAwait(false);
+        AfterHandled(packet, logPackets);
+    }
+
+    private void AfterHandled(MqttPacket packet, bool logPackets)
+    {
+        if (logPackets && packet is ConnectPacket connect && _channel.IsConnected) PacketLog.Connected(_broker, connect.Will);
+        if (_pending is not null && _channel.IsConnected)
+        {
+            _pending.Release();
+            _pending = null;
+        }
+    }
+
+    /// <summary>What <see cref="HandleFrames"/> leaves to its caller.</summary>
+    private enum Frames
+    {
+        /// <summary>Every whole frame was handled: read more.</summary>
+        More,
+        /// <summary>The connection ends.</summary>
+        End,
+        /// <summary>A packet is being handled asynchronously: await, then go on with the rest of the buffer.</summary>
+        Pending,
     }
 
     /// <summary>The emptied queue becomes the next spare; it gives its storage back to the pool after a large

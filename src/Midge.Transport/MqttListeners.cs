@@ -45,6 +45,11 @@ public static class MqttListeners
         {
             // Address lists, connection rate, pending handshakes: one guard per listener (ConnectionGuard.cs).
             var guard = new ConnectionGuard(listener, logger);
+            if (listener.UnixSocketPath is { } path)
+            {
+                ListenUnix(options, broker, logger, tls, listener, guard, path);
+                continue;
+            }
             foreach (var endpoint in EndPoints(listener))
             {
                 var l = listener;
@@ -75,6 +80,47 @@ public static class MqttListeners
                 if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) Log.Listening(logger, "ipv6", endpoint.Port);
             }
         }
+    }
+
+    /// <summary>
+    /// <c>listener 0 PATH</c>: MQTT on a Unix socket, over Kestrel's pipes (the same connection code as TLS), with the
+    /// listener's TLS, limits and security. A socket file left by a broker that did not stop cleanly is replaced, as
+    /// Mosquitto does; one that a running process still listens on is an error. The file gets the permissions the
+    /// process's umask leaves (connecting needs write permission on it).
+    /// </summary>
+    private static void ListenUnix(KestrelServerOptions options, Broker broker, ILogger logger, TlsCertificateStore? tls,
+        ListenerConfig listener, ConnectionGuard guard, string path)
+    {
+        RemoveStaleSocket(listener, path);
+        var limiter = new ConnectionLimit(listener.MaxConnections);
+        var secure = listener.Tls is null ? null
+            : tls?.For(listener) ?? throw new InvalidOperationException($"{listener.Source}: TLS listener without loaded certificates");
+        bool local = broker.Config.LocalOnlyMode;
+        options.ListenUnixSocket(path, o =>
+        {
+            if (!guard.IsIdle) o.Use(guard.Wrap);
+            if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
+            o.Run(c => HandleAsync(c, broker, listener, local, limiter));
+        });
+        Log.ListeningUnix(logger, path);
+    }
+
+    private static void RemoveStaleSocket(ListenerConfig listener, string path)
+    {
+        if (!File.Exists(path)) return;
+        using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            try
+            {
+                probe.Connect(new UnixDomainSocketEndPoint(path));
+                throw new InvalidOperationException($"{listener.Source}: Unix socket {path} is in use by another process");
+            }
+            catch (SocketException)
+            {
+                // Nobody listens: a stale file.
+            }
+        }
+        File.Delete(path);
     }
 
     /// <summary>Runs one connection. Not an async method: an idle connection keeps no state machine for it.</summary>
@@ -226,4 +272,7 @@ internal static partial class Log
 
     [LoggerMessage(100, LogLevel.Information, "Opening {Family} listen socket on port {Port}.")]
     public static partial void Listening(ILogger logger, string family, int port);
+
+    [LoggerMessage(101, LogLevel.Information, "Opening unix listen socket on path {Path}.")]
+    public static partial void ListeningUnix(ILogger logger, string path);
 }

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core;
-using Midge.Core.Sys;
+using Midge.Hosting;
 using Midge.Transport;
 
 namespace Midge;
@@ -160,22 +160,13 @@ public static partial class Program
         // the catch below says it in one line. Its Critical events (a faulted heartbeat stopping the host) stay.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
-        builder.Services.AddSingleton(broker);
-        MqttListeners.AddSocketTransport(builder.Services);
-        builder.Services.AddHostedService(_ => new Heartbeat(broker, Version));
-        builder.WebHost.ConfigureKestrel(o =>
-        {
-            o.AddServerHeader = false;
-            MqttListeners.Configure(o, broker, log, tls);
-        });
+        // The same hosting as an application that embeds Midge (src/Midge.Hosting, docs/embedding.md).
+        builder.Services.AddMidge(broker, new MidgeOptions { Version = Version }, tls);
+        builder.WebHost.ConfigureKestrel(o => o.AddServerHeader = false);
         await using var app = builder.Build();
 
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        lifetime.ApplicationStopping.Register(() =>
-        {
-            Log.Stopping(log);
-            broker.Shutdown();
-        });
+        lifetime.ApplicationStopping.Register(() => Log.Stopping(log)); // the hosting disconnects every client
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
             ctx.Cancel = true;
@@ -251,34 +242,6 @@ public static partial class Program
         catch (Exception ex) when (ex is ConfigException or LogFileException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
         {
             Log.ReloadFailed(log, ex.Message);
-        }
-    }
-
-    /// <summary>Ticks the broker once a second (keep-alive, expiry, delayed wills) and publishes $SYS.</summary>
-    private sealed class Heartbeat(Broker broker, string version) : BackgroundService
-    {
-        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-        {
-            var sys = new SysTopics(broker, version);
-            long nextSys = 0;
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-            try
-            {
-                do
-                {
-                    broker.Tick();
-                    int interval = broker.Config.SysInterval;
-                    if (interval > 0 && broker.NowMs >= nextSys)
-                    {
-                        sys.Publish();
-                        nextSys = broker.NowMs + interval * 1000L;
-                    }
-                }
-                while (await timer.WaitForNextTickAsync(stoppingToken));
-            }
-            catch (OperationCanceledException)
-            {
-            }
         }
     }
 

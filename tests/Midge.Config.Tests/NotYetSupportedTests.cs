@@ -46,11 +46,21 @@ public class NotYetSupportedTests
     [Theory]
     [InlineData("protocol websockets", "option 'protocol websockets' is not supported yet (websockets)")]
     [InlineData("persistence true", "option 'persistence true' is not supported yet (persistence)")]
-    [InlineData("listener 0 /run/mosquitto.sock", "option 'listener 0 PATH' is not supported yet (Unix socket listeners)")]
     public void Value_FailsNamingItsCapability(string line, string reason)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigParser.Parse($"listener 1883\n{line}\n", "m.conf"));
         Assert.Equal($"m.conf:2: {reason}", e.Message);
+    }
+
+    [Fact]
+    public void ListenerZero_IsAUnixSocketListener()
+    {
+        var c = ConfigParser.Parse("listener 0 /run/mosquitto.sock\nlistener 1883\n", "m.conf");
+        Assert.Equal("/run/mosquitto.sock", c.Listeners[0].UnixSocketPath);
+        Assert.Equal(0, c.Listeners[0].Port);
+        Assert.Null(c.Listeners[1].UnixSocketPath);
+        var e = Assert.Throws<ConfigException>(() => ConfigParser.Parse("listener 0 /a.sock\nlistener 0 /a.sock\n", "m.conf"));
+        Assert.Equal("m.conf:2: listener 0 /a.sock is already defined at m.conf:1", e.Message);
     }
 
     [Fact]

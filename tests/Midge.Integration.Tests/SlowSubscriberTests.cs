@@ -110,5 +110,17 @@ public sealed class SlowSubscriberTests
         // collected: 30-130 MB in runs here); unbounded, the 512 MB would all be held.
         Assert.True(grown < 200L * 1024 * 1024, $"the broker grew by {grown / (1024 * 1024)} MB");
         Assert.True(await broker.WaitForLogAsync("Outgoing messages are being dropped for client stalled.", TimeSpan.FromSeconds(5)), broker.Log);
+
+        // The stalled client goes: what was held for it is given back to the system, not kept by the process.
+        long peak = ResidentBytes(broker.ProcessId);
+        stalled.Dispose();
+        long now = peak;
+        for (var deadline = DateTime.UtcNow.AddSeconds(15); DateTime.UtcNow < deadline; await Task.Delay(250))
+        {
+            now = ResidentBytes(broker.ProcessId);
+            if (now - before < (peak - before) / 2) break;
+        }
+        Assert.True(now - before < (peak - before) / 2,
+            $"resident memory {before / (1024 * 1024)} MB before the flood, {peak / (1024 * 1024)} MB at its end, {now / (1024 * 1024)} MB after the client left");
     }
 }

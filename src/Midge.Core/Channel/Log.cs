@@ -63,4 +63,7 @@ internal static partial class Log
 
     [LoggerMessage(3002, LogLevel.Debug, "{ClientId} {Filter}", EventName = "Unsubscribe")]
     public static partial void Unsubscribed(ILogger logger, string clientId, string filter);
+
+    [LoggerMessage(5001, LogLevel.Error, "Hook {Hook} failed.")]
+    public static partial void HookFailed(ILogger logger, string hook, Exception exception);
 }

@@ -8,13 +8,19 @@ namespace Midge.Core.Channel;
 
 public sealed partial class MqttChannel
 {
-    private void HandleConnect(ConnectPacket connect) => HandleConnect(connect, null);
+    private ValueTask HandleConnect(ConnectPacket connect) => HandleConnect(connect, null);
 
     /// <summary>CONNECT, or its completion after enhanced authentication succeeded with
-    /// <paramref name="authenticated"/> (the server-final-message to put in CONNACK).</summary>
-    private void HandleConnect(ConnectPacket connect, byte[]? authenticated)
+    /// <paramref name="authenticated"/> (the server-final-message to put in CONNACK). The credentials are checked
+    /// by the authenticate hooks, then the password file; when one of them answers later, the rest of the CONNECT
+    /// waits in <see cref="CompleteConnectAsync"/> and no thread waits with it.</summary>
+    private ValueTask HandleConnect(ConnectPacket connect, byte[]? authenticated)
     {
         var config = _broker.Config;
+        if (_broker.Hooks.ClientConnect.IsAttached)
+        {
+            _broker.Hooks.ClientConnect.Invoke(new(connect.ClientId, connect.UserName, RemoteEndPoint, connect.ProtocolVersion));
+        }
         Version = connect.ProtocolVersion;
         var props = connect.Properties;
         _clientMaximumPacketSize = props?.MaximumPacketSize;
@@ -27,13 +33,13 @@ public sealed partial class MqttChannel
             // MQTT 5 redirection (section 4.11): tell the client where to go; 3.x has no way to say it.
             RejectConnect(Version, _listener.ServerMoved ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer,
                 "this listener redirects to " + reference, serverReference: reference);
-            return;
+            return default;
         }
 
         if (props?.AuthenticationMethod is { } method && authenticated is null)
         {
             StartEnhancedAuthentication(connect, method, props.AuthenticationData);
-            return;
+            return default;
         }
 
         // use_identity_as_username / use_subject_as_username: the TLS client certificate names the user, whatever
@@ -46,7 +52,7 @@ public sealed partial class MqttChannel
             {
                 RejectConnect(Version, ReasonCode.BadUserNameOrPassword, "no client certificate identity",
                     ConnectReturnCode.BadUserNameOrPassword);
-                return;
+                return default;
             }
             userName = CertificateUserName;
         }
@@ -56,7 +62,7 @@ public sealed partial class MqttChannel
             if (userName is null)
             {
                 RejectConnect(Version, ReasonCode.NotAuthorized, "use_username_as_clientid needs a username");
-                return;
+                return default;
             }
             clientId = userName;
         }
@@ -67,7 +73,7 @@ public sealed partial class MqttChannel
                 (Version == ProtocolVersion.V311 && !connect.CleanStart))
             {
                 RejectConnect(Version, ReasonCode.ClientIdentifierNotValid, "zero-length client id not allowed");
-                return;
+                return default;
             }
             clientId = _listener.AutoIdPrefix + Guid.NewGuid().ToString("N");
             assignedId = clientId;
@@ -76,20 +82,52 @@ public sealed partial class MqttChannel
         if (config.ClientIdPrefixes.Count > 0 && !HasAllowedPrefix(clientId, config.ClientIdPrefixes))
         {
             RejectConnect(Version, ReasonCode.NotAuthorized, "client id prefix not allowed");
-            return;
+            return default;
         }
 
-        if (!AdmitConnect(clientId, assigned: assignedId is not null)) return;
+        if (!AdmitConnect(clientId, assigned: assignedId is not null)) return default;
 
         _security = _broker.Security.For(_listener);
         var identity = new ClientIdentity(clientId, userName) { IsBridge = connect.IsBridge };
-        if (authenticated is null && !certificateIdentity && !Authenticate(connect, clientId, out var authFailure))
+        if (authenticated is null)
         {
-            // 0x87 Not authorized for both (3.x: 5), as Mosquitto answers: clients and scripts test for it.
-            RejectConnect(Version, ReasonCode.NotAuthorized, authFailure);
+            var verdict = CheckCredentials(connect, clientId, userName, certificateIdentity);
+            if (!verdict.IsCompletedSuccessfully) return CompleteConnectAsync(verdict, connect, clientId, assignedId, identity, certificateIdentity);
+            if (verdict.Result is { } failure)
+            {
+                RefuseCredentials(failure);
+                return default;
+            }
+        }
+        CompleteConnect(connect, authenticated, clientId, assignedId, identity, certificateIdentity);
+        return default;
+    }
+
+    /// <summary>The rest of a CONNECT whose credentials were answered later. The connection may have been closed
+    /// meanwhile (connect_timeout, shutdown): then nothing more happens.</summary>
+    private async ValueTask CompleteConnectAsync(ValueTask<string?> verdict, ConnectPacket connect, string clientId, string? assignedId,
+        ClientIdentity identity, bool certificateIdentity)
+    {
+        string? failure = await verdict.ConfigureAwait(false);
+        if (Volatile.Read(ref _state) != 0) return;
+        if (failure is not null)
+        {
+            RefuseCredentials(failure);
             return;
         }
+        CompleteConnect(connect, null, clientId, assignedId, identity, certificateIdentity);
+    }
 
+    /// <summary>0x87 Not authorized for a failed login (3.x: 5), as Mosquitto answers: clients and scripts test for it.</summary>
+    private void RefuseCredentials(string failure) => RejectConnect(Version, ReasonCode.NotAuthorized, failure);
+
+    /// <summary>The checks and the session after the credentials passed.</summary>
+    private void CompleteConnect(ConnectPacket connect, byte[]? authenticated, string clientId, string? assignedId,
+        ClientIdentity identity, bool certificateIdentity)
+    {
+        var config = _broker.Config;
+        var props = connect.Properties;
+        string? userName = identity.Username;
         ushort keepAlive = connect.KeepAlive;
         bool serverKeepAlive = false;
         if (config.MaxKeepalive < 65535 && (keepAlive > config.MaxKeepalive || keepAlive == 0))
@@ -177,43 +215,11 @@ public sealed partial class MqttChannel
         }
 
         long now = _broker.NowMs;
-        Session session;
-        bool sessionPresent;
-        lock (_broker.ClientLock(clientId))
+        // The client registry takes over or ends an existing session, or resumes it, under the client id's lock, and
+        // calls back (still under it) for the CONNACK and the attachment.
+        var session = _broker.Clients.Connect(clientId, connect.CleanStart, expiry, now, (attached, sessionPresent) =>
         {
-            // Whatever happens to the session, a will still waiting for its delay is not sent: the client id is
-            // back (MQTT-3.1.3-9; with Clean Start too, and for a session that ended, as Mosquitto does).
-            _broker.CancelDelayedWill(clientId);
-            if (_broker.TryGetSession(clientId, out var existing) && existing is not null)
-            {
-                var old = existing.Channel;
-                // A session with no lifetime beyond its connection (Clean Session 1, Session Expiry 0) ends with
-                // that connection, even when a takeover ends it: it is never resumed (MQTT-3.1.2-6, 5.0 3.1.2.11.2).
-                bool ended = old is not null && existing.ExpiryInterval == 0;
-                if (old is not null)
-                {
-                    Log.TakingOver(_broker.Logger, clientId);
-                    existing.Detach(old, now);
-                    old.TakeOver();
-                }
-                if (connect.CleanStart || ended)
-                {
-                    _broker.RemoveSession(existing);
-                    existing = null;
-                }
-            }
-            if (existing is not null)
-            {
-                session = existing;
-                sessionPresent = true;
-            }
-            else
-            {
-                session = _broker.CreateSession(clientId);
-                sessionPresent = false;
-            }
-            session.ExpiryInterval = expiry;
-            _session = session;
+            _session = attached;
             Volatile.Write(ref _state, 1);
             connack.SessionPresent = sessionPresent;
             _output.Send(connack);
@@ -226,13 +232,18 @@ public sealed partial class MqttChannel
                 Acl = identity.IsBridge ? null : _security.Acl,
                 Identity = identity,
             };
-            session.Attach(this, _output, limits, now);
-        }
+            attached.Attach(this, _output, limits, now);
+            if (_broker.SessionStore is not null) attached.RecordWill(StoredWill());
+        });
         OutgoingTopicAliasMaximum = Version == ProtocolVersion.V500
             ? Math.Min(props?.TopicAliasMaximum ?? (ushort)0, config.MaxOutgoingTopicAlias)
             : 0;
         _broker.DrainSharedQueues(session);
         _broker.Stats.OnClientConnected();
+        if (_broker.Hooks.ClientConnected.IsAttached)
+        {
+            _broker.Hooks.ClientConnected.Invoke(new(clientId, userName, RemoteEndPoint, Version));
+        }
         if (config.ConnectionMessages)
         {
             Log.ClientConnected(_broker.Logger, _remote, clientId, Version, connect.CleanStart, keepAlive, userName);
@@ -255,30 +266,66 @@ public sealed partial class MqttChannel
     }
 
     /// <summary>
-    /// Mosquitto's rules: without a user name, allow_anonymous decides; with one, the password file (when there
-    /// is one) must accept it; with neither a password file nor allow_anonymous, nobody gets in.
+    /// Checks a CONNECT's credentials: the authenticate hooks first (<see cref="Hooks.BrokerHooks.Authenticate"/>),
+    /// then, when they all defer, Mosquitto's rules (<see cref="CheckPasswordFile"/>); a listener that takes the user
+    /// name from the client certificate checks no password. Null when the client may connect, else why not.
     /// </summary>
-    private bool Authenticate(ConnectPacket connect, string clientId, out string failure)
+    private ValueTask<string?> CheckCredentials(ConnectPacket connect, string clientId, string? userName, bool certificateIdentity)
+    {
+        var hooks = _broker.Hooks.Authenticate;
+        if (hooks.IsAttached)
+        {
+            var context = new Hooks.AuthenticateContext(clientId, userName, certificateIdentity ? null : connect.Password,
+                RemoteEndPoint, Version, _listener.Port);
+            var pending = hooks.DecideAsync(context);
+            if (!pending.IsCompletedSuccessfully) return AfterAuthenticateHooksAsync(pending, connect, clientId, certificateIdentity);
+            if (pending.Result != Hooks.HookVerdict.Defer) return ValueTask.FromResult(HookFailure(pending.Result));
+        }
+        return certificateIdentity ? ValueTask.FromResult<string?>(null) : CheckPasswordFile(connect, clientId);
+    }
+
+    private async ValueTask<string?> AfterAuthenticateHooksAsync(ValueTask<Hooks.HookVerdict> pending, ConnectPacket connect, string clientId,
+        bool certificateIdentity)
+    {
+        var verdict = await pending.ConfigureAwait(false);
+        if (verdict != Hooks.HookVerdict.Defer) return HookFailure(verdict);
+        return certificateIdentity ? null : await CheckPasswordFile(connect, clientId).ConfigureAwait(false);
+    }
+
+    private string? HookFailure(Hooks.HookVerdict verdict)
+    {
+        if (verdict != Hooks.HookVerdict.Allow) return "refused by an authentication hook";
+        _admittedByHook = true;
+        return null;
+    }
+
+    /// <summary>
+    /// Mosquitto's rules: without a user name, allow_anonymous decides; with one, the password file (when there
+    /// is one) must accept it; with neither a password file nor allow_anonymous, nobody gets in. Null when the
+    /// client may connect, else why not. Completes synchronously for a password file; an asynchronous
+    /// authenticator is awaited, never waited for.
+    /// </summary>
+    private ValueTask<string?> CheckPasswordFile(ConnectPacket connect, string clientId)
     {
         bool allowAnonymous = _localOnly || (_listener.AllowAnonymous ?? false);
-        failure = "";
         if (connect.UserName is null || _security.Authenticator is null)
         {
-            if (allowAnonymous) return true;
-            failure = connect.UserName is null
+            if (allowAnonymous) return ValueTask.FromResult<string?>(null);
+            return ValueTask.FromResult<string?>(connect.UserName is null
                 ? "anonymous connections are not allowed (allow_anonymous false)"
-                : "bad user name or password";
-            return false;
+                : "bad user name or password");
         }
         var pending = _security.Authenticator.AuthenticateAsync(
             new AuthRequest(clientId, connect.UserName, connect.Password), CancellationToken.None);
-        // The file authenticator always completes synchronously; an asynchronous one (HTTP, LDAP) is waited for.
-        var result = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
-        if (result.Outcome == AuthOutcome.Allow) return true;
-        if (result.Outcome == AuthOutcome.Defer && allowAnonymous) return true;
-        failure = "bad user name or password";
-        return false;
+        if (pending.IsCompletedSuccessfully) return ValueTask.FromResult(PasswordFailure(pending.Result, allowAnonymous));
+        return AwaitPasswordAsync(pending, allowAnonymous);
+
+        static async ValueTask<string?> AwaitPasswordAsync(ValueTask<AuthResult> pending, bool allowAnonymous) =>
+            PasswordFailure(await pending.ConfigureAwait(false), allowAnonymous);
     }
+
+    private static string? PasswordFailure(AuthResult result, bool allowAnonymous) =>
+        result.Outcome == AuthOutcome.Allow || (result.Outcome == AuthOutcome.Defer && allowAnonymous) ? null : "bad user name or password";
 
     /// <summary>After a reload: closes the connection if its credentials no longer pass (MQTT 5: 0x87).</summary>
     internal void RecheckCredentials(Config.BrokerConfig config)
@@ -286,13 +333,41 @@ public sealed partial class MqttChannel
         if (!IsConnected || _session is not { } session) return;
         foreach (var l in config.Listeners)
         {
-            if (l.Port == _listener.Port && l.BindAddress == _listener.BindAddress) _listener = l;
+            if (l.Port == _listener.Port && l.BindAddress == _listener.BindAddress && l.UnixSocketPath == _listener.UnixSocketPath) _listener = l;
         }
         _security = _broker.Security.For(_listener);
-        var connect = new ConnectPacket { UserName = UserName, Password = _password };
-        bool stillValid = _listener.Tls?.UsesCertificateIdentity == true || (_enhancedAuth?.Credential is { } credential
-            ? UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == credential
-            : Authenticate(connect, session.ClientId, out _));
+        // A client that an authenticate hook let in is the hook's to judge: the files the reload changed do not apply.
+        if (_listener.Tls?.UsesCertificateIdentity == true || _admittedByHook)
+        {
+            AfterRecheck(session, stillValid: true);
+            return;
+        }
+        if (_enhancedAuth?.Credential is { } credential)
+        {
+            AfterRecheck(session, UserName is not null && _security.Credentials?.Invoke(UserName)?.ToString() == credential);
+            return;
+        }
+        var pending = CheckPasswordFile(new ConnectPacket { UserName = UserName, Password = _password }, session.ClientId);
+        if (pending.IsCompletedSuccessfully) AfterRecheck(session, pending.Result is null);
+        else _ = RecheckLaterAsync(pending, session);
+    }
+
+    private async Task RecheckLaterAsync(ValueTask<string?> pending, Session session)
+    {
+        string? failure;
+        try
+        {
+            failure = await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex.Message;
+        }
+        if (IsConnected) AfterRecheck(session, failure is null);
+    }
+
+    private void AfterRecheck(Session session, bool stillValid)
+    {
         if (stillValid)
         {
             if (_identity is { IsBridge: false }) session.SetAcl(_security.Acl); // an acl_file added by the reload

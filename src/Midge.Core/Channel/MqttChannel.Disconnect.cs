@@ -49,7 +49,7 @@ public sealed partial class MqttChannel
         Send(AuthReply(ReasonCode.ContinueAuthentication, step.Data));
     }
 
-    private void HandleAuth(AuthPacket auth)
+    private ValueTask HandleAuth(AuthPacket auth)
     {
         var props = auth.Properties;
         // MQTT-3.15.2-? / 4.12: AUTH without an agreed method, or with another method, is a protocol error.
@@ -67,7 +67,7 @@ public sealed partial class MqttChannel
             if (step.Outcome != ScramOutcome.Success)
             {
                 RejectConnect(Version, ReasonCode.BadUserNameOrPassword, step.Error ?? "authentication failed");
-                return;
+                return default;
             }
             var connect = enhanced.PendingConnect!;
             connect.UserName = exchange.UserName;
@@ -75,8 +75,7 @@ public sealed partial class MqttChannel
             enhanced.Exchange = null;
             enhanced.PendingConnect = null;
             Volatile.Write(ref _state, 0);
-            HandleConnect(connect, step.Data);
-            return;
+            return HandleConnect(connect, step.Data);
         }
 
         // Re-authentication of a connected client (section 4.12.1).
@@ -87,10 +86,10 @@ public sealed partial class MqttChannel
             if (first.Outcome != ScramOutcome.Continue)
             {
                 ServerDisconnect(ReasonCode.NotAuthorized, publishWill: true, first.Error);
-                return;
+                return default;
             }
             Send(AuthReply(ReasonCode.ContinueAuthentication, first.Data));
-            return;
+            return default;
         }
         if (auth.ReasonCode != ReasonCode.ContinueAuthentication || enhanced.Exchange is not { } reauth)
         {
@@ -102,11 +101,12 @@ public sealed partial class MqttChannel
         {
             enhanced.Exchange = null;
             ServerDisconnect(ReasonCode.NotAuthorized, publishWill: true, final.Error ?? "re-authentication as another user");
-            return;
+            return default;
         }
         enhanced.Credential = _security.Credentials?.Invoke(UserName!)?.ToString();
         enhanced.Exchange = null;
         Send(AuthReply(ReasonCode.Success, final.Data));
+        return default;
     }
 
     private AuthPacket AuthReply(ReasonCode reason, byte[]? data)

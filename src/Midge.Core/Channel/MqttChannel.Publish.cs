@@ -7,7 +7,7 @@ namespace Midge.Core.Channel;
 
 public sealed partial class MqttChannel
 {
-    private void HandlePublish(PublishPacket publish)
+    private ValueTask HandlePublish(PublishPacket publish)
     {
         var config = _broker.Config;
         var session = _session!;
@@ -58,7 +58,7 @@ public sealed partial class MqttChannel
             {
                 // A retransmission of a message already routed: acknowledge, never route twice (MQTT-4.3.3-?).
                 Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
-                return;
+                return default;
             }
             int receiveMax = config.MaxInflightMessages is > 0 and < 65535 ? config.MaxInflightMessages : 65535;
             if (Version == ProtocolVersion.V500 && session.IncomingQoS2Count >= receiveMax)
@@ -73,14 +73,47 @@ public sealed partial class MqttChannel
         {
             _broker.Stats.OnDropped();
             ServerDisconnect(ReasonCode.MessageRateTooHigh, publishWill: true, "publish rate exceeded for too long");
-            return;
+            return default;
         }
+        string clientTopic = publish.Topic;
         if (_listener.MountPoint is { } mount) publish.Topic = mount + publish.Topic;
+        if (reason == ReasonCode.Success && IsReservedTopic(publish.Topic))
+        {
+            reason = ReasonCode.NotAuthorized;
+        }
+        else if (reason == ReasonCode.Success && _broker.Hooks.Authorize.IsAttached)
+        {
+            var pending = _broker.Hooks.Authorize.DecideAsync(new Hooks.AuthorizeContext(session.ClientId, UserName,
+                Hooks.AuthorizeAction.Publish, clientTopic, publish.QoS, publish.Retain));
+            if (!pending.IsCompletedSuccessfully) return CompletePublishAsync(publish, pending);
+            CompletePublish(publish, ReasonCode.Success, pending.Result);
+            return default;
+        }
+        CompletePublish(publish, reason, Hooks.HookVerdict.Defer);
+        return default;
+    }
+
+    /// <summary>A PUBLISH whose authorisation was answered later; nothing happens if the connection ended meanwhile
+    /// (a QoS 1/2 message is then not acknowledged, and the client sends it again).</summary>
+    private async ValueTask CompletePublishAsync(PublishPacket publish, ValueTask<Hooks.HookVerdict> pending)
+    {
+        var verdict = await pending.ConfigureAwait(false);
+        if (Volatile.Read(ref _state) != 1) return;
+        CompletePublish(publish, ReasonCode.Success, verdict);
+    }
+
+    /// <summary>The rest of a PUBLISH: authorisation (<paramref name="verdict"/> of the hooks, else the ACL file),
+    /// size, format and memory checks, routing, and the acknowledgement.</summary>
+    private void CompletePublish(PublishPacket publish, ReasonCode reason, Hooks.HookVerdict verdict)
+    {
+        var config = _broker.Config;
+        var session = _session!;
         if (reason != ReasonCode.Success)
         {
-            _broker.Stats.OnDropped();
+            if (reason != ReasonCode.NotAuthorized) _broker.Stats.OnDropped(); // refused for rate or topic depth
         }
-        else if (IsReservedTopic(publish.Topic) || _security.Acl?.CanPublish(_identity!, publish.Topic) == false)
+        else if (verdict == Hooks.HookVerdict.Deny ||
+                 (verdict == Hooks.HookVerdict.Defer && _security.Acl?.CanPublish(_identity!, publish.Topic) == false))
         {
             reason = ReasonCode.NotAuthorized;
         }

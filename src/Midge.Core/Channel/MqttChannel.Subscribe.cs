@@ -9,7 +9,44 @@ namespace Midge.Core.Channel;
 
 public sealed partial class MqttChannel
 {
-    private void HandleSubscribe(SubscribePacket subscribe)
+    /// <summary>SUBSCRIBE. With authorise hooks attached, every filter is put to them first (in order; a hook may
+    /// answer later, and the SUBSCRIBE then waits without a thread), then the filters are taken as without hooks.</summary>
+    private ValueTask HandleSubscribe(SubscribePacket subscribe)
+    {
+        var hooks = _broker.Hooks.Authorize;
+        if (!hooks.IsAttached)
+        {
+            Subscribe(subscribe, null);
+            return default;
+        }
+        var verdicts = new Hooks.HookVerdict[subscribe.Subscriptions.Count];
+        for (int i = 0; i < verdicts.Length; i++)
+        {
+            var pending = hooks.DecideAsync(AuthorizeSubscription(subscribe.Subscriptions[i]));
+            if (!pending.IsCompletedSuccessfully) return SubscribeAfterHooksAsync(subscribe, verdicts, i, pending);
+            verdicts[i] = pending.Result;
+        }
+        Subscribe(subscribe, verdicts);
+        return default;
+    }
+
+    private async ValueTask SubscribeAfterHooksAsync(SubscribePacket subscribe, Hooks.HookVerdict[] verdicts, int at,
+        ValueTask<Hooks.HookVerdict> pending)
+    {
+        verdicts[at] = await pending.ConfigureAwait(false);
+        for (int i = at + 1; i < verdicts.Length; i++)
+        {
+            verdicts[i] = await _broker.Hooks.Authorize.DecideAsync(AuthorizeSubscription(subscribe.Subscriptions[i])).ConfigureAwait(false);
+        }
+        if (Volatile.Read(ref _state) == 1) Subscribe(subscribe, verdicts);
+    }
+
+    private Hooks.AuthorizeContext AuthorizeSubscription(TopicSubscription request) =>
+        new(_session!.ClientId, UserName, Hooks.AuthorizeAction.Subscribe, request.Filter, request.QoS, false);
+
+    /// <summary>Takes the filters of a SUBSCRIBE; <paramref name="verdicts"/>: the authorise hooks' answers, one per
+    /// filter (null: no hook attached, the ACL file decides alone).</summary>
+    private void Subscribe(SubscribePacket subscribe, Hooks.HookVerdict[]? verdicts)
     {
         var session = _session!;
         var config = _broker.Config;
@@ -19,8 +56,9 @@ public sealed partial class MqttChannel
         var suback = new SubAckPacket { PacketId = subscribe.PacketId };
         List<(Subscription Sub, bool IsNew)>? retainedToSend = null;
         bool joinedShared = false;
-        foreach (var request in subscribe.Subscriptions)
+        for (int index = 0; index < subscribe.Subscriptions.Count; index++)
         {
+            var request = subscribe.Subscriptions[index];
             PacketLog.Subscribing(_broker, request.Filter, request.QoS); // as asked for, before any decision (as Mosquitto)
             bool shared = Topics.TryParseShared(request.Filter, out string group, out string inner);
             if (shared && request.NoLocal && Version == ProtocolVersion.V500)
@@ -54,7 +92,9 @@ public sealed partial class MqttChannel
                 suback.ReasonCodes.Add(refused); // max_topic_levels, max_subscriptions_per_client (0x80 for 3.x)
                 continue;
             }
-            if (_security.Acl?.CanSubscribe(_identity!, filter) == SubscribeDecision.Deny)
+            var verdict = verdicts?[index] ?? Hooks.HookVerdict.Defer;
+            if (verdict == Hooks.HookVerdict.Deny ||
+                (verdict == Hooks.HookVerdict.Defer && _security.Acl?.CanSubscribe(_identity!, filter) == SubscribeDecision.Deny))
             {
                 // A filter the ACL can never allow is refused, not silently filtered (0x80 for 3.x).
                 suback.ReasonCodes.Add(ReasonCode.NotAuthorized);
@@ -83,6 +123,7 @@ public sealed partial class MqttChannel
             }
             suback.ReasonCodes.Add((ReasonCode)(byte)granted);
             Log.Subscribed(_broker.Logger, session.ClientId, request.Filter, (int)granted);
+            if (_broker.Hooks.SessionSubscribed.IsAttached) _broker.Hooks.SessionSubscribed.Invoke(new(session.ClientId, filter, granted));
             joinedShared |= shared;
             // Retained messages are not sent for shared subscriptions (MQTT 5.0 section 4.8.2).
             if (!shared && config.RetainAvailable) (retainedToSend ??= []).Add((sub, isNew));
@@ -131,14 +172,19 @@ public sealed partial class MqttChannel
                     : mount + filter;
             }
             bool existed;
+            Subscription? removed;
             lock (session.Sync)
             {
-                existed = session.RemoveSubscription(filter, out var removed);
+                existed = session.RemoveSubscription(filter, out removed);
                 if (existed)
                 {
                     _broker.Subscriptions.Unsubscribe(filter, session);
                     if (removed!.Exclusive) _broker.ReleaseExclusive(filter, session);
                 }
+            }
+            if (existed && _broker.Hooks.SessionUnsubscribed.IsAttached)
+            {
+                _broker.Hooks.SessionUnsubscribed.Invoke(new(session.ClientId, filter, removed!.QoS));
             }
             if (Version == ProtocolVersion.V500)
             {

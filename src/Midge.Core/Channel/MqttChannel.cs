@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core.Messages;
 using Midge.Core.Sessions;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 using Midge.Security;
@@ -32,6 +33,8 @@ public sealed partial class MqttChannel
     private Midge.Security.ClientIdentity? _identity;
     private byte[]? _password;
     private EnhancedAuthentication? _enhancedAuth;
+    /// <summary>An authenticate hook answered Allow: a reload's password file does not re-judge this client.</summary>
+    private bool _admittedByHook;
     private int _state; // 0 = awaiting CONNECT, 1 = connected, 2 = closing, 3 = enhanced authentication of CONNECT
     private long _lastReceivedMs;
     private bool _closed;
@@ -113,43 +116,66 @@ public sealed partial class MqttChannel
     /// <summary>The writer flushed its backlog: QoS 0 messages held back in the session queue may go.</summary>
     public void OnOutputDrained() => _session?.OnOutputDrained(_broker.NowMs);
 
-    /// <summary>Handles one decoded packet.</summary>
-    public void Handle(MqttPacket packet)
+    /// <summary>
+    /// Handles one decoded packet. Completes synchronously unless a decision hook (authenticate, authorise) or an
+    /// asynchronous authenticator answers later: then the transport awaits the result before it hands over the next
+    /// packet, so packets keep their order and no thread waits.
+    /// </summary>
+    public ValueTask Handle(MqttPacket packet)
     {
-        if (Volatile.Read(ref _state) == 2) return;
+        if (Volatile.Read(ref _state) == 2) return default;
         _lastReceivedMs = _broker.NowMs;
         try
         {
-            if (_state == 0)
-            {
-                if (packet is ConnectPacket connect) HandleConnect(connect);
-                else Close("sent a packet before CONNECT"); // MQTT-3.1.0-1
-                return;
-            }
-            if (_state == 3)
-            {
-                // Between CONNECT and CONNACK only AUTH may come (MQTT-4.12.0-?).
-                if (packet is AuthPacket auth) HandleAuth(auth);
-                else throw new MqttProtocolException(ReasonCode.ProtocolError, $"{packet.Type} during authentication");
-                return;
-            }
-            switch (packet)
-            {
-                case PublishPacket publish: HandlePublish(publish); break;
-                case PublishAckPacket ack: HandlePublishAck(ack); break;
-                case SubscribePacket subscribe: HandleSubscribe(subscribe); break;
-                case UnsubscribePacket unsubscribe: HandleUnsubscribe(unsubscribe); break;
-                case PingReqPacket: Send(PingRespPacket.Instance); break;
-                case DisconnectPacket disconnect: HandleDisconnect(disconnect); break;
-                case AuthPacket auth: HandleAuth(auth); break;
-                case ConnectPacket: throw new MqttProtocolException(ReasonCode.ProtocolError, "second CONNECT"); // MQTT-3.1.0-2
-                default: throw new MqttProtocolException(ReasonCode.ProtocolError, $"{packet.Type} is not sent by clients");
-            }
+            var pending = Dispatch(packet);
+            if (!pending.IsCompletedSuccessfully) return AwaitHandled(pending);
         }
         catch (MqttProtocolException ex)
         {
             OnProtocolError(ex);
         }
+        return default;
+    }
+
+    private async ValueTask AwaitHandled(ValueTask pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (MqttProtocolException ex)
+        {
+            OnProtocolError(ex);
+        }
+    }
+
+    private ValueTask Dispatch(MqttPacket packet)
+    {
+        if (_state == 0)
+        {
+            if (packet is ConnectPacket connect) return HandleConnect(connect);
+            Close("sent a packet before CONNECT"); // MQTT-3.1.0-1
+            return default;
+        }
+        if (_state == 3)
+        {
+            // Between CONNECT and CONNACK only AUTH may come (MQTT-4.12.0-?).
+            if (packet is AuthPacket auth) return HandleAuth(auth);
+            throw new MqttProtocolException(ReasonCode.ProtocolError, $"{packet.Type} during authentication");
+        }
+        switch (packet)
+        {
+            case PublishPacket publish: return HandlePublish(publish);
+            case PublishAckPacket ack: HandlePublishAck(ack); break;
+            case SubscribePacket subscribe: return HandleSubscribe(subscribe);
+            case UnsubscribePacket unsubscribe: HandleUnsubscribe(unsubscribe); break;
+            case PingReqPacket: Send(PingRespPacket.Instance); break;
+            case DisconnectPacket disconnect: HandleDisconnect(disconnect); break;
+            case AuthPacket auth: return HandleAuth(auth);
+            case ConnectPacket: throw new MqttProtocolException(ReasonCode.ProtocolError, "second CONNECT"); // MQTT-3.1.0-2
+            default: throw new MqttProtocolException(ReasonCode.ProtocolError, $"{packet.Type} is not sent by clients");
+        }
+        return default;
     }
 
     /// <summary>
@@ -268,8 +294,12 @@ public sealed partial class MqttChannel
         var session = _session;
         if (session is null) return;
         _broker.Stats.OnClientDisconnected();
+        if (_broker.Hooks.ClientDisconnected.IsAttached)
+        {
+            _broker.Hooks.ClientDisconnected.Invoke(new(session.ClientId, UserName, RemoteEndPoint, Version));
+        }
         long now = _broker.NowMs;
-        lock (_broker.ClientLock(session.ClientId))
+        lock (_broker.Clients.Lock(session.ClientId))
         {
             if (_takenOver || !session.Detach(this, now))
             {
@@ -286,7 +316,7 @@ public sealed partial class MqttChannel
             bool ends = session.ExpiryInterval == 0;
             _broker.RequeueSharedMessages(session);
             PublishOrScheduleWill(session, now, ends);
-            if (ends) _broker.RemoveSession(session);
+            if (ends) _broker.Clients.Remove(session);
         }
         if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);
     }
@@ -300,20 +330,35 @@ public sealed partial class MqttChannel
     private void PublishOrScheduleWill(Session session, long now, bool sessionEnds)
     {
         var will = Interlocked.Exchange(ref _will, null);
-        if (will is null) return;
-        var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, WillPublishProperties(will.Properties),
-            session.ClientId, now);
+        if (will is null)
+        {
+            session.RecordWill(null); // none, or discarded by a normal DISCONNECT
+            return;
+        }
+        var publishProperties = WillPublishProperties(will.Properties);
+        var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, publishProperties, session.ClientId, now);
         uint delay = will.Properties?.WillDelayInterval ?? 0;
         if (delay == 0)
         {
             _broker.Publish(message);
+            session.RecordWill(null);
             return;
         }
         long delayMs = delay * 1000L;
         long expiryMs = sessionEnds ? -1 : Broker.SessionExpiryMs(session, _broker.Config);
         if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
         _broker.ScheduleWill(session.ClientId, new DelayedWill(message, now + delayMs));
+        if (_broker.SessionStore is not null)
+        {
+            session.RecordWill(StoredForms.ToStored(will, publishProperties, session.ClientId) with { DueAt = _broker.UtcNow.AddMilliseconds(delayMs) });
+        }
     }
+
+    /// <summary>This connection's will as a session store keeps it; null when it has none (or no longer has one).</summary>
+    internal StoredWill? StoredWill() =>
+        Volatile.Read(ref _will) is { } will && _session is { } session
+            ? StoredForms.ToStored(will, WillPublishProperties(will.Properties), session.ClientId)
+            : null;
 
     /// <summary>Will properties become the PUBLISH properties (Will Delay Interval is not one of them).</summary>
     private static MqttProperties? WillPublishProperties(MqttProperties? willProperties)

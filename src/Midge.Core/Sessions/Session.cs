@@ -1,44 +1,37 @@
 using System.Diagnostics.CodeAnalysis;
 using Midge.Core.Channel;
 using Midge.Core.Messages;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
 namespace Midge.Core.Sessions;
 
 /// <summary>
-/// The state of one client id that outlives its connections: subscriptions, the outgoing queue and inflight
-/// window, and the exactly-once state of incoming QoS 2. Everything mutable is guarded by <see cref="Sync"/>,
-/// a per-session lock: deliveries from many publishers serialise here and nowhere more global.
+/// The state of one client id that outlives its connections, in memory: subscriptions, the outgoing queue
+/// (<see cref="MessageQueue"/>) and inflight window (<see cref="InflightWindow"/>), and the exactly-once state of
+/// incoming QoS 2 (<see cref="IncomingQoS2"/>). Everything mutable is guarded by <see cref="Sync"/>, a per-session
+/// lock: deliveries from many publishers serialise here and nowhere more global. When the broker has a session store
+/// (<see cref="ISessionStore"/>) and the session outlives its connection (Session Expiry Interval not 0), each change
+/// is recorded there as it is made, under the same lock.
 /// </summary>
-public sealed class Session
+public sealed class Session : ISession
 {
-    /// <summary>Output backlog (packets not yet written) above which QoS 0 waits in the bounded queue.</summary>
-    internal const int MaxDirectBacklog = 65536;
-
-    /// <summary>Payload bytes waiting for the socket above which QoS 0 waits in the bounded queue, when
-    /// max_queued_bytes does not set it: a client that stops reading holds at most this in its writer, plus what its
-    /// queue may hold (max_queued_messages, max_queued_bytes), whatever the size of the messages.</summary>
-    internal const long DefaultMaxDirectBacklogBytes = 16 * 1024 * 1024;
-
     private readonly Broker _broker;
-    // The collections below are created on first use: most connections are idle most of the time, and an empty
-    // Queue, Dictionary or HashSet still costs 40-80 bytes each.
-    private Queue<Pending>? _queue;
+    // The queue, the inflight window and the incoming QoS 2 state are structs held here, not objects: a session costs
+    // what it did when they were its own fields. Not readonly: they change in place. Their collections are created on
+    // first use: most connections are idle most of the time, and an empty Queue, Dictionary or HashSet still costs
+    // 40-80 bytes each.
+    private MessageQueue _queue;
     /// <summary>Retained messages for new subscriptions that the writer has not taken yet (DeliverRetained).</summary>
-    private Queue<Pending>? _retainedBacklog;
-    private Dictionary<ushort, Inflight>? _inflight;
+    private Queue<QueuedEntry>? _retainedBacklog;
+    private InflightWindow _inflight;
     private Dictionary<string, Subscription>? _subscriptions;
-    private HashSet<ushort>? _incomingQoS2;
-    private long _queuedBytes;
-    private long _inflightBytes;
-    private ushort _nextPacketId = 1;
-    /// <summary>When a drop was last logged (broker clock): at most one line a minute per client.</summary>
-    private long _lastDropLoggedMs;
-    private long _sequence;
+    private IncomingQoS2 _incomingQoS2;
     private Channel.MqttChannel? _channel;
     private IClientOutput? _output;
     private ClientLimits _limits;
+    private uint _expiryInterval;
 
     internal Session(Broker broker, string clientId)
     {
@@ -54,10 +47,18 @@ public sealed class Session
     /// <see cref="Sync"/>; changed through <see cref="SetSubscription"/> and <see cref="RemoveSubscription"/>.</summary>
     internal IReadOnlyDictionary<string, Subscription>? Subscriptions => _subscriptions;
 
-    internal int SubscriptionCount => _subscriptions?.Count ?? 0;
+    public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    internal void SetSubscription(string filter, Subscription subscription) =>
+    IReadOnlyList<Subscription> ISession.Subscriptions
+    {
+        get { lock (Sync) return _subscriptions is { } subscriptions ? [.. subscriptions.Values] : []; }
+    }
+
+    internal void SetSubscription(string filter, Subscription subscription)
+    {
         (_subscriptions ??= new(StringComparer.Ordinal))[filter] = subscription;
+        Store?.SubscriptionSet(ClientId, subscription);
+    }
 
     /// <summary>Removes a subscription; the map goes with the last one.</summary>
     internal bool RemoveSubscription(string filter, [NotNullWhen(true)] out Subscription? removed)
@@ -65,33 +66,67 @@ public sealed class Session
         removed = null;
         if (_subscriptions is null || !_subscriptions.Remove(filter, out removed)) return false;
         if (_subscriptions.Count == 0) _subscriptions = null;
+        Store?.SubscriptionRemoved(ClientId, filter);
         return true;
     }
 
-    /// <summary>Packet ids of incoming QoS 2 PUBLISHes that were routed and await PUBREL. Guarded by the
-    /// owning channel (only its read loop touches them). The set, once made, is kept: a QoS 2 publisher would
-    /// otherwise allocate it again for every message.</summary>
-    internal bool IsIncomingQoS2Pending(ushort packetId) => _incomingQoS2?.Contains(packetId) == true;
+    /// <summary>Packet ids of incoming QoS 2 PUBLISHes that were routed and await PUBREL (<see cref="IncomingQoS2"/>).
+    /// Guarded by the owning channel (only its read loop touches them).</summary>
+    internal bool IsIncomingQoS2Pending(ushort packetId) => _incomingQoS2.Contains(packetId);
 
-    internal int IncomingQoS2Count => _incomingQoS2?.Count ?? 0;
+    public int IncomingQoS2Count => _incomingQoS2.Count;
 
-    internal void AddIncomingQoS2(ushort packetId) => (_incomingQoS2 ??= []).Add(packetId);
+    internal void AddIncomingQoS2(ushort packetId)
+    {
+        if (_incomingQoS2.Add(packetId)) Store?.IncomingQoS2Added(ClientId, packetId);
+    }
 
-    internal bool RemoveIncomingQoS2(ushort packetId) => _incomingQoS2?.Remove(packetId) == true;
+    internal bool RemoveIncomingQoS2(ushort packetId)
+    {
+        if (!_incomingQoS2.Remove(packetId)) return false;
+        Store?.IncomingQoS2Removed(ClientId, packetId);
+        return true;
+    }
 
-    /// <summary>MQTT 5 Session Expiry Interval in seconds; uint.MaxValue = never. 3.x persistent = never.</summary>
-    internal uint ExpiryInterval { get; set; }
+    /// <summary>MQTT 5 Session Expiry Interval in seconds; uint.MaxValue = never. 3.x persistent = never. With a
+    /// session store, a session is stored while this is not 0: setting it from 0 saves the session whole, setting it
+    /// to 0 removes it from the store.</summary>
+    public uint ExpiryInterval
+    {
+        get => _expiryInterval;
+        internal set
+        {
+            if (_broker.SessionStore is not { } store)
+            {
+                _expiryInterval = value;
+                return;
+            }
+            lock (Sync)
+            {
+                uint old = _expiryInterval;
+                _expiryInterval = value;
+                if (old == value) return;
+                if (value == 0) store.SessionRemoved(ClientId);
+                else if (old == 0) store.SessionSaved(GetStateLocked());
+                else store.SessionUpdated(ClientId, value, DisconnectedAt());
+            }
+        }
+    }
 
     /// <summary>Broker clock (ms) when the last connection ended; 0 while connected.</summary>
-    internal long DisconnectedAtMs { get; set; }
+    public long DisconnectedAtMs { get; private set; }
+
+    /// <summary>The store to record this session's changes in: the broker's, while the session outlives its
+    /// connection; null otherwise (and always without a store: nothing is recorded).</summary>
+    private ISessionStore? Store => _broker.SessionStore is { } store && _expiryInterval != 0 ? store : null;
 
     internal Channel.MqttChannel? Channel => Volatile.Read(ref _channel);
 
     public bool IsOnline => Volatile.Read(ref _channel) is not null;
 
-    public int QueuedCount { get { lock (Sync) return _queue?.Count ?? 0; } }
+    public int QueuedCount { get { lock (Sync) return _queue.Count; } }
 
-    public int InflightCount { get { lock (Sync) return _inflight?.Count ?? 0; } }
+    public int InflightCount { get { lock (Sync) return _inflight.Count; } }
 
     /// <summary>The ACL and identity of the last connection (kept while the client is away).</summary>
     internal (Midge.Security.IAclChecker? Acl, Midge.Security.ClientIdentity? Identity) Access
@@ -109,11 +144,9 @@ public sealed class Session
             _output = output;
             _limits = limits;
             DisconnectedAtMs = 0;
-            if (_inflight is { Count: > 0 } inflight)
+            Store?.SessionUpdated(ClientId, _expiryInterval, null);
+            if (_inflight.InSendOrder() is { } resend)
             {
-                var resend = new List<(ushort Id, Inflight Entry)>(inflight.Count);
-                foreach (var kv in inflight) resend.Add((kv.Key, kv.Value));
-                resend.Sort(static (a, b) => a.Entry.Sequence.CompareTo(b.Entry.Sequence));
                 foreach (var (id, e) in resend)
                 {
                     if (e.State == InflightState.AwaitingPubComp)
@@ -146,6 +179,7 @@ public sealed class Session
             _channel = null;
             _output = null;
             DisconnectedAtMs = nowMs;
+            Store?.SessionUpdated(ClientId, _expiryInterval, _broker.UtcNow);
             return true;
         }
     }
@@ -167,7 +201,7 @@ public sealed class Session
                 if (qos == QoS.AtMostOnce && !_broker.Config.QueueQoS0Messages) return true;
                 return EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup);
             }
-            if (_queue is not { Count: > 0 } && _retainedBacklog is not { Count: > 0 })
+            if (_queue.IsEmpty && _retainedBacklog is not { Count: > 0 })
             {
                 if (qos == QoS.AtMostOnce)
                 {
@@ -211,7 +245,7 @@ public sealed class Session
                 EnqueueLocked(message, qos, retain, subscriptionIds, sharedGroup: null);
                 return;
             }
-            if (_retainedBacklog is not { Count: > 0 } && _queue is not { Count: > 0 })
+            if (_retainedBacklog is not { Count: > 0 } && _queue.IsEmpty)
             {
                 if (qos == QoS.AtMostOnce ? HasDirectRoom(output, message) : HasWindowLocked(message))
                 {
@@ -226,7 +260,7 @@ public sealed class Session
                 _broker.Stats.OnDropped();
                 return;
             }
-            backlog.Enqueue(new Pending(message, qos, retain, subscriptionIds, SharedGroup: null));
+            backlog.Enqueue(new QueuedEntry(message, qos, retain, subscriptionIds, SharedGroup: null));
         }
     }
 
@@ -241,7 +275,7 @@ public sealed class Session
     {
         lock (Sync)
         {
-            if (!TryGetInflightLocked(packetId, out var e)) return AckOutcome.Unknown;
+            if (!_inflight.TryGet(packetId, out var e)) return AckOutcome.Unknown;
             if (e.State != awaited) return AckOutcome.WrongKind;
             RemoveInflightLocked(packetId, e);
             PumpLocked(nowMs);
@@ -255,7 +289,7 @@ public sealed class Session
     {
         lock (Sync)
         {
-            if (TryGetInflightLocked(packetId, out var e))
+            if (_inflight.TryGet(packetId, out var e))
             {
                 if (e.State == InflightState.AwaitingPubAck) return AckOutcome.WrongKind;
                 if (ReasonCodes.IsError(reason))
@@ -266,6 +300,7 @@ public sealed class Session
                     return AckOutcome.Done;
                 }
                 e.State = InflightState.AwaitingPubComp;
+                Store?.InflightAdvanced(ClientId, packetId, InflightState.AwaitingPubComp);
                 SendControlLocked(new PublishAckPacket(PacketType.PubRel, packetId));
                 return AckOutcome.Done;
             }
@@ -285,7 +320,7 @@ public sealed class Session
     {
         lock (Sync)
         {
-            if (!TryGetInflightLocked(packetId, out var e)) return "nothing";
+            if (!_inflight.TryGet(packetId, out var e)) return "nothing";
             return e.State switch
             {
                 InflightState.AwaitingPubAck => "PUBACK",
@@ -298,11 +333,7 @@ public sealed class Session
     /// <summary>Called by the writer when its backlog drained, so QoS 0 held back in the queue can go.</summary>
     internal void OnOutputDrained(long nowMs)
     {
-        if (Volatile.Read(ref _queuedBytes) == 0 && Volatile.Read(ref _queue) is not { Count: > 0 } &&
-            Volatile.Read(ref _retainedBacklog) is not { Count: > 0 })
-        {
-            return;
-        }
+        if (!_queue.MayHoldMessages() && Volatile.Read(ref _retainedBacklog) is not { Count: > 0 }) return;
         lock (Sync) PumpLocked(nowMs);
     }
 
@@ -316,38 +347,21 @@ public sealed class Session
         lock (Sync)
         {
             List<(Message, object)>? taken = null;
-            if (_inflight is { Count: > 0 } inflight)
+            var store = Store;
+            if (_inflight.TakeShared(_broker.Held) is { } inflight)
             {
-                List<ushort>? ids = null;
                 foreach (var (id, e) in inflight)
                 {
-                    if (e.SharedGroup is null || e.State == InflightState.AwaitingPubComp) continue;
-                    (ids ??= []).Add(id);
-                }
-                if (ids is not null)
-                {
-                    ids.Sort((a, b) => inflight[a].Sequence.CompareTo(inflight[b].Sequence));
-                    foreach (var id in ids)
-                    {
-                        var e = inflight[id];
-                        (taken ??= []).Add((e.Message, e.SharedGroup!));
-                        RemoveInflightLocked(id, e);
-                    }
+                    (taken ??= []).Add((e.Message, e.SharedGroup!));
+                    store?.InflightCompleted(ClientId, id);
                 }
             }
-            if (_queue is { Count: > 0 } queue)
+            if (_queue.RemoveWhere(0, static (p, _) => p.SharedGroup is not null, _broker.Held, collect: true) is { } queued)
             {
-                int n = queue.Count;
-                for (int i = 0; i < n; i++)
+                foreach (var p in queued)
                 {
-                    var p = queue.Dequeue();
-                    if (p.SharedGroup is not null)
-                    {
-                        (taken ??= []).Add((p.Message, p.SharedGroup));
-                        QueuedBytesChanged(-p.Message.PayloadLength);
-                        continue;
-                    }
-                    queue.Enqueue(p);
+                    (taken ??= []).Add((p.Message, p.SharedGroup!));
+                    store?.MessageDequeued(ClientId, p.Sequence);
                 }
             }
             return taken;
@@ -359,14 +373,11 @@ public sealed class Session
     {
         lock (Sync)
         {
-            _queue = null;
+            _queue.Clear(_broker.Held);
             _retainedBacklog = null;
-            _inflight = null;
-            QueuedBytesChanged(-_queuedBytes);
-            InflightBytesChanged(-_inflightBytes);
-            _nextPacketId = 1;
+            _inflight.Clear(_broker.Held);
             _subscriptions = null;
-            _incomingQoS2 = null;
+            _incomingQoS2.Clear();
         }
     }
 
@@ -375,68 +386,26 @@ public sealed class Session
     {
         lock (Sync)
         {
-            if (_queue is not { Count: > 0 } queue) return;
-            int n = queue.Count;
-            for (int i = 0; i < n; i++)
-            {
-                var p = queue.Dequeue();
-                if (p.Message.IsExpired(nowMs)) { QueuedBytesChanged(-p.Message.PayloadLength); continue; }
-                queue.Enqueue(p);
-            }
+            var store = Store;
+            var expired = _queue.RemoveWhere(nowMs, static (p, now) => p.Message.IsExpired(now), _broker.Held, collect: store is not null);
+            if (expired is null) return;
+            foreach (var p in expired) store!.MessageDequeued(ClientId, p.Sequence);
         }
     }
 
-    /// <summary>Whether a QoS 0 message may go straight to the writer: its backlog is under 65,536 packets and
-    /// under max_queued_bytes (<see cref="DefaultMaxDirectBacklogBytes"/> when that is 0) of payload; a message
-    /// larger than that alone goes when the backlog is empty. Otherwise it waits in the bounded queue.</summary>
-    private bool HasDirectRoom(IClientOutput output, Message message)
-    {
-        if (output.Backlog >= MaxDirectBacklog) return false;
-        long backlogBytes = output.BacklogBytes;
-        if (backlogBytes == 0) return true;
-        long max = _broker.Config.MaxQueuedBytes is > 0 and var configured ? configured : DefaultMaxDirectBacklogBytes;
-        return backlogBytes + message.PayloadLength <= max;
-    }
+    /// <summary>Whether a QoS 0 message may go straight to the writer rather than wait in the queue: the rule is
+    /// <see cref="MessageQueue"/>'s.</summary>
+    private bool HasDirectRoom(IClientOutput output, Message message) =>
+        MessageQueue.HasDirectRoom(output, message, _broker.Config.MaxQueuedBytes);
 
-    /// <summary>Every change to what the queue and the window hold goes through these, so the broker's total
-    /// (memory_limit) moves with them.</summary>
-    private void QueuedBytesChanged(long delta)
-    {
-        _queuedBytes += delta;
-        _broker.Held.Add(delta);
-    }
+    private bool HasWindowLocked(Message message) =>
+        _inflight.HasRoom(_limits.SendWindow, _broker.Config.MaxInflightBytes, message.PayloadLength);
 
-    private void InflightBytesChanged(long delta)
-    {
-        _inflightBytes += delta;
-        _broker.Held.Add(delta);
-    }
-
-    private bool HasWindowLocked(Message message)
-    {
-        if ((_inflight?.Count ?? 0) >= _limits.SendWindow) return false;
-        long maxBytes = _broker.Config.MaxInflightBytes;
-        return maxBytes <= 0 || _inflightBytes == 0 || _inflightBytes + message.PayloadLength <= maxBytes;
-    }
-
+    /// <summary>Queues a message, or drops it at the queue's bounds (<see cref="MessageQueue"/>: the drop policy).</summary>
     private bool EnqueueLocked(Message message, QoS qos, bool retain, uint[]? subscriptionIds, object? sharedGroup)
     {
-        var config = _broker.Config;
-        var queue = _queue ??= new();
-        if ((config.MaxQueuedMessages > 0 && queue.Count >= config.MaxQueuedMessages) ||
-            (config.MaxQueuedBytes > 0 && _queuedBytes + message.PayloadLength > config.MaxQueuedBytes))
-        {
-            _broker.Stats.OnDropped();
-            long now = _broker.NowMs;
-            if (_lastDropLoggedMs == 0 || now - _lastDropLoggedMs >= 60_000)
-            {
-                _lastDropLoggedMs = now;
-                Midge.Core.Channel.Log.MessagesDropped(_broker.Logger, ClientId);
-            }
-            return false;
-        }
-        queue.Enqueue(new Pending(message, qos, retain, subscriptionIds, sharedGroup));
-        QueuedBytesChanged(message.PayloadLength);
+        if (!_queue.TryEnqueue(_broker, ClientId, message, qos, retain, subscriptionIds, sharedGroup, out long sequence)) return false;
+        Store?.MessageQueued(ClientId, new QueuedMessage(sequence, Stored(message, _broker.NowMs), qos, retain, subscriptionIds));
         return true;
     }
 
@@ -446,35 +415,38 @@ public sealed class Session
     {
         var output = _output;
         if (output is null) return;
-        if (_retainedBacklog is { Count: > 0 } retained && !DrainLocked(output, retained, counted: false, nowMs)) return;
-        if (_queue is { Count: > 0 } queue) DrainLocked(output, queue, counted: true, nowMs);
+        if (_retainedBacklog is { Count: > 0 } retained)
+        {
+            while (retained.TryPeek(out var p))
+            {
+                if (!TrySendQueuedLocked(output, p, nowMs)) return;
+                retained.Dequeue();
+            }
+        }
+        while (_queue.TryPeek(out var p))
+        {
+            if (!TrySendQueuedLocked(output, p, nowMs)) return;
+            _queue.Dequeue(_broker.Held);
+            Store?.MessageDequeued(ClientId, p.Sequence);
+        }
     }
 
-    /// <summary>Sends from the front of <paramref name="queue"/> while there is room; true when it is empty.
-    /// <paramref name="counted"/>: its bytes count in max_queued_bytes and memory_limit (the queue; the retained
-    /// backlog only refers to messages the retained store holds anyway).</summary>
-    private bool DrainLocked(IClientOutput output, Queue<Pending> queue, bool counted, long nowMs)
+    /// <summary>Sends a message that waited, if the writer (QoS 0) or the window (QoS 1/2) has room for it; false
+    /// when it has to wait on. An expired message, or one the client may no longer read, is discarded (true).</summary>
+    private bool TrySendQueuedLocked(IClientOutput output, in QueuedEntry p, long nowMs)
     {
-        while (queue.Count > 0)
+        // Read rights are checked again as a queued message leaves: it may have waited while the client was
+        // away and a reload (SIGHUP) took the right away, and the reconnection may be by another user.
+        if (p.Message.IsExpired(nowMs) || (_limits.Acl is { } acl && !acl.CanDeliver(_limits.Identity!, p.Message.Topic))) return true;
+        if (p.QoS == QoS.AtMostOnce)
         {
-            var p = queue.Peek();
-            // Read rights are checked again as a queued message leaves: it may have waited while the client was
-            // away and a reload (SIGHUP) took the right away, and the reconnection may be by another user.
-            if (!p.Message.IsExpired(nowMs) && (_limits.Acl is not { } acl || acl.CanDeliver(_limits.Identity!, p.Message.Topic)))
-            {
-                if (p.QoS == QoS.AtMostOnce)
-                {
-                    if (!HasDirectRoom(output, p.Message)) return false;
-                    WritePublish(output, p.Message, 0, p.QoS, p.Retain, dup: false, p.SubscriptionIds, nowMs);
-                }
-                else
-                {
-                    if (!HasWindowLocked(p.Message)) return false;
-                    SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
-                }
-            }
-            queue.Dequeue();
-            if (counted) QueuedBytesChanged(-p.Message.PayloadLength);
+            if (!HasDirectRoom(output, p.Message)) return false;
+            WritePublish(output, p.Message, 0, p.QoS, p.Retain, dup: false, p.SubscriptionIds, nowMs);
+        }
+        else
+        {
+            if (!HasWindowLocked(p.Message)) return false;
+            SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
         }
         return true;
     }
@@ -482,11 +454,10 @@ public sealed class Session
     private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs,
         object? sharedGroup)
     {
-        ushort id = NextPacketIdLocked();
+        ushort id = _inflight.NextPacketId();
         if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
-        (_inflight ??= new())[id] = new Inflight(message, qos, retain, subscriptionIds, ++_sequence,
-            qos == QoS.AtLeastOnce ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec, sharedGroup);
-        InflightBytesChanged(message.PayloadLength);
+        var entry = _inflight.Add(id, message, qos, retain, subscriptionIds, sharedGroup, _broker.Held);
+        Store?.InflightAdded(ClientId, new InflightMessage(id, entry.Sequence, Stored(message, nowMs), qos, retain, subscriptionIds, entry.State));
     }
 
     /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is
@@ -521,48 +492,78 @@ public sealed class Session
         return true;
     }
 
-    private ushort NextPacketIdLocked()
+    private void RemoveInflightLocked(ushort packetId, InflightEntry e)
     {
-        // Ids start at 1 and skip those still in flight; 65535 in flight at once is impossible (window).
-        while (true)
+        _inflight.Remove(packetId, e, _broker.Held);
+        Store?.InflightCompleted(ClientId, packetId);
+    }
+
+    /// <summary>Records the client's will (the connection's, or one waiting for its delay; null: none) in the session
+    /// store. The will itself is kept by the connection, or by the broker while it waits.</summary>
+    internal void RecordWill(StoredWill? will) => Store?.WillChanged(ClientId, will);
+
+    private StoredMessage Stored(Message message, long nowMs) => StoredForms.ToStored(message, nowMs, _broker.UtcNow);
+
+    /// <summary>When the last connection ended (wall clock); null while connected.</summary>
+    private DateTimeOffset? DisconnectedAt()
+    {
+        if (DisconnectedAtMs == 0) return null;
+        return _broker.UtcNow.AddMilliseconds(DisconnectedAtMs - _broker.NowMs);
+    }
+
+    /// <summary>A snapshot of the session, as a session store keeps it.</summary>
+    public SessionState GetState()
+    {
+        lock (Sync) return GetStateLocked();
+    }
+
+    private SessionState GetStateLocked()
+    {
+        long now = _broker.NowMs;
+        var queued = new List<QueuedMessage>(_queue.Count);
+        foreach (var p in _queue.Items) queued.Add(new QueuedMessage(p.Sequence, Stored(p.Message, now), p.QoS, p.Retain, p.SubscriptionIds));
+        var inflight = new List<InflightMessage>(_inflight.Count);
+        foreach (var (id, e) in _inflight.InSendOrder() ?? [])
         {
-            ushort id = _nextPacketId;
-            _nextPacketId = id == ushort.MaxValue ? (ushort)1 : (ushort)(id + 1);
-            if (_inflight?.ContainsKey(id) != true) return id;
+            inflight.Add(new InflightMessage(id, e.Sequence, Stored(e.Message, now), e.QoS, e.Retain, e.SubscriptionIds, e.State));
         }
+        var incoming = _incomingQoS2.Ids.ToList();
+        incoming.Sort();
+        return new SessionState(ClientId)
+        {
+            ExpiryInterval = _expiryInterval,
+            DisconnectedAt = DisconnectedAt(),
+            Subscriptions = _subscriptions is { } subscriptions ? [.. subscriptions.Values] : [],
+            Queued = queued,
+            Inflight = inflight,
+            IncomingQoS2 = incoming,
+            Will = _channel?.StoredWill() ?? _broker.StoredDelayedWill(ClientId),
+        };
     }
 
-    private bool TryGetInflightLocked(ushort packetId, [NotNullWhen(true)] out Inflight? entry)
+    /// <summary>A session as a session store kept it (a broker restart), offline: its expiry counts from when its
+    /// connection ended (from now when the store says it was connected). Queued messages lose the shared
+    /// subscription group they came through (they go to this client); the ACL of the client's last connection is
+    /// not known until it connects again (a queued message is checked against it as it leaves).</summary>
+    internal static Session Restore(Broker broker, SessionState state, long nowMs, DateTimeOffset utcNow)
     {
-        entry = null;
-        return _inflight?.TryGetValue(packetId, out entry) == true;
-    }
-
-    private void RemoveInflightLocked(ushort packetId, Inflight e)
-    {
-        _inflight!.Remove(packetId);
-        InflightBytesChanged(-e.Message.PayloadLength);
-    }
-
-    private readonly record struct Pending(Message Message, QoS QoS, bool Retain, uint[]? SubscriptionIds, object? SharedGroup);
-
-    private enum InflightState : byte
-    {
-        AwaitingPubAck,
-        AwaitingPubRec,
-        AwaitingPubComp,
-    }
-
-    private sealed class Inflight(Message message, QoS qos, bool retain, uint[]? subscriptionIds, long sequence, InflightState state,
-        object? sharedGroup)
-    {
-        public object? SharedGroup { get; } = sharedGroup;
-        public Message Message { get; } = message;
-        public QoS QoS { get; } = qos;
-        public bool Retain { get; } = retain;
-        public uint[]? SubscriptionIds { get; } = subscriptionIds;
-        public long Sequence { get; } = sequence;
-        public InflightState State { get; set; } = state;
+        var session = new Session(broker, state.ClientId) { _expiryInterval = state.ExpiryInterval };
+        long disconnectedAt = state.DisconnectedAt is { } at ? StoredForms.ToClock(at, nowMs, utcNow) : nowMs;
+        session.DisconnectedAtMs = disconnectedAt == 0 ? -1 : disconnectedAt; // 0 would mean connected
+        foreach (var sub in state.Subscriptions) (session._subscriptions ??= new(StringComparer.Ordinal))[sub.Filter] = sub;
+        foreach (var q in state.Queued)
+        {
+            var message = StoredForms.ToMessage(q.Message, nowMs, utcNow);
+            session._queue.Restore(new QueuedEntry(message, q.QoS, q.Retain, q.SubscriptionIds, null, q.Sequence), broker.Held);
+        }
+        foreach (var f in state.Inflight)
+        {
+            var message = StoredForms.ToMessage(f.Message, nowMs, utcNow);
+            session._inflight.Restore(f.PacketId, new InflightEntry(message, f.QoS, f.Retain, f.SubscriptionIds, f.Sequence, f.State, null),
+                broker.Held);
+        }
+        foreach (var id in state.IncomingQoS2) session._incomingQoS2.Add(id);
+        return session;
     }
 }
 

@@ -15,7 +15,7 @@ namespace Midge.Transport.Sockets;
 /// An idle connection still holds no receive buffer, and no .NET asynchronous receive state either.</para>
 /// <para>One loop per CPU the process may use (as .NET's engine with inline completions), sockets spread over
 /// them in turn. A read loop continues on the epoll thread, like an inline socket completion: it must not wait
-/// there (see MqttConnection.MayBeSlow). A registration ends when the socket is closed (the kernel drops it);
+/// there: a packet whose answer comes later is awaited (MqttConnection.HandleFrames), which gives the thread back. A registration ends when the socket is closed (the kernel drops it);
 /// an event that comes for it after <see cref="ReadinessWaiter.Dispose"/> finds another generation in its slot
 /// and is ignored.</para>
 /// </summary>

@@ -109,8 +109,8 @@ public sealed class SocketTransportFactory : IConnectionListenerFactory, IConnec
                 }
                 // The connection starts right here, on the accept loop's thread: its pipeline runs to the first
                 // receive, and a CONNECT already there is handled at once, with no hand-over to the thread pool.
-                // Whatever may be slow (a CONNECT that authenticates, AUTH) moves to the thread pool by itself
-                // (MqttConnection.MayBeSlow), so the loop is held up only as long as an anonymous CONNECT takes.
+                // A CONNECT whose answer comes later (an authentication hook, a costly password hash) is awaited and
+                // gives this thread back, so the loop is held up only as long as a CONNECT takes to decide.
                 new SocketConnection(accepted, _endpoint).Start();
             }
         }

@@ -1,17 +1,20 @@
 using Midge.Config;
 using Midge.Core.Channel;
 using Midge.Core.Messages;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 
 namespace Midge.Core.Tests.Channel;
 
-/// <summary>A broker clock the test moves by hand.</summary>
+/// <summary>A broker clock the test moves by hand; the wall clock moves with it.</summary>
 internal sealed class ManualTime : TimeProvider
 {
+    private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private long _ms = 1_000_000;
     public override long TimestampFrequency => 1000;
     public override long GetTimestamp() => Interlocked.Read(ref _ms);
+    public override DateTimeOffset GetUtcNow() => Epoch.AddMilliseconds(Interlocked.Read(ref _ms));
     public void Advance(TimeSpan by) => Interlocked.Add(ref _ms, (long)by.TotalMilliseconds);
 }
 
@@ -76,10 +79,12 @@ internal sealed record SentPublish(Message Message, OutgoingPublish Fields)
 /// <summary>A broker with channels driven directly, no sockets.</summary>
 internal sealed class ChannelHarness
 {
-    public ChannelHarness(BrokerConfig? config = null, ListenerConfig? listener = null)
+    /// <param name="store">A session store for the broker (none by default).</param>
+    /// <param name="time">The clock, to share one with an earlier harness (a broker restarted on the same store).</param>
+    public ChannelHarness(BrokerConfig? config = null, ListenerConfig? listener = null, ISessionStore? store = null, ManualTime? time = null)
     {
-        Time = new ManualTime();
-        Broker = new Broker(config ?? new BrokerConfig(), null, Time);
+        Time = time ?? new ManualTime();
+        Broker = new Broker(config ?? new BrokerConfig(), null, Time, store);
         Listener = listener ?? new ListenerConfig { AllowAnonymous = true };
     }
 

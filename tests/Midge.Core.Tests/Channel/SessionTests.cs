@@ -239,7 +239,7 @@ public class SessionTests
         Assert.Equal(1u, resent.Fields.MessageExpiryInterval);
         again.Handle(new PublishAckPacket(PacketType.PubRec, resent.Fields.PacketId));
         again.Handle(new PublishAckPacket(PacketType.PubComp, resent.Fields.PacketId));
-        Assert.Equal(0, h.Broker.TryGetSession("s", out var session) ? session!.InflightCount : -1);
+        Assert.Equal(0, h.Broker.Clients.TryGet("s", out var session) ? session!.InflightCount : -1);
     }
 
     [Fact]
@@ -268,7 +268,7 @@ public class SessionTests
         var (pub, _, _) = h.Connect("p");
         for (int i = 0; i < 5000; i++) pub.Handle(ChannelHarness.Publish($"ret/{i}", "old", retain: true));
         var (sub, subOut, _) = h.Connect("s");
-        subOut.Backlog = Sessions.Session.MaxDirectBacklog; // the writer is full: nothing can go straight out
+        subOut.Backlog = Midge.Core.Sessions.MessageQueue.MaxDirectBacklog; // the writer is full: nothing can go straight out
         sub.Handle(ChannelHarness.Subscribe(1, ("ret/#", QoS.AtMostOnce)));
         pub.Handle(ChannelHarness.Publish("ret/0", "new", retain: true)); // a live message during the backlog
         Assert.Empty(subOut.Publishes());
@@ -295,7 +295,7 @@ public class SessionTests
         {
             pub.Handle(new PublishPacket { Topic = "big", Payload = payload, QoS = QoS.AtLeastOnce, PacketId = id });
         }
-        Assert.True(h.Broker.TryGetSession("s", out var session));
+        Assert.True(h.Broker.Clients.TryGet("s", out var session));
         Assert.Equal(64, session!.QueuedCount);
         Assert.Equal(6, h.Broker.Stats.PublishDropped);
     }

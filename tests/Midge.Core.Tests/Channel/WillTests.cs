@@ -100,7 +100,7 @@ public class WillTests
         var (h, watcher) = Watching();
         var (c, _, _) = h.Connect("later", configure: WithWill("will/later", "gone", delay: 30));
         c.OnConnectionClosed();
-        Assert.False(h.Broker.TryGetSession("later", out _)); // the session ended with its connection
+        Assert.False(h.Broker.Clients.TryGet("later", out _)); // the session ended with its connection
         h.Time.Advance(TimeSpan.FromSeconds(29));
         h.Broker.Tick();
         Assert.Empty(watcher.Publishes());

@@ -17,7 +17,7 @@ public class DeliveryTests
     {
         var h = new ChannelHarness();
         var (_, _, _) = h.Connect("me");
-        Assert.True(h.Broker.TryGetSession("me", out var me));
+        Assert.True(h.Broker.Clients.TryGet("me", out var me));
         var retained = Message.Create("t", "x"u8.ToArray(), QoS.AtLeastOnce, retain: true, null, "me", 0);
         var plain = new Subscription("t", QoS.ExactlyOnce) { SubscriptionId = 5 };
         var noLocal = plain with { NoLocal = true };
@@ -29,6 +29,8 @@ public class DeliveryTests
         Assert.Equal((QoS.AtLeastOnce, false), (d.QoS, d.Retain));
         Assert.Same(plain.SubscriptionIds, d.SubscriptionIds); // the array the subscription made, not a new one
         Assert.Equal([5u], d.SubscriptionIds!);
+        Assert.Equal(new Subscription("t", QoS.ExactlyOnce) { SubscriptionId = 5 }, plain); // the array is not in its equality
+        Assert.Equal(new Subscription("t", QoS.ExactlyOnce) { SubscriptionId = 5 }.GetHashCode(), plain.GetHashCode());
         Assert.True(rule.TryDecide(me!, asPublished, out d));
         Assert.Equal((QoS.AtMostOnce, true, (uint[]?)null), (d.QoS, d.Retain, d.SubscriptionIds));
         Assert.Equal((QoS.AtLeastOnce, true), (rule.ForRetained(plain).QoS, rule.ForRetained(plain).Retain));

@@ -121,8 +121,8 @@ public class RouterTests
         // The queues are full: each drop logs a warning, which is published (routed) from inside this routing.
         Assert.Equal(2, broker.Publish(message));
 
-        Assert.True(broker.TryGetSession("a", out var a));
-        Assert.True(broker.TryGetSession("b", out var b));
+        Assert.True(broker.Clients.TryGet("a", out var a));
+        Assert.True(broker.Clients.TryGet("b", out var b));
         Assert.Equal((1, 1), (a!.QueuedCount, b!.QueuedCount));
         Assert.Contains(watcherOut.Publishes(), p => p.Topic == "$SYS/broker/log/W" && p.Payload.Contains("dropped"));
     }

@@ -1,0 +1,66 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Midge.Core;
+using Midge.Transport;
+
+namespace Midge.Hosting;
+
+/// <summary>Adds a Midge broker to an ASP.NET Core (Kestrel) application.</summary>
+public static class MidgeServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the broker: its MQTT listeners join the application's Kestrel server next to its HTTP endpoints, a
+    /// background service ticks it (keep-alive, expiry, delayed wills, <c>$SYS</c>), and the application's shutdown
+    /// disconnects its clients (MQTT 5: DISCONNECT 0x8B). The <see cref="Broker"/> and <see cref="MidgeBroker"/> are
+    /// services: resolve either to publish, subscribe in process, or attach hooks. Call after the host added Kestrel
+    /// (<c>WebApplication.CreateBuilder</c> and <c>CreateSlimBuilder</c> have).
+    /// </summary>
+    public static IServiceCollection AddMidge(this IServiceCollection services, Action<MidgeOptions>? configure = null)
+    {
+        var options = new MidgeOptions();
+        configure?.Invoke(options);
+        return services.AddMidge(options, sp => new Broker(options.Config, sp.GetService<ILoggerFactory>()));
+    }
+
+    /// <summary>
+    /// Adds a broker the caller made (to catch a bad password or ACL file before the host starts, say), with
+    /// <paramref name="options"/>' version and hooks; <paramref name="broker"/>'s configuration is the one used.
+    /// <paramref name="tls"/>: the listeners' certificates, when the caller loaded them (to reload them later).
+    /// </summary>
+    public static IServiceCollection AddMidge(this IServiceCollection services, Broker broker, MidgeOptions? options = null,
+        TlsCertificateStore? tls = null)
+    {
+        options ??= new MidgeOptions();
+        options.Config = broker.Config;
+        return services.AddMidge(options, _ => broker, tls);
+    }
+
+    private static IServiceCollection AddMidge(this IServiceCollection services, MidgeOptions options, Func<IServiceProvider, Broker> create,
+        TlsCertificateStore? tls = null)
+    {
+        tls ??= new TlsCertificateStore(options.Config); // certificate errors name their line, before anything starts
+        services.AddSingleton(options);
+        services.AddSingleton(tls);
+        services.AddSingleton(sp =>
+        {
+            var broker = create(sp);
+            options.ConfigureHooks?.Invoke(broker.Hooks);
+            options.ConfigureBroker?.Invoke(broker);
+            return broker;
+        });
+        services.AddSingleton(sp => new MidgeBroker(sp.GetRequiredService<Broker>()));
+        MqttListeners.AddSocketTransport(services);
+        services.AddSingleton<IConfigureOptions<KestrelServerOptions>>(sp => new ConfigureOptions<KestrelServerOptions>(o =>
+        {
+            var logger = sp.GetService<ILoggerFactory>()?.CreateLogger("Midge") ?? NullLogger.Instance;
+            MqttListeners.Configure(o, sp.GetRequiredService<Broker>(), logger, tls);
+        }));
+        services.AddHostedService(sp => new BrokerHeartbeat(sp.GetRequiredService<Broker>(), options.Version,
+            sp.GetRequiredService<IHostApplicationLifetime>()));
+        return services;
+    }
+}
