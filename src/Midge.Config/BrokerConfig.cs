@@ -87,7 +87,11 @@ public sealed record ListenerConfig
     public string? UnixSocketPath { get; init; }
     public string? BindInterface { get; init; }
     public SocketDomain SocketDomain { get; init; } = SocketDomain.Any;
+    /// <summary><see cref="ListenerProtocol.WebSockets"/>: MQTT over WebSocket on HTTP/1.1 (TLS makes it WSS).</summary>
     public ListenerProtocol Protocol { get; init; } = ListenerProtocol.Mqtt;
+    /// <summary><c>http_dir</c>: a WebSocket listener serves the files under this directory (a full path) to plain
+    /// HTTP GET requests; null = plain HTTP requests get 404.</summary>
+    public string? HttpDir { get; init; }
     /// <summary>-1 = unlimited.</summary>
     public int MaxConnections { get; init; } = -1;
     public int MaxQoS { get; init; } = 2;
@@ -198,6 +202,9 @@ public sealed record BrokerConfig
     public bool UpgradeOutgoingQoS { get; init; }
     /// <summary>Seconds between $SYS updates; 0 disables $SYS.</summary>
     public int SysInterval { get; init; } = 10;
+    /// <summary><c>websockets_headers_size</c>: the most bytes of request line and headers a WebSocket listener
+    /// accepts (431 beyond); 0 = Kestrel's own limit (32 KiB).</summary>
+    public int WebSocketsHeadersSize { get; init; }
     /// <summary>Publish rates, flapping detection, subscription and topic-depth caps (ProtectionConfig.cs).</summary>
     public ClientProtection Protection { get; init; } = new();
 

@@ -158,6 +158,8 @@ public static partial class ConfigParser
         public string? BindInterface;
         public SocketDomain SocketDomain = SocketDomain.Any;
         public ListenerProtocol Protocol = ListenerProtocol.Mqtt;
+        public string? HttpDir;
+        public ConfigSource? HttpDirSource;
         public int MaxConnections = -1;
         public int MaxQoS = 2;
         public ushort MaxTopicAlias = 10;
@@ -352,17 +354,42 @@ public static partial class ConfigParser
                 case "protocol":
                 {
                     var v = line.Token();
-                    if (v == "websockets")
+                    var l = ListenerFor(line);
+                    l.Protocol = v switch
                     {
-                        Fail(line.Source, $"option 'protocol websockets' is not supported yet ({NotYetSupported.WebSockets})");
-                    }
-                    if (v != "mqtt")
+                        "mqtt" => ListenerProtocol.Mqtt,
+                        "websockets" => ListenerProtocol.WebSockets,
+                        _ => Fail<ListenerProtocol>(line.Source, $"'protocol' must be mqtt or websockets, got '{v}'"),
+                    };
+                    if (l.Protocol == ListenerProtocol.WebSockets && l.UnixSocketPath is not null)
                     {
-                        Fail(line.Source, $"'protocol' must be mqtt or websockets, got '{v}'");
+                        Fail(line.Source, "'protocol websockets' is not available on a Unix socket listener (listener 0)");
                     }
-                    ListenerFor(line).Protocol = ListenerProtocol.Mqtt;
                     return;
                 }
+                case "http_dir":
+                {
+                    var l = ListenerFor(line);
+                    var dir = SetOnce(l, line, line.Text());
+                    var full = Path.GetFullPath(dir);
+                    if (!Directory.Exists(full))
+                    {
+                        Fail(line.Source, $"'http_dir' {dir} is not a directory");
+                    }
+                    l.HttpDir = full;
+                    l.HttpDirSource = line.Source;
+                    return;
+                }
+                case "websockets_headers_size":
+                    _config = _config with
+                    {
+                        WebSocketsHeadersSize = (int)line.Integer(0, 1024 * 1024, "must be between 0 and 1048576 bytes"),
+                    };
+                    return;
+                case "websockets_log_level":
+                    line.Integer(0, int.MaxValue, "must be a log level (a number)");
+                    Notice(line, "'websockets_log_level' has no effect: WebSocket events are logged with the broker's own log_type");
+                    return;
                 case "socket_domain":
                 {
                     var v = line.Token();
@@ -867,6 +894,10 @@ public static partial class ConfigParser
             var built = new List<ListenerConfig>(listeners.Count);
             foreach (var l in listeners)
             {
+                if (l.HttpDirSource is { } httpDir && l.Protocol != ListenerProtocol.WebSockets)
+                {
+                    Fail(httpDir, "'http_dir' needs 'protocol websockets' on its listener");
+                }
                 built.Add(new ListenerConfig
                 {
                     Port = l.Port,
@@ -875,6 +906,7 @@ public static partial class ConfigParser
                     BindInterface = l.BindInterface,
                     SocketDomain = l.SocketDomain,
                     Protocol = l.Protocol,
+                    HttpDir = l.HttpDir,
                     MaxConnections = l.MaxConnections,
                     MaxQoS = l.MaxQoS,
                     MaxTopicAlias = l.MaxTopicAlias,

@@ -15,7 +15,6 @@ public static class NotYetSupported
     public const string Plugins = "authentication plugins";
     public const string Persistence = "persistence";
     public const string Bridges = "bridges";
-    public const string WebSockets = "websockets";
 
     private static readonly string[] PluginOptions = ["plugin", "auth_plugin", "auth_plugin_deny_special_chars"];
 
@@ -36,9 +35,6 @@ public static class NotYetSupported
         "idle_timeout", "keepalive_interval", "notifications", "notifications_local_only", "notification_topic",
         "restart_timeout", "round_robin", "start_type", "threshold", "try_private",
     ];
-
-    /// <summary><c>protocol websockets</c> also maps to <see cref="WebSockets"/>.</summary>
-    private static readonly string[] WebSocketOptions = ["http_dir", "websockets_log_level", "websockets_headers_size"];
 
     /// <summary>Option name → the capability it needs.</summary>
     public static FrozenDictionary<string, string> Options { get; } = Build();
@@ -81,7 +77,6 @@ public static class NotYetSupported
         Add(PluginOptions, Plugins);
         Add(PersistenceOptions, Persistence);
         Add(BridgeOptions, Bridges);
-        Add(WebSocketOptions, WebSockets);
         return d.ToFrozenDictionary(StringComparer.Ordinal);
     }
 }

@@ -1,9 +1,11 @@
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Midge.Config;
 using Midge.Core;
 using Midge.Transport;
 
@@ -54,6 +56,10 @@ public static class MidgeServiceCollectionExtensions
         });
         services.AddSingleton(sp => new MidgeBroker(sp.GetRequiredService<Broker>()));
         MqttListeners.AddSocketTransport(services);
+        if (MqttListeners.Effective(options.Config).Any(l => l.Protocol == ListenerProtocol.WebSockets))
+        {
+            services.AddTransient<IStartupFilter, WebSocketStartupFilter>();
+        }
         services.AddSingleton<IConfigureOptions<KestrelServerOptions>>(sp => new ConfigureOptions<KestrelServerOptions>(o =>
         {
             var logger = sp.GetService<ILoggerFactory>()?.CreateLogger("Midge") ?? NullLogger.Instance;

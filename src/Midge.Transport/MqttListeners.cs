@@ -13,6 +13,7 @@ using Midge.Protocol;
 using Midge.Protocol.Packets;
 using Midge.Security;
 using Midge.Transport.Sockets;
+using Midge.Transport.WebSockets;
 
 namespace Midge.Transport;
 
@@ -57,6 +58,11 @@ public static class MqttListeners
                 var limiter = new ConnectionLimit(l.MaxConnections);
                 var secure = l.Tls is null ? null
                     : tls?.For(l) ?? throw new InvalidOperationException($"{l.Source}: TLS listener without loaded certificates");
+                if (l.Protocol == ListenerProtocol.WebSockets)
+                {
+                    ListenWebSockets(options, new WebSocketListener(broker, l, local, limiter, logger), endpoint, guard, secure, logger);
+                    continue;
+                }
                 ConnectionDelegate mqtt = context => HandleAsync(context, broker, l, local, limiter);
                 if (secure is null)
                 {
@@ -80,6 +86,24 @@ public static class MqttListeners
                 if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) Log.Listening(logger, "ipv6", endpoint.Port);
             }
         }
+    }
+
+    /// <summary>
+    /// <c>protocol websockets</c>: Kestrel serves HTTP/1.1 on the endpoint (behind the connection guard, then TLS for
+    /// WSS) through the host's request pipeline, where <see cref="MqttWebSockets.UseMqttWebSockets"/> finds the mark
+    /// that <see cref="WebSocketListener.Mark"/> leaves on each connection and hands the request to the listener.
+    /// </summary>
+    private static void ListenWebSockets(KestrelServerOptions options, WebSocketListener listener, IPEndPoint endpoint,
+        ConnectionGuard guard, TlsListener? secure, ILogger logger)
+    {
+        options.Listen(endpoint, o =>
+        {
+            o.Protocols = HttpProtocols.Http1;
+            if (!guard.IsIdle) o.Use(guard.Wrap);
+            if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
+            o.Use(listener.Mark);
+        });
+        Log.ListeningWebSockets(logger, endpoint.Port);
     }
 
     /// <summary>
@@ -124,7 +148,7 @@ public static class MqttListeners
     }
 
     /// <summary>Runs one connection. Not an async method: an idle connection keeps no state machine for it.</summary>
-    private static Task HandleAsync(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnly, ConnectionLimit limit)
+    internal static Task HandleAsync(ConnectionContext context, Broker broker, ListenerConfig listener, bool localOnly, ConnectionLimit limit)
     {
         // socket_domain ipv6 without an address: the [::] socket is dual-stack, so IPv4 clients (::ffff:a.b.c.d) are
         // turned away here, as Mosquitto's IPv6-only socket never accepts them.
@@ -272,6 +296,9 @@ internal static partial class Log
 
     [LoggerMessage(100, LogLevel.Information, "Opening {Family} listen socket on port {Port}.")]
     public static partial void Listening(ILogger logger, string family, int port);
+
+    [LoggerMessage(102, LogLevel.Information, "Opening websockets listen socket on port {Port}.")]
+    public static partial void ListeningWebSockets(ILogger logger, int port);
 
     [LoggerMessage(101, LogLevel.Information, "Opening unix listen socket on path {Path}.")]
     public static partial void ListeningUnix(ILogger logger, string path);

@@ -77,6 +77,30 @@ public class EmbeddingTests
     }
 
     [Fact]
+    public async Task A_WebSocket_listener_in_an_application_serves_MQTT_and_never_hands_its_requests_to_the_application()
+    {
+        int wsPort = FreePort.Next(), httpPort = FreePort.Next();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(o => o.Listen(System.Net.IPAddress.Loopback, httpPort));
+        builder.Services.AddMidge(o => o.UseConfig($"listener {wsPort} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n"));
+        await using var app = builder.Build();
+        app.MapGet("/{**path}", () => "application");
+        await app.StartAsync();
+
+        using var http = new HttpClient();
+        Assert.Equal("application", await http.GetStringAsync($"http://127.0.0.1:{httpPort}/mqtt"));
+        var response = await http.GetAsync($"http://127.0.0.1:{wsPort}/mqtt");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+
+        using var client = await RawMqttClient.ConnectWebSocketAsync(wsPort);
+        await client.SendAsync(RawMqttClient.Connect("embedded-ws"));
+        Assert.Equal(0, (await client.ReadAsync(TimeSpan.FromSeconds(5)))!.Body[1]);
+        var midge = app.Services.GetRequiredService<MidgeBroker>();
+        Assert.True(SpinWait.SpinUntil(() => midge.Broker.ConnectedCount == 1, TimeSpan.FromSeconds(5)));
+        await app.StopAsync();
+    }
+
+    [Fact]
     public async Task A_bad_configuration_fails_the_start_with_its_line()
     {
         var ex = await Assert.ThrowsAsync<Midge.Config.ConfigException>(() =>

@@ -15,7 +15,7 @@ public sealed class UnixSocketTests : IDisposable
     {
         string path = Path.Combine(_dir, "midge.sock");
         var broker = await MidgeProcess.StartAsync($"listener 0 {path}");
-        Assert.True(await broker.WaitForLogAsync($"Opening unix listen socket on path {path}.", TimeSpan.FromSeconds(5)), broker.Log);
+        Assert.True(await broker.WaitForLogAsync($"Opening unix listen socket on path {path}.", TimeSpan.FromSeconds(15)), broker.Log);
 
         using (var sub = await PeerSubscribeAsync(path, "-t", "local/#", "-C", "1", "-q", "1"))
         {
@@ -44,13 +44,13 @@ public sealed class UnixSocketTests : IDisposable
             TimeSpan.FromSeconds(10));
         Assert.True(File.Exists(path), bind.ToString());
         await using var broker = await MidgeProcess.StartAsync($"listener 0 {path}");
-        Assert.True(await broker.WaitForLogAsync("Opening unix listen socket", TimeSpan.FromSeconds(5)), broker.Log);
+        Assert.True(await broker.WaitForLogAsync("Opening unix listen socket", TimeSpan.FromSeconds(15)), broker.Log);
         Assert.Equal(0, (await PeerProcess.RunAsync("mosquitto_pub", ["--unix", path, "-t", "t", "-m", "m"], TimeSpan.FromSeconds(10))).ExitCode);
 
         // A second broker on the same path: refused, naming the line, while the first keeps serving.
         string conf = Path.Combine(_dir, "second.conf");
         File.WriteAllLines(conf, [$"listener {FreePort.Next()} 127.0.0.1", $"listener 0 {path}", "allow_anonymous true"]);
-        var second = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(15), "-c", conf);
+        var second = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(30), "-c", conf);
         Assert.NotEqual(0, second.ExitCode);
         Assert.Contains($"second.conf:2: Unix socket {path} is in use by another process", second.Stderr + second.Stdout, StringComparison.Ordinal);
         Assert.Equal(0, (await PeerProcess.RunAsync("mosquitto_pub", ["--unix", path, "-t", "t", "-m", "m"], TimeSpan.FromSeconds(10))).ExitCode);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Text;
 
 namespace Midge.TestKit;
@@ -20,13 +21,41 @@ public sealed class RawMqttClient : IDisposable
 {
     public const byte V31 = 3, V311 = 4, V5 = 5;
 
-    private readonly TcpClient _tcp;
+    private readonly TcpClient? _tcp;
     private readonly Stream _stream;
 
     private RawMqttClient(TcpClient tcp, Stream? stream = null)
     {
         _tcp = tcp;
         _stream = stream ?? tcp.GetStream();
+    }
+
+    private RawMqttClient(ClientWebSocket socket)
+    {
+        WebSocket = socket;
+        _stream = WebSocketStream.Create(socket, WebSocketMessageType.Binary, ownsWebSocket: true);
+    }
+
+    /// <summary>The WebSocket of a client made by <see cref="ConnectWebSocketAsync"/> (its close status, text frames);
+    /// each <see cref="SendAsync"/> on it is one binary message.</summary>
+    public ClientWebSocket? WebSocket { get; }
+
+    /// <summary>Opens a WebSocket to <c>ws://127.0.0.1:PORT/PATH</c> (<paramref name="tls"/>: <c>wss://</c>, the
+    /// certificate not checked) offering <paramref name="subProtocols"/> (default: <c>mqtt</c>). Throws
+    /// <see cref="WebSocketException"/> when the handshake is refused; <paramref name="configure"/> may ask for the
+    /// response's details, or add a client certificate.</summary>
+    public static async Task<RawMqttClient> ConnectWebSocketAsync(int port, string path = "/mqtt", bool tls = false,
+        string[]? subProtocols = null, Action<ClientWebSocketOptions>? configure = null, ClientWebSocket? socket = null)
+    {
+        socket ??= new ClientWebSocket();
+        foreach (var protocol in subProtocols ?? ["mqtt"]) socket.Options.AddSubProtocol(protocol);
+        socket.Options.KeepAliveInterval = TimeSpan.Zero;
+        if (tls) socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        configure?.Invoke(socket.Options);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var uri = new Uri($"{(tls ? "wss" : "ws")}://127.0.0.1:{port}{path}");
+        await socket.ConnectAsync(uri, cts.Token);
+        return new RawMqttClient(socket);
     }
 
     public static async Task<RawMqttClient> ConnectTcpAsync(int port)
@@ -92,7 +121,7 @@ public sealed class RawMqttClient : IDisposable
         {
             throw new TimeoutException($"no packet within {timeout}");
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or WebSocketException)
         {
             return null; // reset by peer counts as closed
         }
@@ -116,7 +145,7 @@ public sealed class RawMqttClient : IDisposable
     public void Dispose()
     {
         _stream.Dispose();
-        _tcp.Dispose();
+        _tcp?.Dispose();
     }
 
     private async Task<bool> ReadExactAsync(byte[] buffer, CancellationToken token)

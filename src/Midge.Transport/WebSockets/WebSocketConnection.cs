@@ -1,0 +1,275 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Midge.Core.Channel;
+
+namespace Midge.Transport.WebSockets;
+
+/// <summary>
+/// An accepted WebSocket as a Kestrel <see cref="ConnectionContext"/>, so that <see cref="MqttConnection"/> runs on it
+/// as on any other transport (its pipes path, MqttConnection.Pipes.cs). Two pumps move the bytes: every binary message
+/// the client sends goes into the input pipe as it arrives (MQTT packets may be split across messages or share one:
+/// the pipe is a byte stream and the frame reader finds the packets), and whatever the connection flushes into the
+/// output pipe leaves as one binary message. A text message ends the connection with close code 1003. When the
+/// connection's output completes, the close handshake is sent.
+/// </summary>
+internal sealed class WebSocketConnection : ConnectionContext
+{
+    /// <summary>How long the client has to answer the close handshake before the socket is aborted.</summary>
+    private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long what is left to send after the connection ended may take before the socket is aborted.</summary>
+    private static readonly TimeSpan FinalSendWait = TimeSpan.FromSeconds(5);
+
+    private readonly WebSocket _socket;
+    private readonly Action _abortRequest;
+    private readonly ILogger _logger;
+    private readonly string _listenerName;
+    private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
+        useSynchronizationContext: false));
+    private readonly InputReader _reader;
+    private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
+    private string? _closeDescription;
+
+    public WebSocketConnection(WebSocket socket, string id, IPEndPoint? local, IPEndPoint? remote, IFeatureCollection features,
+        Action abortRequest, ILogger logger, string listenerName)
+    {
+        _socket = socket;
+        _abortRequest = abortRequest;
+        _logger = logger;
+        _listenerName = listenerName;
+        _reader = new InputReader(_input.Reader);
+        ConnectionId = id;
+        LocalEndPoint = local;
+        RemoteEndPoint = remote;
+        Features = features;
+        Transport = new DuplexPipe(_reader, _output.Writer);
+    }
+
+    public override string ConnectionId { get; set; }
+
+    public override IFeatureCollection Features { get; }
+
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override void Abort()
+    {
+        _socket.Abort();
+        _abortRequest();
+    }
+
+    /// <summary>Runs <paramref name="application"/> (the MQTT connection) over this WebSocket, the pumps beside it,
+    /// then the close handshake.</summary>
+    public async Task RunAsync(ConnectionDelegate application)
+    {
+        using var closing = new CancellationTokenSource();
+        var receiving = ReceiveAsync(closing.Token);
+        var sending = SendAsync();
+        try
+        {
+            await application(this);
+        }
+        finally
+        {
+            // The connection has ended: whatever is still unsent goes, then the close frame (SendAsync, once the
+            // output is complete). Input the connection no longer reads is received and dropped until the client
+            // answers the close, for at most CloseWait.
+            await _output.Writer.CompleteAsync();
+            await _reader.CompleteAsync();
+            if (await Task.WhenAny(sending, Task.Delay(FinalSendWait)) != sending) Abort(); // a client that reads nothing
+            await sending;
+            closing.CancelAfter(CloseWait);
+            await receiving;
+        }
+    }
+
+    /// <summary>WebSocket messages → the input pipe, until the client closes, sends text, or goes away.</summary>
+    private async Task ReceiveAsync(CancellationToken closing)
+    {
+        var writer = _input.Writer;
+        bool feeding = true;
+        byte[]? discard = null;
+        try
+        {
+            while (true)
+            {
+                if (feeding) await _reader.WaitForRoomAsync(closing);
+                var memory = feeding ? writer.GetMemory(16 * 1024) : discard ??= new byte[4096];
+                var result = await _socket.ReceiveAsync(memory, closing);
+                if (result.MessageType == WebSocketMessageType.Close) break;
+                if (result.MessageType == WebSocketMessageType.Text)
+                {
+                    if (feeding)
+                    {
+                        Log.TextFrame(_logger, RemoteAddress.Format(RemoteEndPoint), _listenerName);
+                        _closeStatus = WebSocketCloseStatus.InvalidMessageType;
+                        _closeDescription = "MQTT needs binary frames";
+                        feeding = false;
+                        await writer.CompleteAsync(); // the connection ends, then SendAsync closes with 1003
+                    }
+                    continue;
+                }
+                if (!feeding) continue;
+                writer.Advance(result.Count);
+                _reader.Written(result.Count);
+                if ((await writer.FlushAsync(closing)).IsCompleted) feeding = false; // the connection stopped reading
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            _socket.Abort();
+        }
+        finally
+        {
+            await writer.CompleteAsync();
+        }
+    }
+
+    /// <summary>The output pipe → one binary message per read, then the close handshake.</summary>
+    private async Task SendAsync()
+    {
+        var reader = _output.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync();
+                var buffer = result.Buffer;
+                if (!buffer.IsEmpty) await SendMessageAsync(buffer);
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted || result.IsCanceled) break;
+            }
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = new CancellationTokenSource(CloseWait);
+                await _socket.CloseOutputAsync(_closeStatus, _closeDescription, timeout.Token);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            _socket.Abort();
+        }
+        finally
+        {
+            // A connection still writing learns that nobody reads any more (its flush reports completion).
+            await reader.CompleteAsync();
+        }
+    }
+
+    private async ValueTask SendMessageAsync(ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsSingleSegment)
+        {
+            await _socket.SendAsync(buffer.First, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
+            return;
+        }
+        var position = buffer.Start;
+        buffer.TryGet(ref position, out var segment);
+        while (buffer.TryGet(ref position, out var next))
+        {
+            if (!segment.IsEmpty)
+            {
+                await _socket.SendAsync(segment, WebSocketMessageType.Binary, WebSocketMessageFlags.None, CancellationToken.None);
+            }
+            segment = next;
+        }
+        await _socket.SendAsync(segment, WebSocketMessageType.Binary, WebSocketMessageFlags.EndOfMessage, CancellationToken.None);
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input => input;
+
+        public PipeWriter Output => output;
+    }
+
+    /// <summary>
+    /// The input pipe's reader, counting what the connection has not consumed yet so that the receive pump stops
+    /// taking messages while more than <see cref="MaxBuffered"/> bytes wait (a client flooding while its CONNECT waits
+    /// for an authenticator), except when the connection has examined all of it and waits for the rest of a packet:
+    /// a packet larger than the limit (up to max_packet_size) still arrives whole. The pipe itself never pauses its
+    /// writer, as it would stall such a packet for good.
+    /// </summary>
+    private sealed class InputReader(PipeReader inner) : PipeReader
+    {
+        private const long MaxBuffered = 1024 * 1024;
+        private long _buffered;
+        private ReadOnlySequence<byte> _last;
+        private volatile bool _needsMore = true;
+        private volatile bool _done;
+        private TaskCompletionSource? _room;
+
+        /// <summary>Returns once the pump may take another message.</summary>
+        public Task WaitForRoomAsync(CancellationToken cancellationToken)
+        {
+            while (!HasRoom)
+            {
+                var room = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _room, room);
+                if (HasRoom) break; // the reader moved on meanwhile
+                return room.Task.WaitAsync(cancellationToken);
+            }
+            return Task.CompletedTask;
+        }
+
+        private bool HasRoom => _done || _needsMore || Interlocked.Read(ref _buffered) < MaxBuffered;
+
+        /// <summary>The pump added <paramref name="bytes"/> to the pipe.</summary>
+        public void Written(int bytes)
+        {
+            _needsMore = false;
+            Interlocked.Add(ref _buffered, bytes);
+        }
+
+        private void Wake() => Interlocked.Exchange(ref _room, null)?.TrySetResult();
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var result = await inner.ReadAsync(cancellationToken);
+            _last = result.Buffer;
+            return result;
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (!inner.TryRead(out result)) return false;
+            _last = result.Buffer;
+            return true;
+        }
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            long taken = _last.Slice(_last.Start, consumed).Length;
+            bool all = _last.Slice(examined).IsEmpty;
+            _last = default;
+            inner.AdvanceTo(consumed, examined);
+            Interlocked.Add(ref _buffered, -taken);
+            if (all) _needsMore = true;
+            Wake();
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            _done = true;
+            inner.Complete(exception);
+            Wake();
+        }
+    }
+}
+
+internal static partial class Log
+{
+    [LoggerMessage(131, LogLevel.Warning, "WebSocket client {Remote} on {Listener} sent a text frame: closed (1003), MQTT travels in binary frames.")]
+    public static partial void TextFrame(ILogger logger, string remote, string listener);
+}
