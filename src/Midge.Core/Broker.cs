@@ -115,8 +115,17 @@ public sealed partial class Broker
                 Subscriptions.Unsubscribe(filter, session);
                 if (sub!.Exclusive) ReleaseExclusive(filter, session);
                 Channel.Log.SubscriptionRevoked(Logger, session.ClientId, filter);
+                if (Hooks.SessionUnsubscribed.IsAttached) Hooks.SessionUnsubscribed.Invoke(new(session.ClientId, filter, sub.QoS));
             }
         }
+    }
+
+    /// <summary>A message was dropped for <paramref name="clientId"/> (null: refused from its publisher): counted in
+    /// <c>$SYS/broker/publish/messages/dropped</c> and told to the <c>message.dropped</c> hook.</summary>
+    internal void Dropped(string? clientId, Message? message, string reason)
+    {
+        Stats.OnDropped();
+        if (Hooks.MessageDropped.IsAttached) Hooks.MessageDropped.Invoke(new(clientId, message, reason));
     }
 
     /// <summary>Publishes a message made by the broker or a plugin (not from a client connection).</summary>
@@ -281,7 +290,11 @@ public sealed partial class Broker
             long expiryMs = SessionExpiryMs(session, config);
             if (expiryMs >= 0 && now - session.DisconnectedAtMs >= expiryMs)
             {
-                if (Clients.EndIfOffline(session)) Stats.OnSessionExpired();
+                if (Clients.EndIfOffline(session))
+                {
+                    Stats.OnSessionExpired();
+                    if (Hooks.SessionExpired.IsAttached) Hooks.SessionExpired.Invoke(new(session.ClientId));
+                }
                 continue;
             }
             session.ExpireQueued(now);

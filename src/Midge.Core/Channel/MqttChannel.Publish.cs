@@ -71,7 +71,7 @@ public sealed partial class MqttChannel
         ReasonCode reason = AdmitPublish(publish);
         if (reason == ReasonCode.MessageRateTooHigh && PublishRateDisconnectDue())
         {
-            _broker.Stats.OnDropped();
+            _broker.Dropped(session.ClientId, null, "publish rate exceeded for too long");
             ServerDisconnect(ReasonCode.MessageRateTooHigh, publishWill: true, "publish rate exceeded for too long");
             return default;
         }
@@ -110,7 +110,7 @@ public sealed partial class MqttChannel
         var session = _session!;
         if (reason != ReasonCode.Success)
         {
-            if (reason != ReasonCode.NotAuthorized) _broker.Stats.OnDropped(); // refused for rate or topic depth
+            if (reason != ReasonCode.NotAuthorized) _broker.Dropped(session.ClientId, null, $"refused: {reason}"); // rate or topic depth
         }
         else if (verdict == Hooks.HookVerdict.Deny ||
                  (verdict == Hooks.HookVerdict.Defer && _security.Acl?.CanPublish(_identity!, publish.Topic) == false))
@@ -130,7 +130,7 @@ public sealed partial class MqttChannel
         {
             // memory_limit: refuse new messages rather than hold more than the limit, and take them again as soon as
             // what is held falls (MQTT 5 gets 0x97 Quota exceeded).
-            _broker.Stats.OnDropped();
+            _broker.Dropped(session.ClientId, null, $"memory_limit {config.MemoryLimit} reached");
             if (Version != ProtocolVersion.V500 && publish.QoS != QoS.AtMostOnce)
             {
                 // 3.x cannot refuse a message: a PUBACK would say it was taken. Closing instead leaves it with the

@@ -114,7 +114,9 @@ public readonly record struct MessageEvent(Message Message);
 /// <summary>A message handed to, or acknowledged by, one client.</summary>
 public readonly record struct DeliveryEvent(string ClientId, Message Message, QoS QoS);
 
-/// <summary>A message dropped for <see cref="ClientId"/> (null when the broker refused it from its publisher).</summary>
+/// <summary>A message dropped for the client <see cref="ClientId"/> (null: for a shared group with no member online),
+/// or, with <see cref="Message"/> null, a PUBLISH refused from its publisher <see cref="ClientId"/> (rate, topic depth,
+/// memory_limit). <see cref="Reason"/> says why, for a log.</summary>
 public readonly record struct DropEvent(string? ClientId, Message? Message, string Reason);
 
 /// <summary>The retained message of <see cref="Topic"/> is now <see cref="Message"/> (null: cleared).</summary>

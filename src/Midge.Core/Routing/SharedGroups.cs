@@ -43,7 +43,7 @@ internal sealed class SharedGroups(Broker broker)
             {
                 if (config.MaxQueuedMessages > 0 && state.Waiting.Count >= config.MaxQueuedMessages)
                 {
-                    broker.Stats.OnDropped();
+                    broker.Dropped(null, message, $"shared group {group.Name} has no member online and its queue is full");
                     return false;
                 }
                 state.Waiting.Enqueue(message);

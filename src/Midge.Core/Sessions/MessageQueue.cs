@@ -88,7 +88,7 @@ internal struct MessageQueue
         if ((config.MaxQueuedMessages > 0 && items.Count >= config.MaxQueuedMessages) ||
             (config.MaxQueuedBytes > 0 && _bytes + message.PayloadLength > config.MaxQueuedBytes))
         {
-            broker.Stats.OnDropped();
+            broker.Dropped(clientId, message, "queue full");
             long now = broker.NowMs;
             if (_lastDropLoggedMs == 0 || now - _lastDropLoggedMs >= DropLogIntervalMs)
             {

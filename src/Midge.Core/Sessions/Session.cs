@@ -257,7 +257,7 @@ public sealed class Session : ISession
             var backlog = _retainedBacklog ??= new();
             if (backlog.Count >= 2L * _broker.RetainedCount + 1024)
             {
-                _broker.Stats.OnDropped();
+                _broker.Dropped(ClientId, message, "retained backlog full");
                 return;
             }
             backlog.Enqueue(new QueuedEntry(message, qos, retain, subscriptionIds, SharedGroup: null));
@@ -278,6 +278,7 @@ public sealed class Session : ISession
             if (!_inflight.TryGet(packetId, out var e)) return AckOutcome.Unknown;
             if (e.State != awaited) return AckOutcome.WrongKind;
             RemoveInflightLocked(packetId, e);
+            if (_broker.Hooks.MessageAcknowledged.IsAttached) _broker.Hooks.MessageAcknowledged.Invoke(new(ClientId, e.Message, e.QoS));
             PumpLocked(nowMs);
             return AckOutcome.Done;
         }
@@ -484,11 +485,12 @@ public sealed class Session : ISession
         if (_limits.MaxPacketSize != 0 &&
             message.EncodedSize(_limits.Version, fields) > _limits.MaxPacketSize)
         {
-            _broker.Stats.OnDropped();
+            _broker.Dropped(ClientId, message, "larger than the client's Maximum Packet Size");
             return false;
         }
         output.SendPublish(message, fields);
         _broker.Stats.OnMessageSent(message.PayloadLength);
+        if (_broker.Hooks.MessageDelivered.IsAttached) _broker.Hooks.MessageDelivered.Invoke(new(ClientId, message, qos));
         return true;
     }
 

@@ -166,6 +166,37 @@ public class HookTests
         Assert.Single(subOut.Publishes());
     }
 
+    [Fact]
+    public void Delivery_hooks_see_each_delivery_its_acknowledgement_drops_and_expiry()
+    {
+        var h = new ChannelHarness(new BrokerConfig { MaxQueuedMessages = 1 });
+        var events = new List<string>();
+        var hooks = h.Broker.Hooks;
+        hooks.MessageDelivered.Attach(e => events.Add($"delivered {e.ClientId} {e.Message.Topic} q{(int)e.QoS}"));
+        hooks.MessageAcknowledged.Attach(e => events.Add($"acknowledged {e.ClientId} {e.Message.Topic}"));
+        hooks.MessageDropped.Attach(e => events.Add($"dropped {e.ClientId} {e.Message?.Topic} {e.Reason}"));
+        hooks.SessionExpired.Attach(e => events.Add($"expired {e.ClientId}"));
+
+        var (sub, subOut, _) = h.Connect("sub", cleanStart: false, configure: c => c.GetOrCreateProperties().SessionExpiryInterval = 5);
+        sub.Handle(ChannelHarness.Subscribe(1, ("t/#", QoS.AtLeastOnce)));
+        var (pub, _, _) = h.Connect("pub");
+        pub.Handle(ChannelHarness.Publish("t/1", "a", QoS.AtLeastOnce, id: 1));
+        var sent = subOut.Publishes().Single();
+        sub.Handle(new PublishAckPacket(PacketType.PubAck, sent.Fields.PacketId));
+        Assert.Equal(["delivered sub t/1 q1", "acknowledged sub t/1"], events);
+
+        events.Clear();
+        sub.OnConnectionClosed(); // offline: one message may wait, the next is dropped
+        pub.Handle(ChannelHarness.Publish("t/2", "b", QoS.AtLeastOnce, id: 2));
+        pub.Handle(ChannelHarness.Publish("t/3", "c", QoS.AtLeastOnce, id: 3));
+        Assert.Equal(["dropped sub t/3 queue full"], events);
+
+        events.Clear();
+        h.Time.Advance(TimeSpan.FromSeconds(6));
+        h.Broker.Tick();
+        Assert.Equal(["expired sub"], events);
+    }
+
     private static ConnectPacket Connect(string clientId, string? user = null, string? password = null) => new()
     {
         ClientId = clientId,
