@@ -108,7 +108,16 @@ public sealed partial class MqttChannel
     private async ValueTask CompleteConnectAsync(ValueTask<string?> verdict, ConnectPacket connect, string clientId, string? assignedId,
         ClientIdentity identity, bool certificateIdentity)
     {
-        string? failure = await verdict.ConfigureAwait(false);
+        string? failure;
+        try
+        {
+            // A backend that never answers holds this connection no longer than connect_timeout.
+            failure = await verdict.AsTask().WaitAsync(TimeSpan.FromMilliseconds(ConnectTimeoutMs)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            failure = "the authentication did not answer within connect_timeout";
+        }
         if (Volatile.Read(ref _state) != 0) return;
         if (failure is not null)
         {

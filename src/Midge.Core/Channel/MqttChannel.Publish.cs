@@ -97,9 +97,26 @@ public sealed partial class MqttChannel
     /// (a QoS 1/2 message is then not acknowledged, and the client sends it again).</summary>
     private async ValueTask CompletePublishAsync(PublishPacket publish, ValueTask<Hooks.HookVerdict> pending)
     {
-        var verdict = await pending.ConfigureAwait(false);
+        var verdict = await AnswerInTime(pending).ConfigureAwait(false);
         if (Volatile.Read(ref _state) != 1) return;
         CompletePublish(publish, ReasonCode.Success, verdict);
+    }
+
+    /// <summary>How long an authorise hook may take before its answer counts as Deny: the connection's packets wait for
+    /// it, so a backend that never answers must not hold them for ever.</summary>
+    internal static readonly TimeSpan AuthorizeTimeout = TimeSpan.FromSeconds(30);
+
+    private static async ValueTask<Hooks.HookVerdict> AnswerInTime(ValueTask<Hooks.HookVerdict> pending)
+    {
+        if (pending.IsCompleted) return await pending.ConfigureAwait(false);
+        try
+        {
+            return await pending.AsTask().WaitAsync(AuthorizeTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return Hooks.HookVerdict.Deny;
+        }
     }
 
     /// <summary>The rest of a PUBLISH: authorisation (<paramref name="verdict"/> of the hooks, else the ACL file),

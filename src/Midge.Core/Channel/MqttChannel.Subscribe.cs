@@ -33,10 +33,11 @@ public sealed partial class MqttChannel
     private async ValueTask SubscribeAfterHooksAsync(SubscribePacket subscribe, Hooks.HookVerdict[] verdicts, int at,
         ValueTask<Hooks.HookVerdict> pending)
     {
-        verdicts[at] = await pending.ConfigureAwait(false);
+        verdicts[at] = await AnswerInTime(pending).ConfigureAwait(false);
         for (int i = at + 1; i < verdicts.Length; i++)
         {
-            verdicts[i] = await _broker.Hooks.Authorize.DecideAsync(AuthorizeSubscription(subscribe.Subscriptions[i])).ConfigureAwait(false);
+            verdicts[i] = await AnswerInTime(_broker.Hooks.Authorize.DecideAsync(AuthorizeSubscription(subscribe.Subscriptions[i])))
+                .ConfigureAwait(false);
         }
         if (Volatile.Read(ref _state) == 1) Subscribe(subscribe, verdicts);
     }

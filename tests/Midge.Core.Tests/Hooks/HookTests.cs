@@ -97,6 +97,19 @@ public class HookTests
     }
 
     [Fact]
+    public async Task An_authenticate_hook_that_never_answers_holds_the_CONNECT_no_longer_than_connect_timeout()
+    {
+        var listener = new ListenerConfig { AllowAnonymous = true, Protection = new ListenerProtection { ConnectTimeoutSeconds = 1 } };
+        var h = new ChannelHarness(listener: listener);
+        h.Broker.Hooks.Authenticate.Attach((_, _) => new ValueTask<HookVerdict>(new TaskCompletionSource<HookVerdict>().Task));
+        var (channel, output) = h.Open();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await channel.Handle(Connect("hung")).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(9));
+        Assert.Equal(ReasonCode.NotAuthorized, Assert.IsType<ConnAckPacket>(output.FinalPacket).ReasonCode);
+    }
+
+    [Fact]
     public async Task An_authorize_hook_refuses_a_topic_to_publishers_and_subscribers()
     {
         var h = new ChannelHarness();
