@@ -107,7 +107,9 @@ internal sealed partial class MqttConnection : IClientOutput
     /// past them. <see cref="Frames.End"/> when the connection is to end (a protocol error, or the channel closing
     /// it); <see cref="Frames.Pending"/> when the channel answers a packet later (a decision hook, an asynchronous
     /// authenticator): the caller awaits <paramref name="pending"/>, then calls again with the rest of the buffer,
-    /// so every transport feeds the channel in order and no thread waits.</summary>
+    /// so every transport feeds the channel in order and no thread waits. Meanwhile the read loop reads nothing more:
+    /// what the client sends waits in the kernel's socket buffer (plain TCP) or Kestrel's input pipe, which pauses at
+    /// its 1 MiB threshold (TLS, Unix sockets; WebSocket's pump stops at 1 MiB too), not in a buffer that grows.</summary>
     private Frames HandleFrames(ref ReadOnlySequence<byte> buffer, out ValueTask pending)
     {
         pending = default;

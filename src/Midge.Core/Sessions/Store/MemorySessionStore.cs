@@ -5,7 +5,9 @@ namespace Midge.Core.Sessions.Store;
 /// <summary>
 /// A session store in memory: what it is told is kept in dictionaries, so that a broker made again in the same
 /// process with the same store gets its sessions back (embedded brokers, tests). Nothing survives the process. Each
-/// session has its own lock: changes of different sessions never wait for one another.
+/// session has its own lock: changes of different sessions never wait for one another. It holds no more than the
+/// sessions it mirrors: a message is recorded only once the session queued it or sent it in flight (within
+/// max_queued_messages, max_queued_bytes and the inflight window) and forgotten when the session lets it go.
 /// </summary>
 public sealed class MemorySessionStore : ISessionStore
 {
