@@ -110,7 +110,7 @@ public sealed partial class PacketLogTests
             var (result, messages) = await sub.WaitAsync();
             Assert.True(messages.Length == 3, result.ToString());
         }
-        Assert.True(await broker.WaitForLog("Received DISCONNECT from sub"), broker.Log());
+        await WaitForEndAsync(broker, "sub");
 
         // MQTT 5: two filters, one unsubscribed again; a QoS 2 publisher.
         using (var s5 = await MosquittoClients.SubscribeAsync(port, "%t %p",
@@ -121,7 +121,7 @@ public sealed partial class PacketLogTests
             var (result, messages) = await s5.WaitAsync();
             Assert.True(messages.Length == 1, result.ToString());
         }
-        Assert.True(await broker.WaitForLog("Received DISCONNECT from s5"), broker.Log());
+        await WaitForEndAsync(broker, "s5");
 
         // A will, and the retained message from p2.
         using (var ret = await MosquittoClients.SubscribeAsync(port, "%t %p", "-i", "ret", "-t", "t", "-q", "1", "-C", "1",
@@ -130,15 +130,28 @@ public sealed partial class PacketLogTests
             var (result, messages) = await ret.WaitAsync();
             Assert.True(messages.Length == 1, result.ToString());
         }
-        Assert.True(await broker.WaitForLog("Received DISCONNECT from ret"), broker.Log());
+        await WaitForEndAsync(broker, "ret");
 
         using (var ping = await RawMqttClient.ConnectMqttAsync(port, "ping"))
         {
             await PingAsync(ping);
             await ping.SendAsync([0xE0, 0x00]);
         }
-        Assert.True(await broker.WaitForLog("Received DISCONNECT from ping"), broker.Log());
+        await WaitForEndAsync(broker, "ping");
         return LinesPerClient(broker.Log());
+    }
+
+    /// <summary>
+    /// Waits for the last line a client's DISCONNECT writes: "Client c disconnected." where notices are logged
+    /// (waiting for the DISCONNECT line alone raced it), else the DISCONNECT line itself.
+    /// </summary>
+    private static async Task WaitForEndAsync(Target broker, string client)
+    {
+        Assert.True(await broker.WaitForLog($"Received DISCONNECT from {client}"), broker.Log());
+        if (broker.Log().Contains("New client connected", StringComparison.Ordinal))
+        {
+            Assert.True(await broker.WaitForLog($"Client {client} disconnected."), broker.Log());
+        }
     }
 
     private static async Task PublishAsync(int port, params string[] arguments)
