@@ -343,6 +343,47 @@ public abstract class SessionStoreContract
     }
 
     [Fact]
+    public async Task Retained_IsSetReplacedAndRemoved()
+    {
+        var store = CreateStore();
+        store.RetainedSet(Msg("r/1", "one") with { Retain = true });
+        store.RetainedSet(Msg("r/2", "two") with { Retain = true, ExpiresAt = Now.AddHours(1), OriginClientId = "p", OriginUserName = "u" });
+        store.RetainedSet(Msg("r/1", "one again", QoS.ExactlyOnce) with { Retain = true });
+        store.RetainedSet(Msg("r/3", "three") with { Retain = true });
+        store.RetainedRemoved("r/3");
+        store.RetainedRemoved("r/never");
+        await store.FlushAsync();
+        var retained = Reopen(store).LoadRetained().OrderBy(m => m.Topic, StringComparer.Ordinal).ToList();
+        Assert.Equal(["r/1", "r/2"], retained.Select(m => m.Topic));
+        AssertSameMessage(Msg("r/1", "one again", QoS.ExactlyOnce) with { Retain = true }, retained[0]);
+        AssertSameMessage(Msg("r/2", "two") with { Retain = true, ExpiresAt = Now.AddHours(1), OriginClientId = "p", OriginUserName = "u" }, retained[1]);
+    }
+
+    [Fact]
+    public async Task Totals_AreKeptAsLastSaved()
+    {
+        var store = CreateStore();
+        Assert.Null(store.LoadTotals());
+        store.TotalsSaved(new StoredTotals { MessagesReceived = 1, BytesSent = 2 });
+        var totals = new StoredTotals
+        {
+            MessagesReceived = 10,
+            MessagesSent = 20,
+            PublishReceived = 3,
+            PublishSent = 4,
+            PublishDropped = 5,
+            BytesReceived = 600,
+            BytesSent = 700,
+            ConnectsTotal = 8,
+            ClientsMaximum = 9,
+            ClientsExpired = 1,
+        };
+        store.TotalsSaved(totals);
+        await store.FlushAsync();
+        Assert.Equal(totals, Reopen(store).LoadTotals());
+    }
+
+    [Fact]
     public async Task Flush_Completes()
     {
         var store = CreateStore();

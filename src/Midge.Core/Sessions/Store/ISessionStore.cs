@@ -31,6 +31,10 @@ namespace Midge.Core.Sessions.Store;
 /// (in order, without blocking a read loop) comes with the first store that writes to disk.</para>
 /// <para><b>Restart.</b> <see cref="LoadAll"/> gives back every session held, as the changes left it; the broker calls
 /// it once, when it starts, before any client connects.</para>
+/// <para><b>Besides sessions</b> a store keeps the retained messages (<see cref="RetainedSet"/>, <see cref="RetainedRemoved"/>,
+/// read back by <see cref="LoadRetained"/>; not <c>$SYS/</c> ones, which the broker makes again) and the broker's
+/// running totals (<see cref="TotalsSaved"/>, <see cref="LoadTotals"/>). The changes of one retained topic come in the
+/// order the broker made them.</para>
 /// <para>The broker keeps the records it passes in (and their payloads) unchanged; a store may keep references to
 /// them.</para>
 /// </summary>
@@ -80,6 +84,21 @@ public interface ISessionStore
     /// <summary>The session's will was set (a connection with a will, or a will now waiting for its delay) or
     /// cleared (null: none, published, or discarded by a normal DISCONNECT).</summary>
     void WillChanged(string clientId, StoredWill? will);
+
+    /// <summary>Every retained message held, in no particular order (expired ones included: the broker drops them).</summary>
+    IReadOnlyList<StoredMessage> LoadRetained();
+
+    /// <summary>The retained message of <see cref="StoredMessage.Topic"/> was set, replacing whatever was held.</summary>
+    void RetainedSet(StoredMessage message);
+
+    /// <summary>The retained message of <paramref name="topic"/> was removed. Nothing to do when none is held.</summary>
+    void RetainedRemoved(string topic);
+
+    /// <summary>The totals last saved; null when none were.</summary>
+    StoredTotals? LoadTotals();
+
+    /// <summary>The broker's running totals, saved now and then (they need not be durable before anything).</summary>
+    void TotalsSaved(StoredTotals totals);
 
     /// <summary>Completes when every change recorded before the call is durable (see the type's remarks); at once when
     /// the store has nothing pending.</summary>

@@ -12,6 +12,8 @@ namespace Midge.Core.Sessions.Store;
 public sealed class MemorySessionStore : ISessionStore
 {
     private readonly ConcurrentDictionary<string, Entry> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StoredMessage> _retained = new(StringComparer.Ordinal);
+    private StoredTotals? _totals;
 
     /// <summary>How many sessions it holds.</summary>
     public int Count => _sessions.Count;
@@ -97,6 +99,16 @@ public sealed class MemorySessionStore : ISessionStore
 
     public void WillChanged(string clientId, StoredWill? will) =>
         Change(clientId, will, static (e, w) => e.Will = w);
+
+    public IReadOnlyList<StoredMessage> LoadRetained() => _retained.Values.ToList();
+
+    public void RetainedSet(StoredMessage message) => _retained[message.Topic] = message;
+
+    public void RetainedRemoved(string topic) => _retained.TryRemove(topic, out _);
+
+    public StoredTotals? LoadTotals() => Volatile.Read(ref _totals);
+
+    public void TotalsSaved(StoredTotals totals) => Volatile.Write(ref _totals, totals);
 
     /// <summary>Nothing is ever pending: every change is applied when it is recorded.</summary>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;

@@ -77,3 +77,19 @@ public sealed record StoredWill(StoredMessage Message, uint DelayInterval)
     /// connection is up.</summary>
     public DateTimeOffset? DueAt { get; init; }
 }
+
+/// <summary>The broker's running totals that outlive a restart (the <c>$SYS</c> counters Mosquitto reports since its
+/// start, here since the store was made).</summary>
+public sealed record StoredTotals
+{
+    public long MessagesReceived { get; init; }
+    public long MessagesSent { get; init; }
+    public long PublishReceived { get; init; }
+    public long PublishSent { get; init; }
+    public long PublishDropped { get; init; }
+    public long BytesReceived { get; init; }
+    public long BytesSent { get; init; }
+    public long ConnectsTotal { get; init; }
+    public long ClientsMaximum { get; init; }
+    public long ClientsExpired { get; init; }
+}
