@@ -194,6 +194,24 @@ public sealed record BrokerConfig
     public long MemoryLimit { get; init; }
     /// <summary>0 = no limit (payload bytes).</summary>
     public int MessageSizeLimit { get; init; }
+    /// <summary><c>persistence</c>: keep retained messages and persistent sessions in a file, across restarts.</summary>
+    public bool Persistence { get; init; }
+    /// <summary><c>persistence_location</c>: the directory of the persistence file (relative paths from the working
+    /// directory); null = the working directory, as Mosquitto.</summary>
+    public string? PersistenceLocation { get; init; }
+    /// <summary><c>persistence_file</c>: the file's name in <see cref="PersistenceLocation"/>.</summary>
+    public string PersistenceFile { get; init; } = "mosquitto.db";
+    /// <summary><c>autosave_interval</c>: in snapshot mode, seconds between saves (or, with
+    /// <see cref="AutosaveOnChanges"/>, changes between saves); 0 = only when the broker stops.</summary>
+    public int AutosaveInterval { get; init; } = 1800;
+    /// <summary><c>autosave_on_changes</c>: count <see cref="AutosaveInterval"/> in changes instead of seconds.</summary>
+    public bool AutosaveOnChanges { get; init; }
+    /// <summary><c>persistence_mode</c> (Midge): when what is acknowledged reaches the disk.</summary>
+    public PersistenceMode PersistenceMode { get; init; }
+
+    /// <summary>The persistence file: <see cref="PersistenceLocation"/> joined with <see cref="PersistenceFile"/>.</summary>
+    public string PersistencePath => PersistenceLocation is { Length: > 0 } dir ? Path.Combine(dir, PersistenceFile) : PersistenceFile;
+
     /// <summary>Null = persistent sessions never expire (Mosquitto's default).</summary>
     public TimeSpan? PersistentClientExpiration { get; init; }
     public bool QueueQoS0Messages { get; init; }
@@ -234,4 +252,17 @@ public sealed record BrokerConfig
 public sealed record ConfigNotice(ConfigSource Source, string Message)
 {
     public override string ToString() => $"{Source}: {Message}";
+}
+
+/// <summary>When the persistence file is written (<c>persistence_mode</c>).</summary>
+public enum PersistenceMode
+{
+    /// <summary>Every change is written as it is made, in batches (group commit); a QoS 1/2 PUBLISH that a stored
+    /// session or a retained message needs is acknowledged only once it is on disk. Nothing acknowledged is lost to a
+    /// crash.</summary>
+    Durable,
+
+    /// <summary>As Mosquitto: changes are written every <c>autosave_interval</c> and when the broker stops, and
+    /// acknowledgements do not wait; a crash loses what changed since the last save.</summary>
+    Snapshot,
 }

@@ -604,10 +604,37 @@ public static partial class ConfigParser
                     _config = _config with { UpgradeOutgoingQoS = line.Bool() };
                     return;
                 case "persistence":
-                    if (line.Bool())
+                    _config = _config with { Persistence = line.Bool() };
+                    return;
+                case "persistence_location":
+                    _config = _config with { PersistenceLocation = line.Text() };
+                    return;
+                case "persistence_file":
+                {
+                    var name = line.Text();
+                    if (name.EndsWith('/'))
                     {
-                        Fail(line.Source, $"option 'persistence true' is not supported yet ({NotYetSupported.Persistence})");
+                        Fail(line.Source, $"'persistence_file' is a file name, got the directory '{name}' (the directory is 'persistence_location')");
                     }
+                    _config = _config with { PersistenceFile = name };
+                    return;
+                }
+                case "autosave_interval":
+                    _config = _config with { AutosaveInterval = (int)line.Integer(0, int.MaxValue) };
+                    return;
+                case "autosave_on_changes":
+                    _config = _config with { AutosaveOnChanges = line.Bool() };
+                    return;
+                case "persistence_mode":
+                    _config = _config with
+                    {
+                        PersistenceMode = line.Token() switch
+                        {
+                            "durable" => PersistenceMode.Durable,
+                            "snapshot" => PersistenceMode.Snapshot,
+                            var v => Fail<PersistenceMode>(line.Source, $"'persistence_mode' must be durable or snapshot, got '{v}'"),
+                        },
+                    };
                     return;
                 case "retry_interval":
                     Notice(line, "'retry_interval' is no longer available in Mosquitto 2.0; ignored");

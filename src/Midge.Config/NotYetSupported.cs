@@ -13,14 +13,9 @@ public static class NotYetSupported
 {
     public const string TlsKeyLog = "TLS key logging";
     public const string Plugins = "authentication plugins";
-    public const string Persistence = "persistence";
     public const string Bridges = "bridges";
 
     private static readonly string[] PluginOptions = ["plugin", "auth_plugin", "auth_plugin_deny_special_chars"];
-
-    /// <summary><c>persistence false</c> is accepted by the parser; <c>persistence true</c> lands here.</summary>
-    private static readonly string[] PersistenceOptions =
-        ["persistence", "persistence_file", "persistence_location", "autosave_interval", "autosave_on_changes"];
 
     private static readonly string[] BridgeOptions =
     [
@@ -75,7 +70,6 @@ public static class NotYetSupported
             }
         }
         Add(PluginOptions, Plugins);
-        Add(PersistenceOptions, Persistence);
         Add(BridgeOptions, Bridges);
         return d.ToFrozenDictionary(StringComparer.Ordinal);
     }

@@ -35,7 +35,29 @@ public sealed partial class Broker
         Router = new Router(this); // before the sessions are restored: their subscriptions go into its index
         Clients = new ClientRegistry(this);
         SessionStore = sessionStore;
-        if (sessionStore is not null) RestoreSessions(sessionStore);
+        if (sessionStore is not null)
+        {
+            RestoreSessions(sessionStore);
+            RestoreRetained(sessionStore);
+            if (sessionStore.LoadTotals() is { } totals) Stats.Restore(totals);
+        }
+    }
+
+    private StoredTotals? _savedTotals;
+    private long _nextTotalsMs;
+
+    /// <summary>How often <see cref="Tick"/> saves the running totals to the store (when they changed).</summary>
+    private const long TotalsIntervalMs = 60_000;
+
+    /// <summary>Saves the running totals to the store, when they changed since the last save (every minute from
+    /// <see cref="Tick"/>, and by whoever stops the broker before closing the store).</summary>
+    public void SaveTotals()
+    {
+        if (SessionStore is not { } store) return;
+        var totals = Stats.ToStored();
+        if (totals == _savedTotals) return;
+        _savedTotals = totals;
+        store.TotalsSaved(totals);
     }
 
     /// <summary>Which session owns each client id: client locks and takeover.</summary>
@@ -43,6 +65,10 @@ public sealed partial class Broker
 
     /// <summary>The store sessions are recorded in; null when there is none.</summary>
     public ISessionStore? SessionStore { get; }
+
+    /// <summary>Whether PUBACK, PUBREC and PUBCOMP wait until the store has what they acknowledge
+    /// (<c>persistence_mode durable</c>, the default, with a store).</summary>
+    internal bool HoldsAcknowledgements => SessionStore is not null && Config.PersistenceMode == PersistenceMode.Durable;
 
     /// <summary>Password and ACL files of every listener.</summary>
     public Security.SecurityRegistry Security { get; }
@@ -144,21 +170,51 @@ public sealed partial class Broker
         if (hooks.MessagePublish.IsAttached) hooks.MessagePublish.Invoke(new(message));
         if (message.Retain)
         {
-            if (message.PayloadLength == 0)
+            if (SessionStore is { } store && !message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
             {
-                if (Retained.Remove(message.Topic, out var removed))
+                // The store must see one topic's changes in the order the retained store made them.
+                lock (_retainedLocks[(uint)message.Topic.GetHashCode() % (uint)_retainedLocks.Length])
                 {
-                    Held.Add(-removed!.PayloadLength);
-                    if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, null));
+                    if (SetRetained(message, hooks))
+                    {
+                        if (message.PayloadLength == 0) store.RetainedRemoved(message.Topic);
+                        else store.RetainedSet(StoredForms.ToStored(message, NowMs, UtcNow));
+                    }
                 }
             }
             else
             {
-                Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
-                if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, message));
+                SetRetained(message, hooks);
             }
         }
         return Router.Route(message);
+    }
+
+    /// <summary>Sets or (empty payload) clears the retained message of the message's topic; false when there was
+    /// nothing to clear.</summary>
+    private bool SetRetained(Message message, Hooks.BrokerHooks hooks)
+    {
+        if (message.PayloadLength == 0)
+        {
+            if (!Retained.Remove(message.Topic, out var removed)) return false;
+            Held.Add(-removed!.PayloadLength);
+            if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, null));
+            return true;
+        }
+        Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
+        if (hooks.RetainedChanged.IsAttached) hooks.RetainedChanged.Invoke(new(message.Topic, message));
+        return true;
+    }
+
+    /// <summary>Striped locks that keep a topic's retained changes and their records in the store in one order (only
+    /// taken when there is a store).</summary>
+    private readonly object[] _retainedLocks = CreateLocks(64);
+
+    private static object[] CreateLocks(int count)
+    {
+        var locks = new object[count];
+        for (int i = 0; i < count; i++) locks[i] = new object();
+        return locks;
     }
 
     /// <summary>Wills waiting for their Will Delay Interval, by client id: at most one per client id that has
@@ -246,10 +302,48 @@ public sealed partial class Broker
                 Subscriptions.Subscribe(sub.Filter, session, sub);
                 if (sub.Exclusive) TryClaimExclusive(sub.Filter, session);
             }
-            if (state.Will is { DueAt: { } due } will)
+            if (state.Will is { } will)
             {
+                // A will without a due time belonged to a connection that was up when the broker stopped. A clean
+                // stop discards those, so this one outlived a crash: the connection ended then, without DISCONNECT,
+                // and its will goes after its delay (counted from now: when the crash was is not known).
+                var due = will.DueAt ?? utcNow.AddSeconds(will.DelayInterval);
                 ScheduleWill(state.ClientId, new DelayedWill(StoredForms.WillMessage(will, now), StoredForms.ToClock(due, now, utcNow)));
+                if (will.DueAt is null) session.RecordWill(will with { DueAt = due });
             }
+        }
+    }
+
+    /// <summary>
+    /// A client's QoS 2 message that another broker had received and not routed yet when its state was taken over
+    /// (Mosquitto routes at PUBREL, Midge at PUBLISH): routed now, once, and its packet id kept as awaiting PUBREL, so
+    /// the client's PUBREL completes the flow. Call at start, before clients connect.
+    /// </summary>
+    public void RouteTakenOverQoS2(string clientId, ushort packetId, StoredMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        Publish(StoredForms.ToMessage(message, NowMs, UtcNow));
+        lock (Clients.Lock(clientId))
+        {
+            if (Clients.TryGet(clientId, out var session)) session.AddIncomingQoS2(packetId);
+        }
+    }
+
+    /// <summary>Reads the retained messages back from the store (at start); expired ones are dropped there.</summary>
+    private void RestoreRetained(ISessionStore store)
+    {
+        long now = NowMs;
+        var utcNow = UtcNow;
+        foreach (var stored in store.LoadRetained())
+        {
+            var message = StoredForms.ToMessage(stored, now, utcNow);
+            if (message.IsExpired(now))
+            {
+                store.RetainedRemoved(stored.Topic);
+                continue;
+            }
+            message.StoredForm = stored;
+            Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
         }
     }
 
@@ -271,6 +365,11 @@ public sealed partial class Broker
         long now = NowMs;
         // Enumerating the dictionaries directly takes no snapshot (Keys/Values would copy every entry each second).
         foreach (var (channel, _) in _channels) channel.Tick(now);
+        if (SessionStore is not null && now >= _nextTotalsMs)
+        {
+            _nextTotalsMs = now + TotalsIntervalMs;
+            SaveTotals();
+        }
         var config = Config;
         SweepProtection(now, config);
         if (!_delayedWills.IsEmpty)

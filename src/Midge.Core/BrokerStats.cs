@@ -67,6 +67,43 @@ public sealed class BrokerStats
 
     public void OnSessionExpired() => Interlocked.Increment(ref _clientsExpired);
 
+    /// <summary>Starts from totals a store kept (before any client connects): the counters go on from where the last
+    /// run of the broker left them, as <c>$SYS</c> reports them.</summary>
+    public void Restore(Sessions.Store.StoredTotals totals)
+    {
+        ArgumentNullException.ThrowIfNull(totals);
+        var s = _stripes[0];
+        Interlocked.Add(ref s.MessagesReceived, totals.MessagesReceived);
+        Interlocked.Add(ref s.MessagesSent, totals.MessagesSent);
+        Interlocked.Add(ref s.PublishReceived, totals.PublishReceived);
+        Interlocked.Add(ref s.PublishSent, totals.PublishSent);
+        Interlocked.Add(ref s.PublishDropped, totals.PublishDropped);
+        Interlocked.Add(ref s.BytesReceived, totals.BytesReceived);
+        Interlocked.Add(ref s.BytesSent, totals.BytesSent);
+        Interlocked.Add(ref _connectsTotal, totals.ConnectsTotal);
+        Interlocked.Add(ref _clientsExpired, totals.ClientsExpired);
+        long max;
+        while (totals.ClientsMaximum > (max = Volatile.Read(ref _clientsMaximum)) &&
+               Interlocked.CompareExchange(ref _clientsMaximum, totals.ClientsMaximum, max) != max)
+        {
+        }
+    }
+
+    /// <summary>The totals as a store keeps them.</summary>
+    public Sessions.Store.StoredTotals ToStored() => new()
+    {
+        MessagesReceived = MessagesReceived,
+        MessagesSent = MessagesSent,
+        PublishReceived = PublishReceived,
+        PublishSent = PublishSent,
+        PublishDropped = PublishDropped,
+        BytesReceived = BytesReceived,
+        BytesSent = BytesSent,
+        ConnectsTotal = ConnectsTotal,
+        ClientsMaximum = ClientsMaximum,
+        ClientsExpired = ClientsExpired,
+    };
+
     private Stripe Mine() => _stripes[Environment.CurrentManagedThreadId & (Stripes - 1)];
 
     private long Sum(Func<Stripe, long> field)

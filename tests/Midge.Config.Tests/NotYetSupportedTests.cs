@@ -9,10 +9,6 @@ public class NotYetSupportedTests
     [InlineData("plugin_opt_db_host localhost", "plugin_opt_db_host", "authentication plugins")]
     [InlineData("auth_opt_db_host localhost", "auth_opt_db_host", "authentication plugins")]
     [InlineData("auth_plugin_deny_special_chars false", "auth_plugin_deny_special_chars", "authentication plugins")]
-    [InlineData("persistence_file mosquitto.db", "persistence_file", "persistence")]
-    [InlineData("persistence_location /var/lib/mosquitto/", "persistence_location", "persistence")]
-    [InlineData("autosave_interval 1800", "autosave_interval", "persistence")]
-    [InlineData("autosave_on_changes false", "autosave_on_changes", "persistence")]
     [InlineData("connection upstream", "connection", "bridges")]
     [InlineData("address 10.0.0.1:1883", "address", "bridges")]
     [InlineData("addresses a:1883 b:1883", "addresses", "bridges")]
@@ -40,14 +36,6 @@ public class NotYetSupportedTests
         Assert.Equal(capability, cap);
     }
 
-    [Theory]
-    [InlineData("persistence true", "option 'persistence true' is not supported yet (persistence)")]
-    public void Value_FailsNamingItsCapability(string line, string reason)
-    {
-        var e = Assert.Throws<ConfigException>(() => ConfigParser.Parse($"listener 1883\n{line}\n", "m.conf"));
-        Assert.Equal($"m.conf:2: {reason}", e.Message);
-    }
-
     [Fact]
     public void ListenerZero_IsAUnixSocketListener()
     {
@@ -60,17 +48,11 @@ public class NotYetSupportedTests
     }
 
     [Fact]
-    public void PersistenceFalse_IsAccepted()
-    {
-        var c = ConfigParser.Parse("persistence false\n", "m.conf");
-        Assert.True(c.LocalOnlyMode);
-    }
-
-    [Fact]
     public void Table_HasNoSupportedOption()
     {
         foreach (var supported in new[] { "listener", "port", "max_qos", "allow_anonymous", "log_dest", "include_dir", "user",
-            "http_dir", "websockets_headers_size", "websockets_log_level" })
+            "http_dir", "websockets_headers_size", "websockets_log_level",
+            "persistence", "persistence_file", "persistence_location", "autosave_interval", "autosave_on_changes" })
         {
             Assert.False(NotYetSupported.TryGet(supported, out _), supported);
         }

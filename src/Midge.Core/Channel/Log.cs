@@ -64,6 +64,9 @@ internal static partial class Log
     [LoggerMessage(3002, LogLevel.Debug, "{ClientId} {Filter}", EventName = "Unsubscribe")]
     public static partial void Unsubscribed(ILogger logger, string clientId, string filter);
 
+    [LoggerMessage(5031, LogLevel.Error, "Client {ClientId} disconnected: the persistence store failed ({Problem}); its unacknowledged messages were not acknowledged.")]
+    public static partial void StoreFailed(ILogger logger, string clientId, string problem);
+
     [LoggerMessage(5001, LogLevel.Error, "Hook {Hook} failed.")]
     public static partial void HookFailed(ILogger logger, string hook, Exception exception);
 }

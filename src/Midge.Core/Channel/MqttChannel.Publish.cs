@@ -57,8 +57,7 @@ public sealed partial class MqttChannel
             if (session.IsIncomingQoS2Pending(publish.PacketId))
             {
                 // A retransmission of a message already routed: acknowledge, never route twice (MQTT-4.3.3-?).
-                Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
-                return default;
+                return SendDurable(new PublishAckPacket(PacketType.PubRec, publish.PacketId));
             }
             int receiveMax = config.MaxInflightMessages is > 0 and < 65535 ? config.MaxInflightMessages : 65535;
             if (Version == ProtocolVersion.V500 && session.IncomingQoS2Count >= receiveMax)
@@ -86,11 +85,9 @@ public sealed partial class MqttChannel
             var pending = _broker.Hooks.Authorize.DecideAsync(new Hooks.AuthorizeContext(session.ClientId, UserName,
                 Hooks.AuthorizeAction.Publish, clientTopic, publish.QoS, publish.Retain));
             if (!pending.IsCompletedSuccessfully) return CompletePublishAsync(publish, pending);
-            CompletePublish(publish, ReasonCode.Success, pending.Result);
-            return default;
+            return CompletePublish(publish, ReasonCode.Success, pending.Result);
         }
-        CompletePublish(publish, reason, Hooks.HookVerdict.Defer);
-        return default;
+        return CompletePublish(publish, reason, Hooks.HookVerdict.Defer);
     }
 
     /// <summary>A PUBLISH whose authorisation was answered later; nothing happens if the connection ended meanwhile
@@ -99,7 +96,7 @@ public sealed partial class MqttChannel
     {
         var verdict = await AnswerInTime(pending).ConfigureAwait(false);
         if (Volatile.Read(ref _state) != 1) return;
-        CompletePublish(publish, ReasonCode.Success, verdict);
+        await CompletePublish(publish, ReasonCode.Success, verdict).ConfigureAwait(false);
     }
 
     /// <summary>How long an authorise hook may take before its answer counts as Deny: the connection's packets wait for
@@ -120,8 +117,9 @@ public sealed partial class MqttChannel
     }
 
     /// <summary>The rest of a PUBLISH: authorisation (<paramref name="verdict"/> of the hooks, else the ACL file),
-    /// size, format and memory checks, routing, and the acknowledgement.</summary>
-    private void CompletePublish(PublishPacket publish, ReasonCode reason, Hooks.HookVerdict verdict)
+    /// size, format and memory checks, routing, and the acknowledgement (held until the store has the message:
+    /// <see cref="SendDurable"/>).</summary>
+    private ValueTask CompletePublish(PublishPacket publish, ReasonCode reason, Hooks.HookVerdict verdict)
     {
         var config = _broker.Config;
         var session = _session!;
@@ -153,7 +151,7 @@ public sealed partial class MqttChannel
                 // 3.x cannot refuse a message: a PUBACK would say it was taken. Closing instead leaves it with the
                 // client, which sends it again after reconnecting.
                 Close($"memory_limit {config.MemoryLimit} reached");
-                return;
+                return default;
             }
             reason = ReasonCode.QuotaExceeded;
         }
@@ -171,15 +169,15 @@ public sealed partial class MqttChannel
         switch (publish.QoS)
         {
             case QoS.AtLeastOnce:
-                Send(new PublishAckPacket(PacketType.PubAck, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
-                break;
+                return SendDurable(new PublishAckPacket(PacketType.PubAck, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
             case QoS.ExactlyOnce:
                 if (!ReasonCodes.IsError(reason) || Version != ProtocolVersion.V500)
                 {
                     session.AddIncomingQoS2(publish.PacketId);
                 }
-                Send(new PublishAckPacket(PacketType.PubRec, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
-                break;
+                return SendDurable(new PublishAckPacket(PacketType.PubRec, publish.PacketId, Version == ProtocolVersion.V500 ? reason : ReasonCode.Success));
+            default:
+                return default;
         }
     }
 
@@ -190,7 +188,7 @@ public sealed partial class MqttChannel
     /// connection is closed, MQTT 5 with DISCONNECT 0x82. An id not in flight is not one: it may be a late
     /// duplicate from before a reconnection.
     /// </summary>
-    private void HandlePublishAck(PublishAckPacket ack)
+    private ValueTask HandlePublishAck(PublishAckPacket ack)
     {
         var session = _session!;
         long now = _broker.NowMs;
@@ -211,8 +209,11 @@ public sealed partial class MqttChannel
             // The second half of incoming QoS 2: release the id and complete (MQTT-4.3.3-?). An id already
             // released (a PUBREL resent after a reconnection, its PUBCOMP lost) gets PUBCOMP 0x00 as well: the
             // message was delivered once, which is what the client asks to know (Mosquitto answers the same).
+            // PUBCOMP waits for the store too: were the id still stored as awaiting PUBREL after a crash, the
+            // client's next message with that id would be taken for a resend and lost.
             session.RemoveIncomingQoS2(ack.PacketId);
-            Send(new PublishAckPacket(PacketType.PubComp, ack.PacketId));
+            return SendDurable(new PublishAckPacket(PacketType.PubComp, ack.PacketId));
         }
+        return default;
     }
 }

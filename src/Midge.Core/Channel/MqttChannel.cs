@@ -166,7 +166,7 @@ public sealed partial class MqttChannel
         switch (packet)
         {
             case PublishPacket publish: return HandlePublish(publish);
-            case PublishAckPacket ack: HandlePublishAck(ack); break;
+            case PublishAckPacket ack: return HandlePublishAck(ack);
             case SubscribePacket subscribe: return HandleSubscribe(subscribe);
             case UnsubscribePacket unsubscribe: HandleUnsubscribe(unsubscribe); break;
             case PingReqPacket: Send(PingRespPacket.Instance); break;

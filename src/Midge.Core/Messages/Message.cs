@@ -56,6 +56,11 @@ public sealed class Message
     /// <summary>Broker clock (ms) at which the MQTT 5 Message Expiry Interval runs out; 0 = never.</summary>
     public long ExpiresAtMs { get; }
 
+    /// <summary>The record a session store keeps of this message, made once (<see cref="Sessions.Store.StoredForms"/>)
+    /// and shared by every session that records it, so that a store can keep one copy of a message fanned out to
+    /// many stored sessions. Set at most once; a race makes two equal records, never a wrong one.</summary>
+    internal Sessions.Store.StoredMessage? StoredForm { get; set; }
+
     public bool IsExpired(long nowMs) => ExpiresAtMs != 0 && nowMs >= ExpiresAtMs;
 
     /// <summary>Seconds left, rounded up, for the Message Expiry Interval forwarded to a receiver.</summary>

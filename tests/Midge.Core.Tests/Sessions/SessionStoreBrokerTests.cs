@@ -239,4 +239,95 @@ public class SessionStoreBrokerTests
         Assert.True(h.Broker.DisconnectClient("c", endSession: true));
         Assert.Equal(0, store.Count);
     }
+
+    [Fact]
+    public void WillOfAConnectionUpAtACrash_GoesAfterItsDelay_FromTheRestart()
+    {
+        var store = new MemorySessionStore();
+        var h = new ChannelHarness(store: store);
+        h.Connect("c", cleanStart: false, configure: p =>
+        {
+            p.Will = new WillMessage { Topic = "will/c", Payload = "lost"u8.ToArray(), Properties = new MqttProperties { WillDelayInterval = 5 } };
+            p.GetOrCreateProperties().SessionExpiryInterval = 3600;
+        });
+        // The broker dies with the connection up: nothing ends it.
+
+        var restarted = new ChannelHarness(store: store, time: h.Time);
+        Assert.NotNull(store.Get("c")!.Will!.DueAt); // now waiting for its delay, as after any lost connection
+        var (watcher, watcherOut, _) = restarted.Connect("watcher");
+        watcher.Handle(ChannelHarness.Subscribe(1, ("will/#", QoS.AtMostOnce)));
+        watcherOut.Take();
+        restarted.Time.Advance(TimeSpan.FromSeconds(4));
+        restarted.Broker.Tick();
+        Assert.Empty(watcherOut.Publishes());
+        restarted.Time.Advance(TimeSpan.FromSeconds(1));
+        restarted.Broker.Tick();
+        Assert.Equal("lost", Assert.Single(watcherOut.Publishes()).Payload);
+    }
+
+    [Fact]
+    public void CleanShutdown_SendsNoWill_BeforeOrAfterTheRestart()
+    {
+        var store = new MemorySessionStore();
+        var h = new ChannelHarness(store: store);
+        var (c, _, _) = h.Connect("c", cleanStart: false, configure: p =>
+        {
+            p.Will = new WillMessage { Topic = "will/c", Payload = "lost"u8.ToArray() };
+            p.GetOrCreateProperties().SessionExpiryInterval = 3600;
+        });
+        h.Broker.Shutdown();
+        c.OnConnectionClosed();
+        Assert.Null(store.Get("c")!.Will);
+
+        var restarted = new ChannelHarness(store: store, time: h.Time);
+        var (watcher, watcherOut, _) = restarted.Connect("watcher");
+        watcher.Handle(ChannelHarness.Subscribe(1, ("will/#", QoS.AtMostOnce)));
+        watcherOut.Take();
+        restarted.Time.Advance(TimeSpan.FromSeconds(5));
+        restarted.Broker.Tick();
+        Assert.Empty(watcherOut.Publishes());
+    }
+
+    [Fact]
+    public void RetainedMessages_SurviveARestart_ButNotSysOrExpiredOnes()
+    {
+        var store = new MemorySessionStore();
+        var h = new ChannelHarness(store: store);
+        var (pub, _, _) = h.Connect("pub");
+        pub.Handle(ChannelHarness.Publish("r/kept", "k", QoS.AtLeastOnce, retain: true, id: 1));
+        pub.Handle(ChannelHarness.Publish("r/cleared", "c", retain: true));
+        pub.Handle(ChannelHarness.Publish("r/cleared", "", retain: true));
+        var expiring = ChannelHarness.Publish("r/expiring", "e", retain: true);
+        expiring.GetOrCreateProperties().MessageExpiryInterval = 10;
+        pub.Handle(expiring);
+        h.Broker.PublishFromBroker("$SYS/broker/uptime", "1 seconds"u8.ToArray(), retain: true);
+        Assert.Equal(["r/expiring", "r/kept"], store.LoadRetained().Select(m => m.Topic).Order());
+
+        h.Time.Advance(TimeSpan.FromSeconds(11));
+        var restarted = new ChannelHarness(store: store, time: h.Time);
+        Assert.Equal(1, restarted.Broker.RetainedCount);
+        Assert.Equal(["r/kept"], store.LoadRetained().Select(m => m.Topic)); // the expired one is forgotten too
+        var (sub, subOut, _) = restarted.Connect("sub");
+        sub.Handle(ChannelHarness.Subscribe(1, ("r/#", QoS.AtLeastOnce)));
+        var got = Assert.Single(subOut.Publishes());
+        Assert.Equal(("r/kept", "k", true), (got.Topic, got.Payload, got.Fields.Retain));
+        Assert.True(restarted.Broker.HeldBytes > 0);
+    }
+
+    [Fact]
+    public void Totals_GoOnFromTheLastRun()
+    {
+        var store = new MemorySessionStore();
+        var h = new ChannelHarness(store: store);
+        var (pub, _, _) = h.Connect("pub");
+        for (int i = 0; i < 3; i++) pub.Handle(ChannelHarness.Publish("t", "x"));
+        h.Broker.SaveTotals();
+        Assert.Equal(3, store.LoadTotals()!.PublishReceived);
+
+        var restarted = new ChannelHarness(store: store, time: h.Time);
+        var (again, _, _) = restarted.Connect("pub");
+        again.Handle(ChannelHarness.Publish("t", "x"));
+        Assert.Equal(4, restarted.Broker.Stats.PublishReceived);
+        Assert.Equal(2, restarted.Broker.Stats.ConnectsTotal);
+    }
 }

@@ -11,7 +11,12 @@ namespace Midge.Core.Sessions.Store;
 /// </summary>
 internal static class StoredForms
 {
+    /// <summary>The stored form of <paramref name="message"/>: made on first use and kept on the message, so every
+    /// session that records it passes the same record (a store keeps one copy).</summary>
     public static StoredMessage ToStored(Message message, long nowMs, DateTimeOffset utcNow) =>
+        message.StoredForm ??= Create(message, nowMs, utcNow);
+
+    private static StoredMessage Create(Message message, long nowMs, DateTimeOffset utcNow) =>
         new(message.Topic, message.Payload, message.QoS, message.Retain)
         {
             Properties = message.Properties?.ToMqttProperties(),
