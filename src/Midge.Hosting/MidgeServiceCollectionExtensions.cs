@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Midge.Config;
 using Midge.Core;
+using Midge.Persistence;
 using Midge.Transport;
 
 namespace Midge.Hosting;
@@ -25,13 +26,24 @@ public static class MidgeServiceCollectionExtensions
     {
         var options = new MidgeOptions();
         configure?.Invoke(options);
-        return services.AddMidge(options, sp => new Broker(options.Config, sp.GetService<ILoggerFactory>()));
+        return services.AddMidge(options, sp =>
+        {
+            // persistence true: the store is opened (a Mosquitto database taken over) before the broker restores from it;
+            // a StoreException names the file and what to do.
+            var loggers = sp.GetService<ILoggerFactory>();
+            var persistent = options.Config.Persistence ? PersistentStore.Open(options.Config, loggers) : null;
+            var broker = new Broker(options.Config, loggers, null, persistent?.Store);
+            persistent?.RouteTakenOver(broker);
+            return broker;
+        });
     }
 
     /// <summary>
     /// Adds a broker the caller made (to catch a bad password or ACL file before the host starts, say), with
     /// <paramref name="options"/>' version and hooks; <paramref name="broker"/>'s configuration is the one used.
-    /// <paramref name="tls"/>: the listeners' certificates, when the caller loaded them (to reload them later).
+    /// <paramref name="tls"/>: the listeners' certificates, when the caller loaded them (to reload them later). A session
+    /// store the broker was given is the host's from now on: when the host stops, after the clients are gone, the
+    /// running totals are saved and the store is disposed (if it is <see cref="IDisposable"/>).
     /// </summary>
     public static IServiceCollection AddMidge(this IServiceCollection services, Broker broker, MidgeOptions? options = null,
         TlsCertificateStore? tls = null)

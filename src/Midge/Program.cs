@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core;
 using Midge.Hosting;
+using Midge.Persistence;
 using Midge.Transport;
 
 namespace Midge;
@@ -129,12 +130,18 @@ public static partial class Program
         using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(loggerProvider));
         var log = loggerFactory.CreateLogger("Midge");
         Broker broker;
+        PersistentStore? persistent = null;
         try
         {
-            broker = new Broker(config, loggerFactory);
+            // persistence true: the file is opened (Mosquitto's mosquitto.db converted first) and the broker restores
+            // its sessions and retained messages from it; the hosting closes it when the broker stops.
+            if (config.Persistence) persistent = PersistentStore.Open(config, loggerFactory);
+            broker = new Broker(config, loggerFactory, null, persistent?.Store);
+            persistent?.RouteTakenOver(broker);
         }
-        catch (Exception ex) when (ex is Midge.Security.SecurityFileException or Midge.Security.AclFileException)
+        catch (Exception ex) when (ex is Midge.Security.SecurityFileException or Midge.Security.AclFileException or StoreException)
         {
+            persistent?.Dispose();
             Log.StartFailed(log, ex.Message);
             return 1;
         }

@@ -43,6 +43,9 @@ public static class MosquittoClients
         }
 
         /// <summary>Waits until it has printed <paramref name="message"/> (in its <c>-F</c> format); false on timeout.</summary>
+        /// <summary>What it printed so far (message lines start with <see cref="Marker"/>).</summary>
+        public string Output => process.Stdout;
+
         public Task<bool> WaitForMessageAsync(string message, TimeSpan timeout) => process.WaitForOutputAsync(Marker + message, timeout);
 
         public void Dispose() => process.Dispose();
