@@ -88,6 +88,7 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
 
     private readonly long _length = stream.Length;
     private long _position;
+    private long _chunkOffset; // where the chunk being read starts (warnings name it)
     private byte[] _buffer = new byte[256];
     private int _version;
     private ulong _lastDbId;
@@ -111,7 +112,7 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
         ReadHeader();
         while (_position < _length)
         {
-            long chunkOffset = _position;
+            long chunkOffset = _chunkOffset = _position;
             if (_length - _position < ChunkHeaderSize)
             {
                 throw Fail(chunkOffset, $"truncated chunk header: {_length - _position} bytes left, a chunk header takes {ChunkHeaderSize}");
@@ -142,7 +143,8 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
 
     private void ReadHeader()
     {
-        if (_length < Magic.Length || !Fill(Magic.Length).SequenceEqual(Magic))
+        int magicLength = (int)Math.Min(_length, Magic.Length);
+        if (!Fill(magicLength).SequenceEqual(Magic[..magicLength]))
         {
             throw Fail(0, "not a Mosquitto persistence file (bad magic: it does not start with 00 B5 00 \"mosquitto db\")");
         }
@@ -172,7 +174,7 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
 
     private void ReadClient(ChunkReader body)
     {
-        long offset = body.Offset;
+        long offset = _chunkOffset;
         body.Need(_version == 6 ? ClientSizeV6 : ClientSizeV5, "client");
         long expiryTime = body.I64Native();
         uint interval = body.U32();
@@ -197,13 +199,14 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
         session.ExpiryInterval = interval;
         // Mosquitto writes when the session expires (disconnection + interval); a 3.x session never does.
         session.DisconnectedAt = expiryTime > 0 && interval != uint.MaxValue
-            ? DateTimeOffset.FromUnixTimeSeconds(expiryTime - interval)
+            ? UnixTime(expiryTime - interval, offset + ChunkHeaderSize, "session expiry time")
             : now;
     }
 
     private void ReadMessage(ChunkReader body)
     {
         long offset = body.Offset;
+        long chunkOffset = _chunkOffset;
         body.Need(MessageSize, "stored message");
         ulong storeId = body.U64Native();
         long expiryTime = body.I64Native();
@@ -235,14 +238,14 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
             Properties = properties,
             OriginClientId = sourceId,
             OriginUserName = sourceUserName,
-            ExpiresAt = expiryTime > 0 ? DateTimeOffset.FromUnixTimeSeconds(expiryTime) : null,
+            ExpiresAt = expiryTime > 0 ? UnixTime(expiryTime, offset + 8, "message expiry time") : null,
         };
-        if (!_messages.TryAdd(storeId, message)) _warnings.Add($"stored message at byte {offset} repeats store id {storeId}: the first kept");
+        if (!_messages.TryAdd(storeId, message)) _warnings.Add($"stored message at byte {chunkOffset} repeats store id {storeId}: the first kept");
     }
 
     private void ReadClientMessage(ChunkReader body)
     {
-        long offset = body.Offset;
+        long offset = _chunkOffset;
         body.Need(ClientMessageSize, "client message");
         ulong storeId = body.U64Native();
         ushort packetId = (ushort)body.U16();
@@ -260,7 +263,7 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
 
     private void ReadSubscription(ChunkReader body)
     {
-        long offset = body.Offset;
+        long offset = _chunkOffset;
         body.Need(SubscriptionSize, "subscription");
         uint identifier = body.U32();
         int idLength = body.U16();
@@ -495,6 +498,13 @@ internal sealed class MosquittoDbReader(Stream stream, string path, DateTimeOffs
     }
 
     public MosquittoDbException Fail(long offset, string problem) => new(path, offset, problem);
+
+    private DateTimeOffset UnixTime(long seconds, long offset, string what)
+    {
+        const long Min = -62135596800, Max = 253402300799; // what DateTimeOffset holds
+        if (seconds is < Min or > Max) throw Fail(offset, $"{what} of {seconds} s since 1970 is out of range");
+        return DateTimeOffset.FromUnixTimeSeconds(seconds);
+    }
 
     private sealed class SessionBuilder(string clientId, long firstOffset)
     {
