@@ -169,7 +169,8 @@ public sealed class PersistenceTests : IDisposable
         // The real Mosquitto saves a persistent session with queued messages, and a retained message.
         int port = FreePort.Next();
         string conf = Path.Combine(_data, "mosquitto-broker.conf");
-        await File.WriteAllLinesAsync(conf, [$"listener {port} 127.0.0.1", "allow_anonymous true", .. Persistence()]);
+        // As root, Mosquitto would switch to the mosquitto user, which cannot write the test's directory.
+        await File.WriteAllLinesAsync(conf, [$"listener {port} 127.0.0.1", "allow_anonymous true", $"user {Environment.UserName}", .. Persistence()]);
         using (var mosquitto = PeerProcess.Start("/usr/sbin/mosquitto", ["-c", conf]))
         {
             Assert.True(await WaitForPortAsync(port), mosquitto.Stderr);

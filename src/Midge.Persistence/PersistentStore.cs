@@ -1,0 +1,141 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Midge.Config;
+using Midge.Core;
+
+namespace Midge.Persistence;
+
+/// <summary>
+/// The store that <c>persistence true</c> asks for: <see cref="SqliteSessionStore"/> in the file that
+/// <c>persistence_location</c> and <c>persistence_file</c> name, written as <c>persistence_mode</c>,
+/// <c>autosave_interval</c> and <c>autosave_on_changes</c> say. A Mosquitto database found there (Mosquitto's default
+/// file name is Midge's) is taken over on the first start: its sessions and retained messages are converted into a new
+/// store in the same place, and Mosquitto's file is kept beside it as <c>mosquitto.db.mosquitto</c>.
+/// </summary>
+public sealed class PersistentStore : IDisposable
+{
+    /// <summary>The suffix of the Mosquitto database that a takeover kept.</summary>
+    public const string MosquittoBackupSuffix = ".mosquitto";
+
+    private IReadOnlyList<IncomingMessage> _takenOverIncoming;
+
+    private PersistentStore(SqliteSessionStore store, IReadOnlyList<IncomingMessage> takenOverIncoming)
+    {
+        Store = store;
+        _takenOverIncoming = takenOverIncoming;
+    }
+
+    /// <summary>The store, for the broker (<see cref="Broker(BrokerConfig, ILoggerFactory?, TimeProvider?, Core.Sessions.Store.ISessionStore?)"/>).</summary>
+    public SqliteSessionStore Store { get; }
+
+    /// <summary>Opens (or creates) the persistence file of <paramref name="config"/>. Throws
+    /// <see cref="StoreException"/>, naming the file and what to do, when it cannot be used.</summary>
+    public static PersistentStore Open(BrokerConfig config, ILoggerFactory? loggers = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Midge.Persistence");
+        string path = Path.GetFullPath(config.PersistencePath);
+        var options = Options(config);
+        try
+        {
+            return new PersistentStore(SqliteSessionStore.Open(path, options, logger), []);
+        }
+        catch (MosquittoDatabaseException)
+        {
+            var incoming = TakeOver(path, logger);
+            return new PersistentStore(SqliteSessionStore.Open(path, options, logger), incoming);
+        }
+    }
+
+    /// <summary>The store's options from the configuration.</summary>
+    public static SqliteStoreOptions Options(BrokerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        bool snapshot = config.PersistenceMode == PersistenceMode.Snapshot;
+        return new SqliteStoreOptions
+        {
+            Mode = snapshot ? StoreMode.Snapshot : StoreMode.Durable,
+            AutosaveInterval = config.AutosaveOnChanges ? TimeSpan.Zero : TimeSpan.FromSeconds(config.AutosaveInterval),
+            AutosaveOnChanges = config.AutosaveOnChanges ? config.AutosaveInterval : 0,
+        };
+    }
+
+    /// <summary>
+    /// Routes the client QoS 2 messages that Mosquitto had received and not yet routed when it stopped (it routes at
+    /// PUBREL): once, right after the broker restored the converted sessions and before any client connects.
+    /// </summary>
+    public void RouteTakenOver(Broker broker)
+    {
+        ArgumentNullException.ThrowIfNull(broker);
+        foreach (var m in _takenOverIncoming) broker.RouteTakenOverQoS2(m.ClientId, m.PacketId, m.Message);
+        _takenOverIncoming = [];
+    }
+
+    /// <summary>Writes what is pending and closes the file.</summary>
+    public void Dispose() => Store.Dispose();
+
+    /// <summary>
+    /// Converts Mosquitto's database at <paramref name="path"/> into a Midge store at the same path: written complete
+    /// to a new file first, then Mosquitto's file is renamed to <c>path.mosquitto</c> and the new one takes its name,
+    /// so a failure on the way leaves Mosquitto's file where it was.
+    /// </summary>
+    private static IReadOnlyList<IncomingMessage> TakeOver(string path, ILogger logger)
+    {
+        string backup = path + MosquittoBackupSuffix;
+        if (File.Exists(backup))
+        {
+            throw new StoreException(path, $"it is a Mosquitto database, and {backup} (an earlier takeover's copy) exists too; " +
+                "move one of them away");
+        }
+        MosquittoDbContents contents;
+        try
+        {
+            contents = MosquittoDb.Read(path, DateTimeOffset.UtcNow);
+        }
+        catch (MosquittoDbException ex)
+        {
+            throw new StoreException(path, $"it is a Mosquitto database that cannot be read ({ex.Problem} at byte {ex.Offset}); " +
+                "move it away to start without its sessions and retained messages", ex);
+        }
+        foreach (var warning in contents.Warnings) TakeOverLog.TakeOverWarning(logger, path, warning);
+
+        string converting = path + ".converting";
+        DeleteStore(converting);
+        using (var store = SqliteSessionStore.Open(converting, new SqliteStoreOptions(), logger))
+        {
+            foreach (var session in contents.Sessions) store.SessionSaved(session);
+            foreach (var retained in contents.Retained) store.RetainedSet(retained);
+            store.FlushAsync().AsTask().GetAwaiter().GetResult();
+        }
+        try
+        {
+            File.Move(path, backup);
+            File.Move(converting, path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StoreException(path, $"its conversion from Mosquitto's format could not take its place ({ex.Message})", ex);
+        }
+        TakeOverLog.TookOver(logger, path, contents.Version, contents.Sessions.Count, contents.Retained.Count, contents.IncomingQoS2.Count, backup);
+        return contents.IncomingQoS2;
+    }
+
+    private static void DeleteStore(string path)
+    {
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+        {
+            if (File.Exists(file)) File.Delete(file);
+        }
+    }
+}
+
+/// <summary>What a takeover of Mosquitto's database logs (event ids 6101 on).</summary>
+internal static partial class TakeOverLog
+{
+    [LoggerMessage(6101, LogLevel.Warning, "Taking over Mosquitto's database {Path}: {Warning}")]
+    public static partial void TakeOverWarning(ILogger logger, string path, string warning);
+
+    [LoggerMessage(6102, LogLevel.Information, "Took over Mosquitto's database {Path} (format {Version}): {Sessions} sessions, " +
+        "{Retained} retained messages, {Incoming} QoS 2 messages awaiting PUBREL; Mosquitto's file is kept as {Backup}.")]
+    public static partial void TookOver(ILogger logger, string path, int version, int sessions, int retained, int incoming, string backup);
+}
