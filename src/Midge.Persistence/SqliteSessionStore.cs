@@ -221,7 +221,8 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
             else
             {
                 changes.Add(change);
-                if (_writerWaiting && IsDue(changes.Count))
+                // The first change wakes a writer that waited for one (it then waits for its autosave time, if any).
+                if (_writerWaiting && (changes.Count == 1 || IsDue(changes.Count)))
                 {
                     _writerWaiting = false;
                     Monitor.Pulse(_gate);
