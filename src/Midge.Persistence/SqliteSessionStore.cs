@@ -179,8 +179,11 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
             {
                 StoreLog.CloseFailed(_logger, Path, e.Message);
             }
-            _tables.Dispose();
-            _connection.Dispose();
+            finally
+            {
+                _tables.Dispose();
+                _connection.Dispose();
+            }
         }
     }
 
@@ -296,10 +299,12 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     }
 
     /// <summary>Ends the write of <paramref name="batch"/>: counts it and completes its flushes, or puts its changes
-    /// back in front of the pending ones and fails its flushes. Returns whether it failed.</summary>
+    /// back in front of the pending ones and fails its flushes (and, when closing, those of the pending batch: no
+    /// flush can succeed any more). Returns whether it failed.</summary>
     private bool Finish(Batch batch, Exception? error)
     {
-        int count = batch.Changes.Count;
+        int count = batch.Changes.Count, unwritten = 0;
+        var failure = error is null ? null : Failure(error);
         bool wasFailing;
         TaskCompletionSource? done, lost = null;
         lock (_gate)
@@ -308,10 +313,10 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
             done = batch.Done;
             batch.Done = null;
             wasFailing = _failing;
-            _failing = error is not null;
+            _failing = failure is not null;
             long now = Environment.TickCount64;
             _autosaveAt = now + (long)_options.AutosaveInterval.TotalMilliseconds;
-            if (error is null)
+            if (failure is null)
             {
                 _commitCount++;
                 _changesWritten += count;
@@ -321,37 +326,31 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
                 _retryAt = now + (long)RetryDelay.TotalMilliseconds;
                 batch.Changes.AddRange(_pending.Changes);
                 (_pending.Changes, batch.Changes) = (batch.Changes, _pending.Changes);
-                if (_closing) lost = Refuse(error);
+                unwritten = _pending.Changes.Count;
+                if (_closing)
+                {
+                    _refusal = failure;
+                    (lost, _pending.Done) = (_pending.Done, null);
+                }
             }
             batch.Changes.Clear();
         }
-        if (error is null)
+        if (failure is null)
         {
             if (wasFailing) StoreLog.Recovered(_logger, Path, count);
             done?.SetResult();
             return false;
         }
-        var failure = Failure(error);
-        Report(failure, count, wasFailing);
+        Report(failure, count, unwritten, wasFailing);
         done?.SetException(failure);
         lost?.SetException(failure);
         return true;
     }
 
-    /// <summary>Closing with changes that could not be written: no flush can succeed any more. Returns the task of
-    /// the pending batch, to fail. Under the gate.</summary>
-    private TaskCompletionSource? Refuse(Exception error)
-    {
-        _refusal = Failure(error);
-        var pending = _pending.Done;
-        _pending.Done = null;
-        return pending;
-    }
-
-    private void Report(StoreException failure, int count, bool wasFailing)
+    private void Report(StoreException failure, int count, int unwritten, bool wasFailing)
     {
         string problem = failure.InnerException?.Message ?? failure.Message;
-        if (_closing) StoreLog.LostOnClose(_logger, Path, _pending.Changes.Count, problem);
+        if (_closing) StoreLog.LostOnClose(_logger, Path, unwritten, problem);
         else if (wasFailing) StoreLog.WriteFailedAgain(_logger, Path, count, problem);
         else StoreLog.WriteFailed(_logger, Path, count, problem);
     }

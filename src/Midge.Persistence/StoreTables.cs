@@ -117,9 +117,6 @@ internal sealed class StoreTables : IDisposable
         _counted = true;
     }
 
-    /// <summary>How many sessions and stored messages there are.</summary>
-    public (int Sessions, int Messages) Counts => (_sessions.Count, _held.Count);
-
     private void Apply(in Change c)
     {
         if (c.Kind == ChangeKind.SessionSaved)
