@@ -1,0 +1,83 @@
+using Midge.Core.Sessions;
+using Midge.Core.Sessions.Store;
+using Midge.Protocol;
+using static Midge.Persistence.Tests.Records;
+
+namespace Midge.Persistence.Tests;
+
+/// <summary>A message the broker fans out to many sessions (one <see cref="StoredMessage"/>) is stored once, and
+/// deleted with its last reference, across a reopen too.</summary>
+public sealed class SharedMessageTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    private string StorePath => _directory.File("store.db");
+
+    private long MessageRows => Count(StorePath, "SELECT count(*) FROM messages");
+
+    [Fact]
+    public async Task OneMessage_InManySessions_IsStoredOnce_AndGoesWithItsLastReference()
+    {
+        using var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        var shared = Msg("fan/out", "to everyone");
+        for (int i = 0; i < 100; i++)
+        {
+            store.SessionSaved(Session("c" + i));
+            store.MessageQueued("c" + i, Queued(1, shared));
+        }
+        await store.FlushAsync();
+        Assert.Equal(1, MessageRows);
+        Assert.Equal(100, Count(StorePath, "SELECT count(*) FROM queued"));
+
+        for (int i = 0; i < 98; i++) store.MessageDequeued("c" + i, 1);
+        store.SessionRemoved("c98");
+        await store.FlushAsync();
+        Assert.Equal(1, MessageRows);
+
+        store.SessionRemoved("c99"); // the last session that held it
+        await store.FlushAsync();
+        Assert.Equal(0, MessageRows);
+    }
+
+    [Fact]
+    public async Task References_AreCountedAgain_WhenTheStoreOpens()
+    {
+        var shared = Msg("fan/out", "kept") with { Retain = true };
+        using (var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions()))
+        {
+            store.SessionSaved(Session("a"));
+            store.SessionSaved(Session("b"));
+            store.MessageQueued("a", Queued(1, shared));
+            store.InflightAdded("b", new InflightMessage(7, 1, shared, QoS.AtLeastOnce, false, null, InflightState.AwaitingPubAck));
+            store.WillChanged("b", new StoredWill(shared, 0));
+            store.RetainedSet(shared);
+        }
+        Assert.Equal(1, MessageRows);
+
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        var loaded = reopened.LoadAll().ToDictionary(s => s.ClientId);
+        Assert.Same(loaded["a"].Queued[0].Message, loaded["b"].Inflight[0].Message); // read once, shared again
+
+        reopened.MessageDequeued("a", 1);
+        reopened.InflightCompleted("b", 7);
+        reopened.WillChanged("b", null);
+        await reopened.FlushAsync();
+        Assert.Equal(1, MessageRows); // the retained message still holds it
+        reopened.RetainedRemoved("fan/out");
+        await reopened.FlushAsync();
+        Assert.Equal(0, MessageRows);
+    }
+
+    [Fact]
+    public async Task EqualMessages_ThatAreNotTheSameInstance_AreStoredApart()
+    {
+        using var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        store.SessionSaved(Session("c"));
+        store.MessageQueued("c", Queued(1, Msg("t", "same")));
+        store.MessageQueued("c", Queued(2, Msg("t", "same")));
+        await store.FlushAsync();
+        Assert.Equal(2, MessageRows);
+    }
+
+    public void Dispose() => _directory.Dispose();
+}
