@@ -118,6 +118,9 @@ public sealed record ListenerConfig
     public string? AclFile { get; init; }
     /// <summary>Address lists, connection rate, pending handshakes, CONNECT timeout (ProtectionConfig.cs).</summary>
     public ListenerProtection Protection { get; init; } = new();
+    /// <summary><c>enable_proxy_protocol</c>: 1 or 2, every connection starts with a PROXY protocol header of that
+    /// version, whose address is the client's; 0 = off.</summary>
+    public int ProxyProtocol { get; init; }
     public ConfigSource Source { get; init; }
 }
 

@@ -13,6 +13,9 @@ public static partial class ConfigParser
         public int ConnectTimeoutSeconds = 10;
         public readonly List<IPNetwork> AllowAddresses = [];
         public readonly List<IPNetwork> DenyAddresses = [];
+        public readonly List<IPNetwork> TrustedProxies = [];
+        public ConfigSource? TrustedProxiesSource;
+        public int ProxyProtocol;
 
         public ListenerProtection BuildProtection() => new()
         {
@@ -21,6 +24,7 @@ public static partial class ConfigParser
             ConnectTimeoutSeconds = ConnectTimeoutSeconds,
             AllowAddresses = [.. AllowAddresses],
             DenyAddresses = [.. DenyAddresses],
+            TrustedProxies = [.. TrustedProxies],
         };
     }
 
@@ -53,6 +57,27 @@ public static partial class ConfigParser
                     }
                     var l = ListenerFor(line);
                     (line.Name == "allow_address" ? l.AllowAddresses : l.DenyAddresses).Add(network);
+                    return true;
+                }
+                case "enable_proxy_protocol":
+                    // Mosquitto 2.1's option: the listener takes headers of this one version.
+                    ListenerFor(line).ProxyProtocol = (int)line.Integer(1, 2, "must be 1 (PROXY protocol v1) or 2 (v2)");
+                    return true;
+                case "websockets_trusted_proxies":
+                {
+                    var tokens = line.Tokens();
+                    if (tokens.Count == 0) Fail(line.Source, $"option '{line.Name}' needs a value");
+                    var l = ListenerFor(line);
+                    foreach (var v in tokens)
+                    {
+                        if (!ListenerProtection.TryParseNetwork(v, out var network))
+                        {
+                            Fail(line.Source, $"'{line.Name}' takes IPv4 or IPv6 addresses with an optional /prefix " +
+                                $"(such as 10.0.0.0/8 127.0.0.1), got '{v}'");
+                        }
+                        l.TrustedProxies.Add(network);
+                    }
+                    l.TrustedProxiesSource ??= line.Source;
                     return true;
                 }
 

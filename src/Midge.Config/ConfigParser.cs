@@ -388,7 +388,7 @@ public static partial class ConfigParser
                     return;
                 case "websockets_log_level":
                     line.Integer(0, int.MaxValue, "must be a log level (a number)");
-                    Notice(line, "'websockets_log_level' has no effect: WebSocket events are logged with the broker's own log_type");
+                    Notice(line, "'websockets_log_level' has no effect: WebSocket connections are logged under 'log_type websockets'");
                     return;
                 case "socket_domain":
                 {
@@ -925,6 +925,10 @@ public static partial class ConfigParser
                 {
                     Fail(httpDir, "'http_dir' needs 'protocol websockets' on its listener");
                 }
+                if (l.TrustedProxiesSource is { } trusted && l.Protocol != ListenerProtocol.WebSockets)
+                {
+                    Fail(trusted, "'websockets_trusted_proxies' needs 'protocol websockets' on its listener");
+                }
                 built.Add(new ListenerConfig
                 {
                     Port = l.Port,
@@ -948,6 +952,7 @@ public static partial class ConfigParser
                     ServerReference = l.ServerReference,
                     ServerMoved = l.ServerMoved,
                     Protection = l.BuildProtection(),
+                    ProxyProtocol = l.ProxyProtocol,
                     Source = l.Source,
                 });
             }

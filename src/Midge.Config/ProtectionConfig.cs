@@ -20,15 +20,19 @@ public sealed record ListenerProtection
     public IReadOnlyList<IPNetwork> AllowAddresses { get; init; } = [];
     /// <summary><c>deny_address</c>: these networks may not connect (deny wins over allow).</summary>
     public IReadOnlyList<IPNetwork> DenyAddresses { get; init; } = [];
+    /// <summary><c>websockets_trusted_proxies</c>: peers of a WebSocket listener whose <c>X-Forwarded-For</c> header is
+    /// believed; empty = the header is ignored.</summary>
+    public IReadOnlyList<IPNetwork> TrustedProxies { get; init; } = [];
 
     /// <summary>Value equality, lists compared element by element (so a re-parsed configuration compares equal).</summary>
     public bool Equals(ListenerProtection? other) =>
         other is not null && MaxConnectionRate == other.MaxConnectionRate &&
         MaxPendingConnections == other.MaxPendingConnections && ConnectTimeoutSeconds == other.ConnectTimeoutSeconds &&
-        AllowAddresses.SequenceEqual(other.AllowAddresses) && DenyAddresses.SequenceEqual(other.DenyAddresses);
+        AllowAddresses.SequenceEqual(other.AllowAddresses) && DenyAddresses.SequenceEqual(other.DenyAddresses) &&
+        TrustedProxies.SequenceEqual(other.TrustedProxies);
 
     public override int GetHashCode() =>
-        HashCode.Combine(MaxConnectionRate, MaxPendingConnections, ConnectTimeoutSeconds, AllowAddresses.Count, DenyAddresses.Count);
+        HashCode.Combine(MaxConnectionRate, MaxPendingConnections, ConnectTimeoutSeconds, AllowAddresses.Count, DenyAddresses.Count, TrustedProxies.Count);
 
     /// <summary>True when the allow/deny lists let <paramref name="address"/> in. IPv4-mapped IPv6 addresses
     /// (from dual-mode sockets) are matched as IPv4.</summary>
@@ -42,6 +46,17 @@ public sealed record ListenerProtection
         }
         if (AllowAddresses.Count == 0) return true;
         foreach (var net in AllowAddresses)
+        {
+            if (net.Contains(address)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>True when <paramref name="address"/> is one of <see cref="TrustedProxies"/> (IPv4-mapped as IPv4).</summary>
+    public bool Trusts(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        foreach (var net in TrustedProxies)
         {
             if (net.Contains(address)) return true;
         }

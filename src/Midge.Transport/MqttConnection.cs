@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Midge.Config;
@@ -55,11 +56,16 @@ internal sealed partial class MqttConnection : IClientOutput
         _context = context;
         _socket = context is SocketConnection { HasPipes: false } socket ? socket : null;
         _broker = broker;
-        _channel = new MqttChannel(broker, listener, this, listener.UnixSocketPath ?? (object?)context.RemoteEndPoint ?? context.ConnectionId, localOnlyMode)
+        _channel = new MqttChannel(broker, listener, this, RemoteOf(context, listener), localOnlyMode)
         {
             CertificateUserName = certificateUserName,
         };
     }
+
+    /// <summary>The client's address: the socket's peer, or the one a PROXY header named; a Unix socket listener's
+    /// path unless a header named an address.</summary>
+    private static object RemoteOf(ConnectionContext context, ListenerConfig listener) =>
+        context.RemoteEndPoint as IPEndPoint ?? listener.UnixSocketPath ?? (object?)context.RemoteEndPoint ?? context.ConnectionId;
 
     public int Backlog => Volatile.Read(ref _backlog);
 

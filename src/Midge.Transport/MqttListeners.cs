@@ -46,9 +46,12 @@ public static class MqttListeners
         {
             // Address lists, connection rate, pending handshakes: one guard per listener (ConnectionGuard.cs).
             var guard = new ConnectionGuard(listener, logger);
+            // enable_proxy_protocol: the header is read first of all, so the guard and everything after it see the
+            // client's address (ProxyProtocolGate.cs).
+            var proxy = listener.ProxyProtocol == 0 ? null : new ProxyProtocolGate(listener, logger);
             if (listener.UnixSocketPath is { } path)
             {
-                ListenUnix(options, broker, logger, tls, listener, guard, path);
+                ListenUnix(options, broker, logger, tls, listener, proxy, guard, path);
                 continue;
             }
             foreach (var endpoint in EndPoints(listener))
@@ -60,7 +63,7 @@ public static class MqttListeners
                     : tls?.For(l) ?? throw new InvalidOperationException($"{l.Source}: TLS listener without loaded certificates");
                 if (l.Protocol == ListenerProtocol.WebSockets)
                 {
-                    ListenWebSockets(options, new WebSocketListener(broker, l, local, limiter, logger), endpoint, guard, secure, logger);
+                    ListenWebSockets(options, new WebSocketListener(broker, l, local, limiter, logger), endpoint, proxy, guard, secure, logger);
                     continue;
                 }
                 ConnectionDelegate mqtt = context => HandleAsync(context, broker, l, local, limiter);
@@ -68,13 +71,15 @@ public static class MqttListeners
                 {
                     // Plain TCP: Midge's socket transport runs the pipeline itself (Sockets/SocketTransport.cs).
                     var app = guard.IsIdle ? mqtt : guard.Wrap(mqtt);
+                    if (proxy is not null) app = proxy.Wrap(app);
                     options.Listen(new MqttTcpEndPoint(endpoint, app, logger), o => o.Run(c => app(c)));
                 }
                 else
                 {
                     options.Listen(endpoint, o =>
                     {
-                        if (!guard.IsIdle) o.Use(guard.Wrap); // first, so it runs before TLS and MQTT
+                        if (proxy is not null) o.Use(proxy.Wrap); // the PROXY header comes in clear, before TLS
+                        if (!guard.IsIdle) o.Use(guard.Wrap); // then the guard, so it runs before TLS and MQTT
                         o.UseHttps(secure.HandshakeOptions(logger)); // TLS as middleware in front of MQTT
                         o.Run(c => mqtt(c));
                     });
@@ -94,11 +99,12 @@ public static class MqttListeners
     /// that <see cref="WebSocketListener.Mark"/> leaves on each connection and hands the request to the listener.
     /// </summary>
     private static void ListenWebSockets(KestrelServerOptions options, WebSocketListener listener, IPEndPoint endpoint,
-        ConnectionGuard guard, TlsListener? secure, ILogger logger)
+        ProxyProtocolGate? proxy, ConnectionGuard guard, TlsListener? secure, ILogger logger)
     {
         options.Listen(endpoint, o =>
         {
             o.Protocols = HttpProtocols.Http1;
+            if (proxy is not null) o.Use(proxy.Wrap); // before TLS and the HTTP upgrade
             if (!guard.IsIdle) o.Use(guard.Wrap);
             if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
             o.Use(listener.Mark);
@@ -113,7 +119,7 @@ public static class MqttListeners
     /// process's umask leaves (connecting needs write permission on it).
     /// </summary>
     private static void ListenUnix(KestrelServerOptions options, Broker broker, ILogger logger, TlsCertificateStore? tls,
-        ListenerConfig listener, ConnectionGuard guard, string path)
+        ListenerConfig listener, ProxyProtocolGate? proxy, ConnectionGuard guard, string path)
     {
         RemoveStaleSocket(listener, path);
         var limiter = new ConnectionLimit(listener.MaxConnections);
@@ -122,6 +128,7 @@ public static class MqttListeners
         bool local = broker.Config.LocalOnlyMode;
         options.ListenUnixSocket(path, o =>
         {
+            if (proxy is not null) o.Use(proxy.Wrap);
             if (!guard.IsIdle) o.Use(guard.Wrap);
             if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
             o.Run(c => HandleAsync(c, broker, listener, local, limiter));

@@ -177,6 +177,7 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         "Subscribe" => LogTypes.Subscribe,
         "Unsubscribe" => LogTypes.Unsubscribe,
         { } name when name.StartsWith("Notice.", StringComparison.Ordinal) => LogTypes.Notice,
+        { } name when name.StartsWith("WebSockets.", StringComparison.Ordinal) => LogTypes.WebSockets,
         _ => level switch
         {
             LogLevel.Trace or LogLevel.Debug => LogTypes.Debug,
@@ -189,12 +190,13 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
 
     /// <summary>
     /// Every type <see cref="TypeOf"/> gives a message of this level. Named events keep to their level: Subscribe and
-    /// Unsubscribe are Debug, Notice.* are Information (a test checks every [LoggerMessage] in Midge's assemblies).
+    /// Unsubscribe are Debug, Notice.* and WebSockets.* (log_type websockets: WebSocket connections opening and closing)
+    /// are Information (a test checks every [LoggerMessage] in Midge's assemblies).
     /// </summary>
     internal static LogTypes TypesAt(LogLevel level) => level switch
     {
         LogLevel.Trace or LogLevel.Debug => LogTypes.Debug | LogTypes.Subscribe | LogTypes.Unsubscribe,
-        LogLevel.Information => LogTypes.Information | LogTypes.Notice,
+        LogLevel.Information => LogTypes.Information | LogTypes.Notice | LogTypes.WebSockets,
         LogLevel.Warning => LogTypes.Warning,
         LogLevel.Error or LogLevel.Critical => LogTypes.Error,
         _ => LogTypes.None,

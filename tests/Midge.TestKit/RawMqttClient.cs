@@ -43,9 +43,11 @@ public sealed class RawMqttClient : IDisposable
     /// <summary>Opens a WebSocket to <c>ws://127.0.0.1:PORT/PATH</c> (<paramref name="tls"/>: <c>wss://</c>, the
     /// certificate not checked) offering <paramref name="subProtocols"/> (default: <c>mqtt</c>). Throws
     /// <see cref="WebSocketException"/> when the handshake is refused; <paramref name="configure"/> may ask for the
-    /// response's details, or add a client certificate.</summary>
+    /// response's details, or add a client certificate; <paramref name="invoker"/>, when given, opens the connection
+    /// (to write a PROXY header first, say).</summary>
     public static async Task<RawMqttClient> ConnectWebSocketAsync(int port, string path = "/mqtt", bool tls = false,
-        string[]? subProtocols = null, Action<ClientWebSocketOptions>? configure = null, ClientWebSocket? socket = null)
+        string[]? subProtocols = null, Action<ClientWebSocketOptions>? configure = null, ClientWebSocket? socket = null,
+        HttpMessageInvoker? invoker = null)
     {
         socket ??= new ClientWebSocket();
         foreach (var protocol in subProtocols ?? ["mqtt"]) socket.Options.AddSubProtocol(protocol);
@@ -54,7 +56,8 @@ public sealed class RawMqttClient : IDisposable
         configure?.Invoke(socket.Options);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         var uri = new Uri($"{(tls ? "wss" : "ws")}://127.0.0.1:{port}{path}");
-        await socket.ConnectAsync(uri, cts.Token);
+        if (invoker is null) await socket.ConnectAsync(uri, cts.Token);
+        else await socket.ConnectAsync(uri, invoker, cts.Token);
         return new RawMqttClient(socket);
     }
 
@@ -66,12 +69,14 @@ public sealed class RawMqttClient : IDisposable
         return new RawMqttClient(tcp);
     }
 
-    /// <summary>Opens a TLS connection to a listener whose certificate is not checked (a test's own PKI).</summary>
-    public static async Task<RawMqttClient> ConnectTlsAsync(int port)
+    /// <summary>Opens a TLS connection to a listener whose certificate is not checked (a test's own PKI);
+    /// <paramref name="preamble"/> (a PROXY header) is sent in clear before the handshake.</summary>
+    public static async Task<RawMqttClient> ConnectTlsAsync(int port, byte[]? preamble = null)
     {
         var tcp = new TcpClient { NoDelay = true };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await tcp.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+        if (preamble is not null) await tcp.GetStream().WriteAsync(preamble, cts.Token);
         var ssl = new System.Net.Security.SslStream(tcp.GetStream());
         await ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
         {

@@ -25,6 +25,7 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
     private IDictionary<object, object?>? _items;
     private FeatureCollection? _features;
     private int _shutDown;
+    private EndPoint? _remote;
 
     public Socket Socket => socket;
 
@@ -60,10 +61,12 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
         set { }
     }
 
+    /// <summary>The socket's peer, or the client a PROXY header named (<see cref="ProxyProtocolGate"/> sets it).</summary>
     public override EndPoint? RemoteEndPoint
     {
         get
         {
+            if (_remote is not null) return _remote;
             try
             {
                 return socket.RemoteEndPoint; // cached by the socket since accept
@@ -73,7 +76,7 @@ internal sealed class SocketConnection(Socket socket, MqttTcpEndPoint listener) 
                 return null;
             }
         }
-        set { }
+        set => _remote = value;
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -86,7 +87,18 @@ internal sealed class WebSocketListener
             http.Response.StatusCode = StatusCodes.Status400BadRequest;
             return;
         }
+        var peer = EndPoint(http.Connection.RemoteIpAddress, http.Connection.RemotePort);
+        var remote = ClientOf(http, peer, _listener.Protection);
+        if (!ReferenceEquals(remote, peer) && !_listener.Protection.Admits(remote!.Address))
+        {
+            // The guard checked the peer (a trusted proxy) when it connected; the client it forwards is checked here.
+            Transport.Log.AddressDenied(_logger, RemoteAddress.Format(remote), Name);
+            http.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return;
+        }
         using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol });
+        string who = RemoteAddress.Format(remote);
+        Log.WebSocketOpened(_logger, who, Name, http.Request.Path.Value ?? "/", subProtocol);
         var features = new FeatureCollection();
         if (http.Features.Get<ITlsConnectionFeature>() is { } tls) features.Set(tls);
         var items = http.Features.Get<IConnectionItemsFeature>()?.Items;
@@ -96,8 +108,49 @@ internal sealed class WebSocketListener
             items.Remove(typeof(ConnectionGuard.PendingSlot));
         }
         var connection = new WebSocketConnection(socket, http.Connection.Id, EndPoint(http.Connection.LocalIpAddress, http.Connection.LocalPort),
-            EndPoint(http.Connection.RemoteIpAddress, http.Connection.RemotePort), features, http.Abort, _logger, Name);
+            remote, features, http.Abort, _logger, Name);
         await connection.RunAsync(context => MqttListeners.HandleAsync(context, _broker, _listener, _localOnly, _limit));
+        Log.WebSocketClosed(_logger, who, Name, socket.CloseStatus is { } status ? ((int)status).ToString(CultureInfo.InvariantCulture) : "none",
+            socket.State.ToString());
+    }
+
+    /// <summary>
+    /// The client behind the request: the TCP peer (or the client its PROXY header named), unless that peer is one of
+    /// <c>websockets_trusted_proxies</c> and the request has <c>X-Forwarded-For</c>. Then the list is read from the right
+    /// (each proxy appends the address it got the request from): trusted proxies are passed over, and the first address
+    /// that is not one is the client; if all are trusted, the left-most is. An entry that is not an address stops the
+    /// walk at the last good one. The header carries no port: the client's is given as 0.
+    /// </summary>
+    internal static IPEndPoint? ClientOf(HttpContext http, IPEndPoint? peer, ListenerProtection protection)
+    {
+        if (peer is null || protection.TrustedProxies.Count == 0 || !protection.Trusts(peer.Address)) return peer;
+        var forwarded = http.Request.Headers["X-Forwarded-For"];
+        if (forwarded.Count == 0) return peer;
+        IPAddress? client = null;
+        for (int h = forwarded.Count - 1; h >= 0; h--)
+        {
+            var entries = (forwarded[h] ?? "").Split(',', StringSplitOptions.TrimEntries);
+            for (int i = entries.Length - 1; i >= 0; i--)
+            {
+                if (!TryParseForwarded(entries[i], out var address)) return client is null ? peer : new IPEndPoint(client, 0);
+                client = address;
+                if (!protection.Trusts(address)) return new IPEndPoint(address, 0);
+            }
+        }
+        return client is null ? peer : new IPEndPoint(client, 0);
+    }
+
+    /// <summary>One entry of X-Forwarded-For: an address, or one with a port (<c>1.2.3.4:80</c>, <c>[::1]:80</c>).</summary>
+    private static bool TryParseForwarded(string entry, out IPAddress address)
+    {
+        if (IPAddress.TryParse(entry, out address!) && (entry.Contains(':', StringComparison.Ordinal) || entry.Count(c => c == '.') == 3)) return true;
+        if (IPEndPoint.TryParse(entry, out var endpoint) && entry.Contains(':', StringComparison.Ordinal))
+        {
+            address = endpoint.Address;
+            return true;
+        }
+        address = IPAddress.None;
+        return false;
     }
 
     /// <summary>The first subprotocol the client offers that is MQTT's, as the client spelled it; null when none is.</summary>
@@ -154,6 +207,12 @@ internal static partial class Log
 {
     [LoggerMessage(130, LogLevel.Warning, "WebSocket handshake from {Remote} on {Listener} refused (400): no MQTT subprotocol offered (mqtt or mqttv3.1; offered: {Offered}).")]
     public static partial void NoSubProtocol(ILogger logger, string remote, string listener, string offered);
+
+    [LoggerMessage(134, LogLevel.Information, "WebSocket connection from {Remote} on {Listener}: path {Path}, subprotocol {SubProtocol}.", EventName = "WebSockets.Opened")]
+    public static partial void WebSocketOpened(ILogger logger, string remote, string listener, string path, string subProtocol);
+
+    [LoggerMessage(135, LogLevel.Information, "WebSocket connection from {Remote} on {Listener} closed (close code {Code}, {State}).", EventName = "WebSockets.Closed")]
+    public static partial void WebSocketClosed(ILogger logger, string remote, string listener, string code, string state);
 
     [LoggerMessage(132, LogLevel.Warning, "HTTP request from {Remote} on {Listener} refused (431): headers larger than websockets_headers_size {Max}.")]
     public static partial void HeadersTooLarge(ILogger logger, string remote, string listener, int max);
