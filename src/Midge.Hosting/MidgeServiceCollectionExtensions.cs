@@ -26,12 +26,15 @@ public static class MidgeServiceCollectionExtensions
     {
         var options = new MidgeOptions();
         configure?.Invoke(options);
+        services.AddSingleton<OwnedStore>();
         return services.AddMidge(options, sp =>
         {
             // persistence true: the store is opened (a Mosquitto database taken over) before the broker restores from it;
-            // a StoreException names the file and what to do.
+            // a StoreException names the file and what to do. The heartbeat closes it at stop; the container lets go
+            // of its lock file when the host is disposed.
             var loggers = sp.GetService<ILoggerFactory>();
             var persistent = options.Config.Persistence ? PersistentStore.Open(options.Config, loggers) : null;
+            sp.GetRequiredService<OwnedStore>().Value = persistent;
             var broker = new Broker(options.Config, loggers, null, persistent?.Store);
             persistent?.RouteTakenOver(broker);
             return broker;
@@ -81,4 +84,13 @@ public static class MidgeServiceCollectionExtensions
             sp.GetRequiredService<IHostApplicationLifetime>()));
         return services;
     }
+}
+
+/// <summary>The persistence store <see cref="MidgeServiceCollectionExtensions.AddMidge(IServiceCollection, Action{MidgeOptions}?)"/>
+/// opened, disposed with the host's services.</summary>
+internal sealed class OwnedStore : IDisposable
+{
+    public PersistentStore? Value { get; set; }
+
+    public void Dispose() => Value?.Dispose();
 }

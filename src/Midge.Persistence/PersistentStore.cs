@@ -18,11 +18,13 @@ public sealed class PersistentStore : IDisposable
     public const string MosquittoBackupSuffix = ".mosquitto";
 
     private IReadOnlyList<IncomingMessage> _takenOverIncoming;
+    private readonly FileStream _lock;
 
-    private PersistentStore(SqliteSessionStore store, IReadOnlyList<IncomingMessage> takenOverIncoming)
+    private PersistentStore(SqliteSessionStore store, IReadOnlyList<IncomingMessage> takenOverIncoming, FileStream fileLock)
     {
         Store = store;
         _takenOverIncoming = takenOverIncoming;
+        _lock = fileLock;
     }
 
     /// <summary>The store, for the broker (<see cref="Broker(BrokerConfig, ILoggerFactory?, TimeProvider?, Core.Sessions.Store.ISessionStore?)"/>).</summary>
@@ -36,14 +38,49 @@ public sealed class PersistentStore : IDisposable
         var logger = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Midge.Persistence");
         string path = Path.GetFullPath(config.PersistencePath);
         var options = Options(config);
+        var fileLock = Lock(path);
         try
         {
-            return new PersistentStore(SqliteSessionStore.Open(path, options, logger), []);
+            try
+            {
+                return new PersistentStore(SqliteSessionStore.Open(path, options, logger), [], fileLock);
+            }
+            catch (MosquittoDatabaseException)
+            {
+                var incoming = TakeOver(path, logger);
+                return new PersistentStore(SqliteSessionStore.Open(path, options, logger), incoming, fileLock);
+            }
         }
-        catch (MosquittoDatabaseException)
+        catch
         {
-            var incoming = TakeOver(path, logger);
-            return new PersistentStore(SqliteSessionStore.Open(path, options, logger), incoming);
+            fileLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Takes <c>path.lock</c> for as long as the store is open: two brokers writing one store would each undo the
+    /// other's changes, so the second is refused (an advisory lock, released by the kernel when the process dies,
+    /// kill -9 included).
+    /// </summary>
+    private static FileStream Lock(string path)
+    {
+        string lockPath = path + ".lock";
+        try
+        {
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            throw new StoreException(path, $"the directory {Path.GetDirectoryName(path)} does not exist; create it or set persistence_location");
+        }
+        catch (IOException ex)
+        {
+            throw new StoreException(path, $"another broker has it open ({lockPath} is locked: {ex.Message}); stop that broker, or give this one its own persistence_location", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new StoreException(path, $"{lockPath} cannot be written ({ex.Message}); give the broker's user write access to {Path.GetDirectoryName(path)}", ex);
         }
     }
 
@@ -71,8 +108,12 @@ public sealed class PersistentStore : IDisposable
         _takenOverIncoming = [];
     }
 
-    /// <summary>Writes what is pending and closes the file.</summary>
-    public void Dispose() => Store.Dispose();
+    /// <summary>Writes what is pending, closes the file and lets go of its lock.</summary>
+    public void Dispose()
+    {
+        Store.Dispose();
+        _lock.Dispose();
+    }
 
     /// <summary>
     /// Converts Mosquitto's database at <paramref name="path"/> into a Midge store at the same path: written complete

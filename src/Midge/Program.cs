@@ -206,6 +206,7 @@ public static partial class Program
         if (arguments.Daemon && Daemon.IsChild) Daemon.Detach();
         SettleStartupHeap();
         await app.WaitForShutdownAsync();
+        persistent?.Dispose(); // the hosting wrote and closed the store after the clients; this lets go of its lock
         if (config.PidFile is { } pid)
         {
             try

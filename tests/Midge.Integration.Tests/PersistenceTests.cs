@@ -164,6 +164,17 @@ public sealed class PersistenceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_second_broker_on_the_same_store_is_refused()
+    {
+        await using var first = await StartAsync();
+        var second = await MidgeProcess.RunAsync(Wait, "-c", WriteConfig(Persistence()));
+        Assert.Equal(1, second.ExitCode);
+        Assert.Contains("another broker has it open", second.Stderr + second.Stdout);
+        Assert.Contains(Path.Combine(_data, "mosquitto.db"), second.Stderr + second.Stdout);
+        await RawMqttClient.AssertRoundTripAsync(first.Port); // the first goes on
+    }
+
+    [Fact]
     public async Task Mosquittos_database_is_taken_over()
     {
         // The real Mosquitto saves a persistent session with queued messages, and a retained message.

@@ -128,10 +128,11 @@ internal sealed class BenchClient : IDisposable
             {
                 ProtocolName = o.Version == ProtocolVersion.V310 ? "MQIsdp" : "MQTT",
                 ProtocolVersion = o.Version,
-                CleanStart = true,
+                CleanStart = !o.Persistent,
                 KeepAlive = o.KeepAlive,
                 ClientId = clientId,
             };
+            if (o.Persistent && o.Version == ProtocolVersion.V500) connect.GetOrCreateProperties().SessionExpiryInterval = 3600;
             await client.SendPacketAsync(connect, ct);
             var (header, packet) = await client.ReadPacketAsync(ct);
             if (packet is not ConnAckPacket ack) throw new IOException($"expected CONNACK, got packet type {header >> 4}");

@@ -56,6 +56,10 @@ internal sealed class BenchOptions
     /// <summary>Flood only: deliveries allowed on the way before publishers pause (0 = no limit).</summary>
     public long MaxOutstanding { get; set; } = 20_000;
     public bool Quiet { get; set; }
+
+    /// <summary>--persistent: every client keeps a session (3.x clean session 0; MQTT 5 Session Expiry 3600 s), so a
+    /// broker with persistence stores what is queued and in flight for it.</summary>
+    public bool Persistent { get; set; }
     /// <summary>
     /// Latency ends at the kernel's arrival time on the subscriber's socket (SO_TIMESTAMPNS) instead of when the
     /// receive loop reads the message, so the generator's own queueing is left out (Linux).
@@ -154,6 +158,7 @@ internal sealed class BenchOptions
           --slow-log FILE  write each measured message slower than --slow-us to FILE: its send time, arrival
                            time (CLOCK_MONOTONIC ns, as perf record -k CLOCK_MONOTONIC) and latency
           --slow-us US     the threshold for --slow-log, microseconds (1000)
+          --persistent     clients keep their sessions (clean session 0, MQTT 5: expiry 3600 s)
           --json           print the summary as JSON on stdout
           --quiet          no live line per second
           --help           this text
@@ -248,6 +253,7 @@ internal sealed class BenchOptions
                 case "--slow-us": o.SlowMicros = Real(0); break;
                 case "--json": o.Json = true; break;
                 case "--quiet": o.Quiet = true; break;
+                case "--persistent": o.Persistent = true; break;
                 case "--help": o.Help = true; break;
                 default: throw new BenchOptionException($"unknown option '{name}'");
             }
