@@ -93,6 +93,10 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     /// <summary>How many changes those batches held.</summary>
     public long ChangesWritten => Interlocked.Read(ref _changesWritten);
 
+    /// <summary>How many of the changes written cancelled out within their batch and were skipped
+    /// (<see cref="BatchCoalescer"/>).</summary>
+    public long ChangesCoalesced => _tables.ChangesCoalesced;
+
     public IReadOnlyList<SessionState> LoadAll() => Load(StoreLoader.LoadSessions);
 
     public IReadOnlyList<StoredMessage> LoadRetained() => Load(StoreLoader.LoadRetained);

@@ -25,6 +25,11 @@ internal sealed class StoreTables : IDisposable
     private readonly Dictionary<long, Held> _held = [];
     private readonly List<long> _released = [];
     private bool _counted;
+    private readonly BatchCoalescer _coalescer = new();
+    private long _changesCoalesced;
+
+    /// <summary>Changes skipped so far because they cancelled out within their batch.</summary>
+    public long ChangesCoalesced => Interlocked.Read(ref _changesCoalesced);
 
     private readonly Statement _begin, _commit, _rollback;
     private readonly Statement _insertSession, _updateSession, _deleteSession;
@@ -80,15 +85,22 @@ internal sealed class StoreTables : IDisposable
             "$a", "$b", "$c", "$d", "$e", "$f", "$g", "$h", "$i", "$j");
     }
 
-    /// <summary>Applies <paramref name="changes"/> in order in one transaction and commits it; on failure rolls it
-    /// back and throws (nothing of the batch is written).</summary>
+    /// <summary>Applies <paramref name="changes"/> in order in one transaction and commits it, less the changes that
+    /// undo each other within the batch (<see cref="BatchCoalescer"/>); on failure rolls it back and throws (nothing of
+    /// the batch is written).</summary>
     public void Write(List<Change> changes)
     {
         _begin.Execute();
         try
         {
             if (!_counted) Count();
-            foreach (ref readonly var change in CollectionsMarshal.AsSpan(changes)) Apply(change);
+            _coalescer.Mark(changes);
+            Interlocked.Add(ref _changesCoalesced, _coalescer.Skipped);
+            var span = CollectionsMarshal.AsSpan(changes);
+            for (int i = 0; i < span.Length; i++)
+            {
+                if (!_coalescer.Skips(i)) Apply(span[i]);
+            }
             _commit.Execute();
         }
         catch
