@@ -10,7 +10,7 @@ namespace Midge.Persistence;
 /// </summary>
 internal sealed class BatchCoalescer
 {
-    private readonly Dictionary<(string Key, ChangeKind Kind, long Number), (int Index, int Generation)> _open = [];
+    private readonly Dictionary<(string Key, ChangeKind Kind, long Number), (int Index, int Generation, bool Skippable)> _open = [];
     private readonly Dictionary<string, int> _generations = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Key, long Number), List<int>> _advances = [];
     private bool[] _skip = [];
@@ -41,7 +41,12 @@ internal sealed class BatchCoalescer
                     Close(c.Key, ChangeKind.MessageQueued, c.Number, i);
                     break;
                 case ChangeKind.InflightAdded:
-                    Open(c.Key, ChangeKind.InflightAdded, ((Core.Sessions.Store.InflightMessage)c.Record!).PacketId, i);
+                    var flight = (Core.Sessions.Store.InflightMessage)c.Record!;
+                    // A move from the queue removes the queued message too. Queued in this batch: that change is
+                    // dropped instead (the row never exists). Queued earlier: this change has a row to remove, so it
+                    // must be written even if its completion follows.
+                    bool consumed = flight.FromQueue == 0 || Consume(c.Key, flight.FromQueue);
+                    Open(c.Key, ChangeKind.InflightAdded, flight.PacketId, i, skippable: consumed);
                     break;
                 case ChangeKind.InflightAdvanced:
                     if (_open.ContainsKey((c.Key, ChangeKind.InflightAdded, c.Number)))
@@ -67,19 +72,34 @@ internal sealed class BatchCoalescer
         _advances.Clear();
     }
 
+    /// <summary>The queued message <paramref name="sequence"/> went in flight: when it was queued in this batch, that
+    /// change is skipped (and its dequeue, if it follows, deletes nothing). Returns whether it was.</summary>
+    private bool Consume(string key, long sequence)
+    {
+        if (!_open.TryGetValue((key, ChangeKind.MessageQueued, sequence), out var queued) ||
+            queued.Generation != _generations.GetValueOrDefault(key))
+        {
+            return false;
+        }
+        _open.Remove((key, ChangeKind.MessageQueued, sequence));
+        _skip[queued.Index] = true;
+        Skipped++;
+        return true;
+    }
+
     /// <summary>Whether the change at <paramref name="index"/> of the last marked batch is to be skipped.</summary>
     public bool Skips(int index) => _skip[index];
 
-    private void Open(string key, ChangeKind kind, long number, int index)
+    private void Open(string key, ChangeKind kind, long number, int index, bool skippable = true)
     {
-        _open[(key, kind, number)] = (index, _generations.GetValueOrDefault(key));
+        _open[(key, kind, number)] = (index, _generations.GetValueOrDefault(key), skippable);
         if (kind == ChangeKind.InflightAdded) _advances.Remove((key, number)); // a new flight: earlier advances are not its
     }
 
     private void Close(string key, ChangeKind openedBy, long number, int index)
     {
         if (!_open.Remove((key, openedBy, number), out var opened)) return;
-        if (opened.Generation != _generations.GetValueOrDefault(key)) return;
+        if (opened.Generation != _generations.GetValueOrDefault(key) || !opened.Skippable) return;
         _skip[opened.Index] = true;
         _skip[index] = true;
         Skipped += 2;

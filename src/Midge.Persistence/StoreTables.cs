@@ -247,6 +247,7 @@ internal sealed class StoreTables : IDisposable
     private void AddInflight(long s, InflightMessage m)
     {
         Release(_deleteInflight, s, m.PacketId); // one already in flight under this id is replaced
+        if (m.FromQueue != 0) Release(_deleteQueued, s, m.FromQueue); // moved from the queue: one change
         _insertInflight.Execute(s, m.PacketId, m.Sequence, Reference(m.Message), (int)m.QoS, m.Retain, Ids(m.SubscriptionIds), (int)m.State);
     }
 

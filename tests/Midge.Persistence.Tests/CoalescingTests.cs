@@ -68,4 +68,43 @@ public sealed class CoalescingTests : IDisposable
         Assert.Empty(state.Inflight);
         Assert.Equal(0, Count(StorePath, "SELECT count(*) FROM messages"));
     }
+
+    [Fact]
+    public void AMoveFromTheQueue_IsOneChange_WhicheverBatchTheQueuedMessageWasWrittenIn()
+    {
+        // Queued and sent in one batch: the queued row never exists; the dequeue after deletes nothing.
+        var store = OpenOneBatch();
+        store.SessionSaved(Session("c"));
+        store.MessageQueued("c", Queued(1, Msg("t", "one")));
+        store.InflightAdded("c", Flight(1, "one") with { FromQueue = 1 });
+        store.MessageDequeued("c", 1);
+        store.MessageQueued("c", Queued(2, Msg("t", "two")));
+        store.InflightAdded("c", Flight(2, "two") with { FromQueue = 2 });
+        store.InflightCompleted("c", 2);
+        store.Dispose();
+        var state = Reload();
+        Assert.Empty(state.Queued);
+        Assert.Equal([(ushort)1], state.Inflight.Select(f => f.PacketId));
+
+        // Queued in an earlier batch, sent and completed in this one: the queued row must still go.
+        store = OpenOneBatch();
+        store.MessageQueued("c", Queued(3, Msg("t", "three")));
+        store.Dispose();
+        store = OpenOneBatch();
+        store.InflightAdded("c", Flight(3, "three") with { FromQueue = 3 });
+        store.InflightCompleted("c", 3);
+        store.Dispose();
+        state = Reload();
+        Assert.Empty(state.Queued);
+        Assert.Equal([(ushort)1], state.Inflight.Select(f => f.PacketId));
+    }
+
+    private static InflightMessage Flight(ushort id, string payload) =>
+        new(id, id, Msg("t", payload), Midge.Protocol.QoS.AtLeastOnce, false, null, Core.Sessions.InflightState.AwaitingPubAck);
+
+    private SessionState Reload()
+    {
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        return Assert.Single(reopened.LoadAll());
+    }
 }

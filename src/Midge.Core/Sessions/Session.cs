@@ -447,18 +447,23 @@ public sealed class Session : ISession
         else
         {
             if (!HasWindowLocked(p.Message)) return false;
-            SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup);
+            SendInflightLocked(output, p.Message, p.QoS, p.Retain, p.SubscriptionIds, nowMs, p.SharedGroup, fromQueue: p.Sequence);
         }
         return true;
     }
 
+    /// <param name="fromQueue">The queue sequence of the message when it waited in the queue (0: it did not): the store
+    /// removes it from the queue with the same change.</param>
     private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs,
-        object? sharedGroup)
+        object? sharedGroup, long fromQueue = 0)
     {
         ushort id = _inflight.NextPacketId();
         if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
         var entry = _inflight.Add(id, message, qos, retain, subscriptionIds, sharedGroup, _broker.Held);
-        Store?.InflightAdded(ClientId, new InflightMessage(id, entry.Sequence, Stored(message, nowMs), qos, retain, subscriptionIds, entry.State));
+        Store?.InflightAdded(ClientId, new InflightMessage(id, entry.Sequence, Stored(message, nowMs), qos, retain, subscriptionIds, entry.State)
+        {
+            FromQueue = fromQueue,
+        });
     }
 
     /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is

@@ -343,6 +343,22 @@ public abstract class SessionStoreContract
     }
 
     [Fact]
+    public void InflightFromTheQueue_LeavesTheQueueInTheSameChange()
+    {
+        var store = CreateStore();
+        store.SessionSaved(Empty("c"));
+        store.MessageQueued("c", new QueuedMessage(1, Msg("t", "waited"), QoS.AtLeastOnce, false, null));
+        store.MessageQueued("c", new QueuedMessage(2, Msg("t", "still waits"), QoS.AtLeastOnce, false, null));
+        store.InflightAdded("c", new InflightMessage(9, 1, Msg("t", "waited"), QoS.AtLeastOnce, false, null, InflightState.AwaitingPubAck)
+        {
+            FromQueue = 1,
+        });
+        var state = LoadOne(store, "c");
+        Assert.Equal([2L], state.Queued.Select(q => q.Sequence));
+        Assert.Equal([(ushort)9], state.Inflight.Select(f => f.PacketId));
+    }
+
+    [Fact]
     public async Task Retained_IsSetReplacedAndRemoved()
     {
         var store = CreateStore();

@@ -80,7 +80,11 @@ public sealed class MemorySessionStore : ISessionStore
         Change(clientId, sequence, static (e, s) => e.Queued.Remove(s));
 
     public void InflightAdded(string clientId, InflightMessage message) =>
-        Change(clientId, message, static (e, m) => e.Inflight[m.PacketId] = m);
+        Change(clientId, message, static (e, m) =>
+        {
+            e.Inflight[m.PacketId] = m with { FromQueue = 0 };
+            if (m.FromQueue != 0) e.Queued.Remove(m.FromQueue);
+        });
 
     public void InflightAdvanced(string clientId, ushort packetId, InflightState state) =>
         Change(clientId, (packetId, state), static (e, s) =>

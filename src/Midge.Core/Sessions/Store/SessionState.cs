@@ -66,7 +66,13 @@ public sealed record QueuedMessage(long Sequence, StoredMessage Message, QoS QoS
 /// <param name="PacketId">The packet id it was sent with: unique among the session's messages in flight.</param>
 /// <param name="Sequence">Send order within the session.</param>
 public sealed record InflightMessage(ushort PacketId, long Sequence, StoredMessage Message, QoS QoS, bool Retain, uint[]? SubscriptionIds,
-    InflightState State);
+    InflightState State)
+{
+    /// <summary>The <see cref="QueuedMessage.Sequence"/> of the queued message that went in flight as this one; 0 when
+    /// it was sent without waiting. A store removes that queued message with this change, so the move from the queue
+    /// into flight is one change: a restart never finds it in both (sent twice) or in neither (lost). Not kept.</summary>
+    public long FromQueue { get; init; }
+}
 
 /// <summary>A client's will.</summary>
 /// <param name="Message">The PUBLISH it becomes (its properties without the Will Delay Interval).</param>
