@@ -36,6 +36,11 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     private readonly Thread _writer;
     /// <summary>Guards the batches and the writer's state; the writer waits on it.</summary>
     private readonly object _gate = new();
+
+    /// <summary>Open groups hold it shared; the writer takes it exclusively to cut a batch, so no batch ends inside a
+    /// group (<see cref="BeginGroup"/>). Only a group's thread (holding no other lock of the store) and the writer (before
+    /// <see cref="_gate"/>) take it, so it cannot deadlock with recording, which never takes it.</summary>
+    private readonly ReaderWriterLockSlim _groups = new(LockRecursionPolicy.SupportsRecursion);
     /// <summary>Held by whoever uses the connection: the writer for a batch, a load, <see cref="Dispose"/>.</summary>
     private readonly object _database = new();
 
@@ -142,6 +147,10 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     public void RetainedRemoved(string topic) => Record(new Change(ChangeKind.RetainedRemoved, topic));
 
     public void TotalsSaved(StoredTotals totals) => Record(new Change(ChangeKind.TotalsSaved, "", totals));
+
+    public void BeginGroup() => _groups.EnterReadLock();
+
+    public void EndGroup() => _groups.ExitReadLock();
 
     /// <summary>Completes when every change recorded before the call is committed: at once when none is pending or
     /// being written; otherwise with the batch that holds the last of them, failing with a
@@ -257,16 +266,36 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     /// store is closing and nothing is pending.</summary>
     private Batch? TakeBatch()
     {
+        // Waiting for the batch to be due happens outside the group lock; cutting it, inside (no group open).
         lock (_gate)
         {
-            int delay;
-            while ((delay = Delay()) != 0)
+            int wait;
+            while ((wait = Delay()) != 0)
             {
                 if (_closing && _pending.Changes.Count == 0) return null;
                 _writerWaiting = true;
-                Monitor.Wait(_gate, delay);
+                Monitor.Wait(_gate, wait);
                 _writerWaiting = false;
             }
+        }
+        _groups.EnterWriteLock();
+        try
+        {
+            return CutBatch();
+        }
+        finally
+        {
+            _groups.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Makes the pending batch the one being written (or, when it became empty meanwhile at closing, ends).</summary>
+    private Batch? CutBatch()
+    {
+        lock (_gate)
+        {
+            // Due when the wait ended, and still: pending changes only grow, and time only passes.
+            if (_pending.Changes.Count == 0) return null;
             var batch = _pending;
             (_pending, _spare) = (_spare, batch);
             _writing = batch;

@@ -69,3 +69,41 @@ public sealed class GroupCommitTests : IDisposable
 
     public void Dispose() => _directory.Dispose();
 }
+
+/// <summary>A group of changes is never cut by a batch.</summary>
+public sealed class ChangeGroupTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public async Task NoBatchIsCutWhileAGroupIsOpen()
+    {
+        using var store = SqliteSessionStore.Open(_directory.File("store.db"), new SqliteStoreOptions());
+        store.SessionSaved(Records.Session("c"));
+        await store.FlushAsync();
+
+        var (flush, waited, queuedMeanwhile) = RecordInAGroup(store);
+        Assert.True(waited); // the writer waited for the group
+        Assert.Equal(0, queuedMeanwhile);
+        await flush.WaitAsync(TimeSpan.FromSeconds(10));
+        await store.FlushAsync();
+        Assert.Equal(1, Records.Count(_directory.File("store.db"), "SELECT count(*) FROM queued"));
+        Assert.Equal(1, Records.Count(_directory.File("store.db"), "SELECT count(*) FROM incoming_qos2"));
+    }
+
+    /// <summary>A group is synchronous: opened and closed on one thread, as the broker does around one routing.</summary>
+    private (Task Flush, bool Waited, long QueuedMeanwhile) RecordInAGroup(SqliteSessionStore store)
+    {
+        store.BeginGroup();
+        store.MessageQueued("c", Records.Queued(1, Records.Msg("t", "first half")));
+        var flush = store.FlushAsync().AsTask();
+        Thread.Sleep(300);
+        bool waited = !flush.IsCompleted;
+        long queued = Records.Count(_directory.File("store.db"), "SELECT count(*) FROM queued");
+        store.IncomingQoS2Added("c", 7);
+        store.EndGroup();
+        return (flush, waited, queued);
+    }
+}

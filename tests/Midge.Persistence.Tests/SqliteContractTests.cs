@@ -66,6 +66,8 @@ public sealed class ReopeningStore(string path, SqliteStoreOptions options, bool
     public void Dispose() => Inner.Dispose();
 
     public IReadOnlyList<SessionState> LoadAll() => Inner.LoadAll();
+    public void BeginGroup() => Inner.BeginGroup();
+    public void EndGroup() => Inner.EndGroup();
     public void SessionSaved(SessionState state) => Inner.SessionSaved(state);
     public void SessionRemoved(string clientId) => Inner.SessionRemoved(clientId);
     public void SessionUpdated(string clientId, uint expiryInterval, DateTimeOffset? disconnectedAt) =>

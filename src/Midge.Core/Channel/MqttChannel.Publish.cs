@@ -155,6 +155,21 @@ public sealed partial class MqttChannel
             }
             reason = ReasonCode.QuotaExceeded;
         }
+        else if (publish.QoS == QoS.ExactlyOnce && session.IsStored)
+        {
+            // Routed and remembered as awaiting PUBREL in one group: after a crash both or neither are on disk.
+            var store = _broker.SessionStore!;
+            store.BeginGroup();
+            try
+            {
+                _broker.Publish(Message.FromPublish(publish, session.ClientId, _broker.NowMs, UserName));
+                session.AddIncomingQoS2(publish.PacketId);
+            }
+            finally
+            {
+                store.EndGroup();
+            }
+        }
         else
         {
             // A message nobody receives is still acknowledged with 0x00, not 0x10 No matching subscribers: clients

@@ -120,6 +120,10 @@ public sealed class Session : ISession
     /// connection; null otherwise (and always without a store: nothing is recorded).</summary>
     private ISessionStore? Store => _broker.SessionStore is { } store && _expiryInterval != 0 ? store : null;
 
+    /// <summary>Whether the session's changes are recorded in a store (there is one, and the session outlives its
+    /// connection).</summary>
+    internal bool IsStored => Store is not null;
+
     internal Channel.MqttChannel? Channel => Volatile.Read(ref _channel);
 
     public bool IsOnline => Volatile.Read(ref _channel) is not null;

@@ -200,6 +200,8 @@ public class DurableAcknowledgementTests
         public void IncomingQoS2Added(string clientId, ushort packetId) { Inner.IncomingQoS2Added(clientId, packetId); Dirty(); }
         public void IncomingQoS2Removed(string clientId, ushort packetId) { Inner.IncomingQoS2Removed(clientId, packetId); Dirty(); }
         public void WillChanged(string clientId, StoredWill? will) { Inner.WillChanged(clientId, will); Dirty(); }
+        public void BeginGroup() => Inner.BeginGroup();
+        public void EndGroup() => Inner.EndGroup();
         public IReadOnlyList<StoredMessage> LoadRetained() => Inner.LoadRetained();
         public void RetainedSet(StoredMessage message) { Inner.RetainedSet(message); Dirty(); }
         public void RetainedRemoved(string topic) { Inner.RetainedRemoved(topic); Dirty(); }

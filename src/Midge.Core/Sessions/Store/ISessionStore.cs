@@ -100,6 +100,19 @@ public interface ISessionStore
     /// <summary>The broker's running totals, saved now and then (they need not be durable before anything).</summary>
     void TotalsSaved(StoredTotals totals);
 
+    /// <summary>
+    /// Opens a group of changes that must reach the disk together or not at all: until <see cref="EndGroup"/> (on the
+    /// same thread, no await in between) the store does not cut a batch, so every change recorded meanwhile (by any
+    /// thread) is written in one transaction with the others. The broker routes a client's QoS 2 message and records
+    /// its packet id as awaiting PUBREL in one group: a restart then finds both (a resend is not routed again) or
+    /// neither (the resend is routed), never one. Groups are short (one routing) and may nest; a store that applies
+    /// each change as it comes has nothing to do.
+    /// </summary>
+    void BeginGroup();
+
+    /// <summary>Closes the group <see cref="BeginGroup"/> opened on this thread.</summary>
+    void EndGroup();
+
     /// <summary>Completes when every change recorded before the call is durable (see the type's remarks); at once when
     /// the store has nothing pending.</summary>
     ValueTask FlushAsync(CancellationToken cancellationToken = default);

@@ -114,6 +114,15 @@ public sealed class MemorySessionStore : ISessionStore
 
     public void TotalsSaved(StoredTotals totals) => Volatile.Write(ref _totals, totals);
 
+    /// <summary>Every change is applied as it is recorded: a group needs nothing.</summary>
+    public void BeginGroup()
+    {
+    }
+
+    public void EndGroup()
+    {
+    }
+
     /// <summary>Nothing is ever pending: every change is applied when it is recorded.</summary>
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 
