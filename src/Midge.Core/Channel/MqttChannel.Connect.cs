@@ -88,7 +88,10 @@ public sealed partial class MqttChannel
         if (!AdmitConnect(clientId, assigned: assignedId is not null)) return default;
 
         _security = _broker.Security.For(_listener);
-        var identity = new ClientIdentity(clientId, userName) { IsBridge = connect.IsBridge };
+        // The bridge bit in a CONNECT (another broker's bridge, try_private) changes what the client is sent
+        // (Session.IsBridge), never what it may do: any client can set it, so the ACL applies as to any client, as in
+        // Mosquitto, which exempts only the bridges it runs itself.
+        var identity = new ClientIdentity(clientId, userName);
         if (authenticated is null)
         {
             var verdict = CheckCredentials(connect, clientId, userName, certificateIdentity);
