@@ -243,6 +243,9 @@ public sealed partial class MqttChannel
                 MountPoint = _listener.MountPoint,
                 Acl = identity.IsBridge ? null : _security.Acl,
                 Identity = identity,
+                // As Mosquitto: a 3.x bridge gets No Local and Retain As Published on everything; an MQTT 5 client
+                // chooses them per subscription, bridge bit or not (Mosquitto's own MQTT 5 bridges do, without it).
+                IsBridge = connect.IsBridge && Version != ProtocolVersion.V500,
             };
             attached.Attach(this, _output, limits, now);
             if (_broker.SessionStore is not null) attached.RecordWill(StoredWill());
