@@ -261,7 +261,7 @@ public sealed partial class MqttChannel
         }
         if (config.ConnectionMessages)
         {
-            Log.ClientConnected(_broker.Logger, _remote, clientId, Version, connect.CleanStart, keepAlive, userName);
+            Log.ClientConnected(_broker.Logger, _remote, clientId, Version, connect.CleanStart, keepAlive, userName, connect.IsBridge);
         }
     }
 

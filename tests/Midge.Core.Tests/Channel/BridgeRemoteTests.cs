@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Midge.Config;
 using Midge.Core.Channel;
 using Midge.Protocol;
@@ -160,5 +161,28 @@ public sealed class BridgeRemoteTests : IDisposable
         bridge.Handle(ChannelHarness.Publish("shared/x", "yes", QoS.AtLeastOnce, id: 2));
         bridgeOut.Take();
         Assert.Equal(["shared/x"], watcherOut.Publishes().Select(p => p.Topic));
+    }
+
+    [Fact]
+    public void AnotherBrokersBridge_IsLoggedAsMosquittoLogsIt()
+    {
+        var log = new RecordingLogger();
+        Log.ClientConnected(log, "127.0.0.1:5000", "vm.x", ProtocolVersion.V311, clean: false, 60, null, bridge: true);
+        Log.ClientConnected(log, "127.0.0.1:5001", "c", ProtocolVersion.V311, clean: true, 60, "u", bridge: false);
+        Assert.Equal(
+            ["New bridge connected from 127.0.0.1:5000 as vm.x (p2, c0, k60).", "New client connected from 127.0.0.1:5001 as c (p2, c1, k60, u'u')."],
+            log.Lines);
+    }
+
+    private sealed class RecordingLogger : ILogger
+    {
+        public List<string> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add(formatter(state, exception));
     }
 }
