@@ -161,6 +161,16 @@ public sealed class BridgeRemoteTests : IDisposable
         bridge.Handle(ChannelHarness.Publish("shared/x", "yes", QoS.AtLeastOnce, id: 2));
         bridgeOut.Take();
         Assert.Equal(["shared/x"], watcherOut.Publishes().Select(p => p.Topic));
+
+        // An ACL without a write rule for the state topic refuses the bridge's will, and so its CONNECT.
+        File.WriteAllText(acl, "topic readwrite shared/#\n");
+        h.Broker.Reload(h.Broker.Config);
+        var (_, _, refused) = h.Connect("edge.bridge2", version, configure: c =>
+        {
+            c.IsBridge = true;
+            c.Will = new WillMessage { Topic = "$SYS/broker/connection/edge.bridge2/state", Payload = "0"u8.ToArray(), QoS = QoS.AtLeastOnce, Retain = true };
+        });
+        Assert.Equal(ReasonCode.NotAuthorized, refused.ReasonCode);
     }
 
     [Fact]
