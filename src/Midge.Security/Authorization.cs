@@ -8,7 +8,11 @@ namespace Midge.Security;
 /// <param name="Username">The authenticated user name, or null for an anonymous client.</param>
 public sealed record ClientIdentity(string ClientId, string? Username)
 {
-    /// <summary>A bridge's own connection: Mosquitto skips ACL checks for bridges.</summary>
+    /// <summary>
+    /// A bridge this broker runs itself (its local end): Mosquitto skips ACL checks for those. Never set for a
+    /// client whose CONNECT carries the bridge bit (another broker's bridge, <c>try_private</c>): any client can set
+    /// that bit, so such a client is checked like any other.
+    /// </summary>
     public bool IsBridge { get; init; }
 }
 

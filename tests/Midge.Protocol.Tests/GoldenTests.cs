@@ -54,6 +54,21 @@ public class GoldenTests
         new("CONNECT 3.1.1 bridge level 0x84", V4,
             "10 0F 00 04 4D 51 54 54 84 02 00 3C 00 03 63 69 64",
             () => new ConnectPacket { ProtocolName = "MQTT", ProtocolVersion = V4, IsBridge = true, KeepAlive = 60, ClientId = "cid" }),
+        new("CONNECT 3.1 bridge level 0x83", V3,
+            "10 11 00 06 4D 51 49 73 64 70 83 02 00 0A 00 03 61 62 63",
+            () => new ConnectPacket { ProtocolName = "MQIsdp", ProtocolVersion = V3, IsBridge = true, CleanStart = true, KeepAlive = 10, ClientId = "abc" }),
+        new("CONNECT 5.0 bridge level 0x85", V5,
+            "10 10 00 04 4D 51 54 54 85 02 00 3C 00 00 03 63 69 64",
+            () => new ConnectPacket { ProtocolName = "MQTT", ProtocolVersion = V5, IsBridge = true, KeepAlive = 60, ClientId = "cid" }),
+        // What Debian's mosquitto 2.0.11 sent for "connection x" on host "vm" (captured; try_private, notifications and
+        // cleansession false by default): level 0x84, its will retained at QoS 1 on its state topic, payload "0".
+        new("CONNECT 3.1.1 Mosquitto bridge with its notification will", V4,
+            "10 36 00 04 4D 51 54 54 84 2C 00 3C 00 04 76 6D 2E 78 00 21 24 53 59 53 2F 62 72 6F 6B 65 72 2F 63 6F 6E 6E 65 63 74 69 6F 6E 2F 76 6D 2E 78 2F 73 74 61 74 65 00 01 30",
+            () => new ConnectPacket
+            {
+                ProtocolName = "MQTT", ProtocolVersion = V4, IsBridge = true, CleanStart = false, KeepAlive = 60, ClientId = "vm.x",
+                Will = new WillMessage { Topic = "$SYS/broker/connection/vm.x/state", Payload = B("0"), QoS = QoS.AtLeastOnce, Retain = true },
+            }),
 
         // ---- CONNACK ----
         new("CONNACK 3.1.1 session present", V4, "20 02 01 00",

@@ -184,6 +184,9 @@ public class MalformedTests
     [InlineData("10 11 00 06 4D 51 49 73 64 70 04 02 00 3C 00 03 63 69 64", 4, ProtocolVersion.V311)] // "MQIsdp" with level 4
     [InlineData("10 11 00 06 4D 51 49 73 64 70 05 02 00 3C 00 03 63 69 64", 5, ProtocolVersion.V500)] // "MQIsdp" with level 5
     [InlineData("10 0F 00 04 4D 51 54 58 05 02 00 3C 00 03 63 69 64", 5, ProtocolVersion.V500)] // unknown name "MQTX"
+    [InlineData("10 0F 00 04 4D 51 54 54 86 02 00 3C 00 03 63 69 64", 0x86, ProtocolVersion.V311)] // bridge bit, unknown level
+    [InlineData("10 0F 00 04 4D 51 54 54 83 02 00 3C 00 03 63 69 64", 0x83, ProtocolVersion.V311)] // bridge bit, "MQTT" with level 3
+    [InlineData("10 0F 00 04 4D 51 54 54 80 02 00 3C 00 03 63 69 64", 0x80, ProtocolVersion.V311)] // the bridge bit alone
     public void MQTT_3_1_2_2_UnsupportedProtocolLevel_IsUnsupportedProtocolVersion(string hex, byte level, ProtocolVersion connAckVersion)
     {
         var ex = DecodeFails(Hex(hex), ProtocolVersion.V311);

@@ -9,15 +9,21 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Information, "New client connected from {Remote} as {ClientId} (p{Version}, c{Clean}, k{KeepAlive}{UserPart}).")]
     private static partial void ClientConnectedCore(ILogger logger, string remote, string clientId, int version, int clean, int keepAlive, string userPart);
 
+    [LoggerMessage(1009, LogLevel.Information, "New bridge connected from {Remote} as {ClientId} (p{Version}, c{Clean}, k{KeepAlive}{UserPart}).")]
+    private static partial void BridgeConnectedCore(ILogger logger, string remote, string clientId, int version, int clean, int keepAlive, string userPart);
+
     /// <summary>
-    /// Mosquitto's line: p1 = 3.1, p2 = 3.1.1, p5 = 5.0; c1 = clean start; u'name' when a username was given. The
-    /// remote end point is formatted only when the line is written: every connect passes here.
+    /// Mosquitto's line: p1 = 3.1, p2 = 3.1.1, p5 = 5.0; c1 = clean start; u'name' when a username was given; "New
+    /// bridge connected" for a CONNECT with the bridge bit (another broker's bridge, try_private). The remote end
+    /// point is formatted only when the line is written: every connect passes here.
     /// </summary>
-    public static void ClientConnected(ILogger logger, object remote, string clientId, ProtocolVersion version, bool clean, int keepAlive, string? userName)
+    public static void ClientConnected(ILogger logger, object remote, string clientId, ProtocolVersion version, bool clean, int keepAlive, string? userName, bool bridge)
     {
         if (!logger.IsEnabled(LogLevel.Information)) return;
         int p = version switch { ProtocolVersion.V310 => 1, ProtocolVersion.V311 => 2, _ => 5 };
-        ClientConnectedCore(logger, RemoteAddress.Format(remote), clientId, p, clean ? 1 : 0, keepAlive, userName is null ? "" : $", u'{userName}'");
+        string userPart = userName is null ? "" : $", u'{userName}'";
+        if (bridge) BridgeConnectedCore(logger, RemoteAddress.Format(remote), clientId, p, clean ? 1 : 0, keepAlive, userPart);
+        else ClientConnectedCore(logger, RemoteAddress.Format(remote), clientId, p, clean ? 1 : 0, keepAlive, userPart);
     }
 
     [LoggerMessage(1002, LogLevel.Information, "Client {ClientId} disconnected.")]

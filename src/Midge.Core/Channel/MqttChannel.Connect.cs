@@ -88,7 +88,10 @@ public sealed partial class MqttChannel
         if (!AdmitConnect(clientId, assigned: assignedId is not null)) return default;
 
         _security = _broker.Security.For(_listener);
-        var identity = new ClientIdentity(clientId, userName) { IsBridge = connect.IsBridge };
+        // The bridge bit in a CONNECT (another broker's bridge, try_private) changes what the client is sent
+        // (Session.IsBridge), never what it may do: any client can set it, so the ACL applies as to any client, as in
+        // Mosquitto, which exempts only the bridges it runs itself.
+        var identity = new ClientIdentity(clientId, userName);
         if (authenticated is null)
         {
             var verdict = CheckCredentials(connect, clientId, userName, certificateIdentity);
@@ -240,6 +243,9 @@ public sealed partial class MqttChannel
                 MountPoint = _listener.MountPoint,
                 Acl = identity.IsBridge ? null : _security.Acl,
                 Identity = identity,
+                // As Mosquitto: a 3.x bridge gets No Local and Retain As Published on everything; an MQTT 5 client
+                // chooses them per subscription, bridge bit or not (Mosquitto's own MQTT 5 bridges do, without it).
+                IsBridge = connect.IsBridge && Version != ProtocolVersion.V500,
             };
             attached.Attach(this, _output, limits, now);
             if (_broker.SessionStore is not null) attached.RecordWill(StoredWill());
@@ -255,7 +261,7 @@ public sealed partial class MqttChannel
         }
         if (config.ConnectionMessages)
         {
-            Log.ClientConnected(_broker.Logger, _remote, clientId, Version, connect.CleanStart, keepAlive, userName);
+            Log.ClientConnected(_broker.Logger, _remote, clientId, Version, connect.CleanStart, keepAlive, userName, connect.IsBridge);
         }
     }
 

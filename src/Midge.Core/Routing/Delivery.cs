@@ -31,22 +31,26 @@ internal readonly record struct Delivery(QoS QoS, bool Retain, uint[]? Subscript
 /// The delivery decision, written once for every path a message takes to a subscriber (single, merged and
 /// per-subscription fan-out, shared groups, retained messages on subscribe): whether it goes at all (No Local), at
 /// which QoS (the lower of published and granted, or the granted with <c>upgrade_outgoing_qos</c>), with which
-/// RETAIN flag (Retain As Published) and which subscription identifiers. Allocates nothing.
+/// RETAIN flag (Retain As Published) and which subscription identifiers. A subscriber that is another broker's
+/// bridge (<see cref="Session.IsBridge"/>: the bridge bit in its CONNECT) gets No Local and Retain As Published on
+/// every subscription, as Mosquitto treats its <c>is_bridge</c> clients: a message the bridge brought in never goes
+/// back out through it, and a retained message crosses as retained. Allocates nothing.
 /// </summary>
 internal readonly struct DeliveryRule(Message message, bool upgradeOutgoingQoS)
 {
     /// <summary>Decides the delivery of the message to <paramref name="subscriber"/> through
     /// <paramref name="subscription"/>; false when No Local keeps the publisher's own message from it
-    /// (MQTT-3.8.3-3).</summary>
+    /// (MQTT-3.8.3-3), or the subscriber is the bridge that brought the message in.</summary>
     public bool TryDecide(Session subscriber, Subscription subscription, out Delivery delivery)
     {
-        if (subscription.NoLocal && subscriber.ClientId == message.OriginClientId)
+        bool bridge = subscriber.IsBridge;
+        if ((subscription.NoLocal || bridge) && subscriber.ClientId == message.OriginClientId)
         {
             delivery = default;
             return false;
         }
         // Without Retain As Published, a message routed live goes with RETAIN 0 (MQTT-3.3.1-12).
-        delivery = Decide(subscription, subscription.RetainAsPublished && message.Retain);
+        delivery = Decide(subscription, (subscription.RetainAsPublished || bridge) && message.Retain);
         return true;
     }
 

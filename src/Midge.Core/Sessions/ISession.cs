@@ -21,6 +21,10 @@ public interface ISession
     /// <summary>Whether a connection is attached.</summary>
     bool IsOnline { get; }
 
+    /// <summary>Whether the last connection was another broker's bridge (the bridge bit in its CONNECT): it is not
+    /// sent its own messages back and gets RETAIN as published.</summary>
+    bool IsBridge { get; }
+
     int SubscriptionCount { get; }
 
     /// <summary>A copy of the subscriptions, with all their options (filters carry the listener's mount point).</summary>

@@ -32,6 +32,7 @@ public sealed class Session : ISession
     private IClientOutput? _output;
     private ClientLimits _limits;
     private uint _expiryInterval;
+    private volatile bool _isBridge;
 
     internal Session(Broker broker, string clientId)
     {
@@ -128,6 +129,15 @@ public sealed class Session : ISession
 
     public bool IsOnline => Volatile.Read(ref _channel) is not null;
 
+    /// <summary>
+    /// Whether the last connection was another broker's bridge: its CONNECT had the bridge bit (0x80 in the protocol
+    /// level, Mosquitto's <c>try_private</c>). Its own messages are never sent back to it and the RETAIN flag it gets
+    /// is the published one (<see cref="Routing.DeliveryRule"/>), as Mosquitto treats its <c>is_bridge</c> clients.
+    /// Kept while the bridge is away, so what is queued for it meanwhile follows the same rule. Read without the lock
+    /// by the router; written by <see cref="Attach"/>.
+    /// </summary>
+    public bool IsBridge => _isBridge;
+
     public int QueuedCount { get { lock (Sync) return _queue.Count; } }
 
     public int InflightCount { get { lock (Sync) return _inflight.Count; } }
@@ -147,6 +157,7 @@ public sealed class Session : ISession
             _channel = channel;
             _output = output;
             _limits = limits;
+            _isBridge = limits.IsBridge;
             DisconnectedAtMs = 0;
             Store?.SessionUpdated(ClientId, _expiryInterval, null);
             if (_inflight.InSendOrder() is { } resend)
@@ -609,4 +620,6 @@ internal struct ClientLimits
     public Midge.Security.IAclChecker? Acl;
     /// <summary>Who the client is, for the ACL.</summary>
     public Midge.Security.ClientIdentity? Identity;
+    /// <summary>The CONNECT had the bridge bit (<see cref="Session.IsBridge"/>).</summary>
+    public bool IsBridge;
 }

@@ -38,6 +38,27 @@ public class DeliveryTests
     }
 
     [Fact]
+    public void DeliveryRule_GivesABridge_NoLocalAndRetainAsPublished_OnEverySubscription()
+    {
+        // A 3.x connection with the bridge bit (Mosquitto's try_private): Session.IsBridge.
+        var h = new ChannelHarness();
+        h.Connect("bridge", ProtocolVersion.V311, configure: c => c.IsBridge = true);
+        h.Connect("other", ProtocolVersion.V311);
+        Assert.True(h.Broker.Clients.TryGet("bridge", out var bridge));
+        Assert.True(h.Broker.Clients.TryGet("other", out var other));
+        var plain = new Subscription("t", QoS.AtLeastOnce);
+        var own = new DeliveryRule(Message.Create("t", "x"u8.ToArray(), QoS.AtLeastOnce, retain: true, null, "bridge", 0), upgradeOutgoingQoS: false);
+        var others = new DeliveryRule(Message.Create("t", "x"u8.ToArray(), QoS.AtLeastOnce, retain: true, null, "other", 0), upgradeOutgoingQoS: false);
+
+        Assert.False(own.TryDecide(bridge!, plain, out _)); // its own message does not go back
+        Assert.True(own.TryDecide(other!, plain, out var d));
+        Assert.False(d.Retain); // an ordinary subscriber: RETAIN 0 when routed live
+        Assert.True(others.TryDecide(bridge!, plain, out d));
+        Assert.True(d.Retain); // the bridge: RETAIN as published
+        Assert.True(others.TryDecide(other!, plain, out _)); // No Local is the bridge's only, not its publishers'
+    }
+
+    [Fact]
     public void MergedDelivery_TakesTheHighestQoS_EitherRetain_AndEveryIdentifierInOrder()
     {
         uint[] one = [1], two = [2];
