@@ -140,6 +140,7 @@ public sealed class MqttClient : IAsyncDisposable
             ClientId = _clientId,
             UserName = o.UserName,
             Password = o.Password?.ToArray(),
+            IsBridge = o.Bridge && !v5,
         };
         if (o.Will is { } will)
         {
@@ -644,7 +645,7 @@ public sealed class MqttClient : IAsyncDisposable
         }
         connection.Abort();
         var error = new MqttConnectionLostException($"connection lost ({why.ReasonCode})", why.Exception);
-        FailPending(error, publishesToo: !reconnect);
+        FailPending(error, publishesToo: !reconnect && !Options.KeepPublishesOnConnectionLoss);
         if (!reconnect) _messages.Writer.TryComplete();
         RaiseDisconnected(new MqttDisconnectedEventArgs
         {

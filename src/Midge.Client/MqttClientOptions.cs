@@ -133,6 +133,13 @@ public sealed record MqttClientOptions
     public string? UnixSocketPath { get; init; }
     /// <summary>Reach <see cref="Host"/>:<see cref="Port"/> through this SOCKS5 proxy; null for a direct connection.</summary>
     public Socks5Proxy? Proxy { get; init; }
+    /// <summary>MQTT 3.x: set the bridge bit in CONNECT's protocol level (Mosquitto's <c>try_private</c>), asking a
+    /// server that knows it not to echo the client's own messages back and to keep their RETAIN flags.</summary>
+    public bool Bridge { get; init; }
+    /// <summary>Keep unacknowledged QoS 1/2 publishes when the connection is lost (instead of failing them), and
+    /// resend them, with their packet identifiers, on the next <see cref="MqttClient.ConnectAsync"/> of this client
+    /// (a bridge's store and forward). Default false.</summary>
+    public bool KeepPublishesOnConnectionLoss { get; init; }
     /// <summary>Every packet sent and received, for debug logs (mosquitto's -d); null for none.</summary>
     public PacketTraceHandler? PacketTrace { get; init; }
 }

@@ -135,6 +135,9 @@ public sealed record BrokerConfig
     /// <summary>True when no listener was configured (no config file, or a file with no listener/port).</summary>
     public bool LocalOnlyMode => Listeners.Count == 0;
 
+    /// <summary>The <c>connection</c> blocks, in file order (docs/bridges.md).</summary>
+    public IReadOnlyList<BridgeConfig> Bridges { get; init; } = [];
+
     /// <summary>Ports of local-only mode (127.0.0.1 and ::1); <c>-p</c> replaces them, as in Mosquitto 2.0.</summary>
     public IReadOnlyList<int> LocalOnlyPorts { get; init; } = [1883];
 

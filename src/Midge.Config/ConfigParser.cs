@@ -291,6 +291,7 @@ public static partial class ConfigParser
         private void Apply(in Line line, string baseDirectory, int level)
         {
             if (ApplyTls(line)) return; // ConfigParser.Tls.cs
+            if (ApplyBridge(line)) return; // ConfigParser.Bridges.cs
             switch (line.Name)
             {
                 // ---- listeners ----
@@ -960,6 +961,7 @@ public static partial class ConfigParser
             return c with
             {
                 Listeners = built,
+                Bridges = BuildBridges(),
                 LogDestinations = _logDestSet ? [.. _logDest] : c.LogDestinations,
                 LogFileSource = _logDest.Exists(d => d.Kind == LogDestinationKind.File)
                     ? _setOnce[(GlobalScope, "log_dest file")]

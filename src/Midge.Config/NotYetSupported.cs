@@ -13,22 +13,14 @@ public static class NotYetSupported
 {
     public const string TlsKeyLog = "TLS key logging";
     public const string Plugins = "authentication plugins";
-    public const string Bridges = "bridges";
+    public const string Bridges = "bridge cipher lists and TCP socket options";
 
     private static readonly string[] PluginOptions = ["plugin", "auth_plugin", "auth_plugin_deny_special_chars"];
 
+    /// <summary>Mosquitto 2.1's bridge socket and cipher options; the 2.0 bridge options are parsed.</summary>
     private static readonly string[] BridgeOptions =
     [
-        "connection", "address", "addresses", "topic",
-        "bridge_alpn", "bridge_attempt_unsubscribe", "bridge_bind_address", "bridge_cafile", "bridge_capath",
-        "bridge_certfile", "bridge_ciphers", "bridge_ciphers_tls1.3", "bridge_identity", "bridge_insecure",
-        "bridge_keyfile", "bridge_max_packet_size", "bridge_max_topic_alias", "bridge_outgoing_retain",
-        "bridge_protocol_version", "bridge_psk", "bridge_receive_maximum", "bridge_require_ocsp",
-        "bridge_session_expiry_interval", "bridge_tcp_keepalive", "bridge_tcp_user_timeout", "bridge_tls_version",
-        "cleansession", "local_cleansession", "clientid", "remote_clientid", "local_clientid",
-        "username", "remote_username", "password", "remote_password", "local_username", "local_password",
-        "idle_timeout", "keepalive_interval", "notifications", "notifications_local_only", "notification_topic",
-        "restart_timeout", "round_robin", "start_type", "threshold", "try_private",
+        "bridge_ciphers", "bridge_ciphers_tls1.3", "bridge_tcp_keepalive", "bridge_tcp_user_timeout",
     ];
 
     /// <summary>Option name → the capability it needs.</summary>

@@ -82,6 +82,12 @@ public static class MidgeServiceCollectionExtensions
         }));
         services.AddHostedService(sp => new BrokerHeartbeat(sp.GetRequiredService<Broker>(), options.Version,
             sp.GetRequiredService<IHostApplicationLifetime>()));
+        if (options.Config.Bridges.Count > 0)
+        {
+            // Registered after the heartbeat, so stopped before it: the bridges' local sessions end before the broker
+            // disconnects its clients and closes its store.
+            services.AddHostedService(sp => new BridgeService(sp.GetRequiredService<Broker>(), sp.GetService<ILoggerFactory>()));
+        }
         return services;
     }
 }
