@@ -9,13 +9,13 @@ namespace Midge.Persistence;
 /// The store that <c>persistence true</c> asks for: <see cref="SqliteSessionStore"/> in the file that
 /// <c>persistence_location</c> and <c>persistence_file</c> name, written as <c>persistence_mode</c>,
 /// <c>autosave_interval</c> and <c>autosave_on_changes</c> say. A Mosquitto database found there (Mosquitto's default
-/// file name is Midge's) is taken over on the first start: its sessions and retained messages are converted into a new
-/// store in the same place, and Mosquitto's file is kept beside it as <c>mosquitto.db.mosquitto</c>.
+/// file name is Midge's) is taken over on the first start and left untouched: its sessions and retained messages are
+/// imported into Midge's store beside it, <c>mosquitto.db.midge</c>, which is the store from then on.
 /// </summary>
 public sealed class PersistentStore : IDisposable
 {
-    /// <summary>The suffix of the Mosquitto database that a takeover kept.</summary>
-    public const string MosquittoBackupSuffix = ".mosquitto";
+    /// <summary>The suffix of Midge's store beside a Mosquitto database it took over.</summary>
+    public const string TakeOverSuffix = ".midge";
 
     private IReadOnlyList<IncomingMessage> _takenOverIncoming;
     private readonly FileStream _lock;
@@ -41,14 +41,16 @@ public sealed class PersistentStore : IDisposable
         var fileLock = Lock(path);
         try
         {
+            string takenOver = path + TakeOverSuffix;
+            if (File.Exists(takenOver)) return new PersistentStore(SqliteSessionStore.Open(takenOver, options, logger), [], fileLock);
             try
             {
                 return new PersistentStore(SqliteSessionStore.Open(path, options, logger), [], fileLock);
             }
             catch (MosquittoDatabaseException)
             {
-                var incoming = TakeOver(path, logger);
-                return new PersistentStore(SqliteSessionStore.Open(path, options, logger), incoming, fileLock);
+                var incoming = TakeOver(path, takenOver, logger);
+                return new PersistentStore(SqliteSessionStore.Open(takenOver, options, logger), incoming, fileLock);
             }
         }
         catch
@@ -116,18 +118,12 @@ public sealed class PersistentStore : IDisposable
     }
 
     /// <summary>
-    /// Converts Mosquitto's database at <paramref name="path"/> into a Midge store at the same path: written complete
-    /// to a new file first, then Mosquitto's file is renamed to <c>path.mosquitto</c> and the new one takes its name,
-    /// so a failure on the way leaves Mosquitto's file where it was.
+    /// Imports Mosquitto's database at <paramref name="path"/> into a new Midge store at <paramref name="store"/>, and
+    /// leaves Mosquitto's file as it is: the store is written complete under a temporary name first and then takes its
+    /// name, so a failure on the way leaves no half store that a later start would take for a finished import.
     /// </summary>
-    private static IReadOnlyList<IncomingMessage> TakeOver(string path, ILogger logger)
+    private static IReadOnlyList<IncomingMessage> TakeOver(string path, string store, ILogger logger)
     {
-        string backup = path + MosquittoBackupSuffix;
-        if (File.Exists(backup))
-        {
-            throw new StoreException(path, $"it is a Mosquitto database, and {backup} (an earlier takeover's copy) exists too; " +
-                "move one of them away");
-        }
         MosquittoDbContents contents;
         try
         {
@@ -140,24 +136,24 @@ public sealed class PersistentStore : IDisposable
         }
         foreach (var warning in contents.Warnings) TakeOverLog.TakeOverWarning(logger, path, warning);
 
-        string converting = path + ".converting";
+        string converting = store + ".converting";
         DeleteStore(converting);
-        using (var store = SqliteSessionStore.Open(converting, new SqliteStoreOptions(), logger))
+        using (var target = SqliteSessionStore.Open(converting, new SqliteStoreOptions(), logger))
         {
-            foreach (var session in contents.Sessions) store.SessionSaved(session);
-            foreach (var retained in contents.Retained) store.RetainedSet(retained);
-            store.FlushAsync().AsTask().GetAwaiter().GetResult();
+            foreach (var session in contents.Sessions) target.SessionSaved(session);
+            foreach (var retained in contents.Retained) target.RetainedSet(retained);
+            target.FlushAsync().AsTask().GetAwaiter().GetResult();
         }
         try
         {
-            File.Move(path, backup);
-            File.Move(converting, path);
+            File.Move(converting, store);
+            DeleteStore(converting); // a -wal or -shm left behind, if any
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new StoreException(path, $"its conversion from Mosquitto's format could not take its place ({ex.Message})", ex);
+            throw new StoreException(store, $"the store imported from Mosquitto's {path} could not take its name ({ex.Message})", ex);
         }
-        TakeOverLog.TookOver(logger, path, contents.Version, contents.Sessions.Count, contents.Retained.Count, contents.IncomingQoS2.Count, backup);
+        TakeOverLog.TookOver(logger, path, contents.Version, contents.Sessions.Count, contents.Retained.Count, contents.IncomingQoS2.Count, store);
         return contents.IncomingQoS2;
     }
 
@@ -177,6 +173,6 @@ internal static partial class TakeOverLog
     public static partial void TakeOverWarning(ILogger logger, string path, string warning);
 
     [LoggerMessage(6102, LogLevel.Information, "Took over Mosquitto's database {Path} (format {Version}): {Sessions} sessions, " +
-        "{Retained} retained messages, {Incoming} QoS 2 messages awaiting PUBREL; Mosquitto's file is kept as {Backup}.")]
-    public static partial void TookOver(ILogger logger, string path, int version, int sessions, int retained, int incoming, string backup);
+        "{Retained} retained messages, {Incoming} QoS 2 messages awaiting PUBREL, into {Store}; Mosquitto's file is left as it was.")]
+    public static partial void TookOver(ILogger logger, string path, int version, int sessions, int retained, int incoming, string store);
 }

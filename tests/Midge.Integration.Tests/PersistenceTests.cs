@@ -201,16 +201,27 @@ public sealed class PersistenceTests : IDisposable
             Assert.False(exited.TimedOut);
         }
         string db = Path.Combine(_data, "mosquitto.db");
-        Assert.True(File.Exists(db));
+        byte[] mosquittoFile = await File.ReadAllBytesAsync(db);
 
-        await using var midge = await StartAsync();
-        Assert.True(await midge.WaitForLogAsync("Mosquitto", Wait), midge.Log);
-        Assert.True(File.Exists(db + ".mosquitto")); // Mosquitto's file, kept
-        using var sub = await MosquittoClients.SubscribeAsync(midge.Port, "%t %p", "-c", "-i", "moved", "-q", "1", "-t", "m/#", "-C", "3");
-        var (result, messages) = await sub.WaitAsync(Wait);
-        Assert.True(messages.Length == 3, result + midge.Log);
-        Assert.Equal(["m/x one", "m/x two"], messages.Where(m => m.StartsWith("m/x", StringComparison.Ordinal)));
-        Assert.Contains("m/retained kept", messages);
+        var midge = await StartAsync();
+        await using (midge)
+        {
+            Assert.True(await midge.WaitForLogAsync("Took over Mosquitto's database", Wait), midge.Log);
+            using var sub = await MosquittoClients.SubscribeAsync(midge.Port, "%t %p", "-c", "-i", "moved", "-q", "1", "-t", "m/#", "-C", "3");
+            var (result, messages) = await sub.WaitAsync(Wait);
+            Assert.True(messages.Length == 3, result + midge.Log);
+            Assert.Equal(["m/x one", "m/x two"], messages.Where(m => m.StartsWith("m/x", StringComparison.Ordinal)));
+            Assert.Contains("m/retained kept", messages);
+        }
+        Assert.Equal(mosquittoFile, await File.ReadAllBytesAsync(db)); // Mosquitto's file is left as it was
+        Assert.True(File.Exists(db + ".midge"));
+
+        // The next start uses Midge's store: nothing is imported twice (the queued messages were delivered).
+        await using var again = await StartAsync();
+        var rest = await PeerProcess.RunAsync("mosquitto_sub", ["-h", "127.0.0.1", "-p", Port(again), "-c", "-i", "moved", "-q", "1",
+            "-t", "m/x", "-W", "2", "-F", "%t %p"], Wait);
+        Assert.Empty(rest.Lines);
+        Assert.DoesNotContain("Took over", again.Log);
     }
 
     private string WriteConfig(params string[] lines)
