@@ -142,7 +142,7 @@ public static partial class Program
         catch (Exception ex) when (ex is Midge.Security.SecurityFileException or Midge.Security.AclFileException or StoreException)
         {
             persistent?.Dispose();
-            Log.StartFailed(log, ex.Message);
+            StartFailed(config, log, ex.Message);
             return 1;
         }
         foreach (var note in broker.Security.Diagnostics) Log.ConfigNotice(log, note);
@@ -186,7 +186,7 @@ public static partial class Program
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
-            Log.StartFailed(log, ex.Message);
+            StartFailed(config, log, ex.Message);
             return 1;
         }
         if (config.PidFile is { } pidFile)
@@ -198,7 +198,7 @@ public static partial class Program
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // As Mosquitto: a pid file that cannot be written stops the start, in one line.
-                Log.StartFailed(log, $"unable to write pid file {pidFile}: {ex.Message}");
+                StartFailed(config, log, $"unable to write pid file {pidFile}: {ex.Message}");
                 await app.StopAsync();
                 return 1;
             }
@@ -220,6 +220,14 @@ public static partial class Program
         }
         Log.Stopped(log);
         return 0;
+    }
+
+    /// <summary>A start that fails says why in the log and, when the log does not go to stderr (Debian's
+    /// <c>log_dest file</c>), on stderr too: the service manager shows it where an administrator looks first.</summary>
+    private static void StartFailed(BrokerConfig config, ILogger log, string message)
+    {
+        Log.StartFailed(log, message);
+        if (!config.LogDestinations.Any(d => d.Kind == LogDestinationKind.Stderr)) Console.Error.WriteLine($"Error: {message}");
     }
 
     /// <summary>

@@ -163,6 +163,63 @@ public sealed class PersistenceTests : IDisposable
         Assert.Contains(Path.Combine(missing, "mosquitto.db"), result.Stderr + result.Stdout);
     }
 
+    /// <summary>Debian's stock /etc/mosquitto/mosquitto.conf, its paths moved into the test's directory.</summary>
+    private string DebianStockConfig(int port, out string pidFile, out string logFile, out string store)
+    {
+        string root = Path.Combine(_data, "debian");
+        string Dir(string path) => Path.Combine(root, path.TrimStart('/'));
+        foreach (var dir in new[] { "/run/mosquitto", "/var/lib/mosquitto", "/var/log/mosquitto", "/etc/mosquitto/conf.d" })
+        {
+            Directory.CreateDirectory(Dir(dir));
+        }
+        string stock = File.ReadAllText("/etc/mosquitto/mosquitto.conf");
+        Assert.Contains("persistence true", stock);
+        foreach (var dir in new[] { "/run/mosquitto", "/var/lib/mosquitto", "/var/log/mosquitto", "/etc/mosquitto/conf.d" })
+        {
+            stock = stock.Replace(dir, Dir(dir), StringComparison.Ordinal);
+        }
+        string conf = Path.Combine(Dir("/etc/mosquitto"), "mosquitto.conf");
+        File.WriteAllText(conf, stock);
+        File.WriteAllLines(Path.Combine(Dir("/etc/mosquitto/conf.d"), "local.conf"), [$"listener {port} 127.0.0.1", "allow_anonymous true"]);
+        pidFile = Path.Combine(Dir("/run/mosquitto"), "mosquitto.pid");
+        logFile = Path.Combine(Dir("/var/log/mosquitto"), "mosquitto.log");
+        store = Path.Combine(Dir("/var/lib/mosquitto"), "mosquitto.db");
+        return conf;
+    }
+
+    [Fact]
+    public async Task Debians_stock_configuration_starts_and_keeps_its_retained_messages()
+    {
+        int port = FreePort.Next();
+        string conf = DebianStockConfig(port, out string pidFile, out string logFile, out string store);
+        var broker = await MidgeProcess.StartWithArgumentsAsync(port, "-c", conf);
+        await using (broker)
+        {
+            Assert.Equal(broker.ProcessId.ToString(CultureInfo.InvariantCulture), File.ReadAllText(pidFile).Trim());
+            var r = await MosquittoClients.PublishAsync(port, "-q", "1", "-r", "-t", "stock/kept", "-m", "yes");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.True(File.Exists(store));
+            await KillAsync(broker);
+        }
+        Assert.Contains("Opening ipv4 listen socket on port", File.ReadAllText(logFile));
+
+        await using var restarted = await MidgeProcess.StartWithArgumentsAsync(port, "-c", conf);
+        var sub = await PeerProcess.RunAsync("mosquitto_sub", ["-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture),
+            "-t", "stock/#", "-C", "1", "-W", "5", "-F", "%t %p %r"], Wait);
+        Assert.Equal(["stock/kept yes 1"], sub.Lines);
+    }
+
+    [Fact]
+    public async Task Debians_stock_configuration_names_the_path_it_cannot_use()
+    {
+        int port = FreePort.Next();
+        string conf = DebianStockConfig(port, out _, out _, out string store);
+        Directory.Delete(Path.GetDirectoryName(store)!);
+        var result = await MidgeProcess.RunAsync(Wait, "-c", conf);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains(Path.GetDirectoryName(store)!, result.Stderr + result.Stdout);
+    }
+
     [Fact]
     public async Task A_second_broker_on_the_same_store_is_refused()
     {
