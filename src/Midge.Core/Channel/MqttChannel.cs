@@ -46,7 +46,8 @@ public sealed partial class MqttChannel
     {
         _broker = broker;
         _listener = listener;
-        _output = output;
+        // With a store, QoS 2 to a stored session is written ahead (DurableOutput); without one, nothing to wrap.
+        _output = broker.SessionStore is null ? output : new DurableOutput(broker, output, () => _session?.IsStored == true);
         _localOnly = localOnlyMode;
         _remote = remoteEndPoint;
         _lastReceivedMs = broker.NowMs;

@@ -472,13 +472,14 @@ public sealed class Session : ISession
     private void SendInflightLocked(IClientOutput output, Message message, QoS qos, bool retain, uint[]? subscriptionIds, long nowMs,
         object? sharedGroup, long fromQueue = 0)
     {
+        // Recorded before it is written: a store that writes ahead (DurableOutput) holds the PUBLISH until this is on disk.
         ushort id = _inflight.NextPacketId();
-        if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) return;
         var entry = _inflight.Add(id, message, qos, retain, subscriptionIds, sharedGroup, _broker.Held);
         Store?.InflightAdded(ClientId, new InflightMessage(id, entry.Sequence, Stored(message, nowMs), qos, retain, subscriptionIds, entry.State)
         {
             FromQueue = fromQueue,
         });
+        if (!WritePublish(output, message, id, qos, retain, dup: false, subscriptionIds, nowMs)) RemoveInflightLocked(id, entry);
     }
 
     /// <summary>Writes the PUBLISH unless it is too large for the client's Maximum Packet Size (then it is

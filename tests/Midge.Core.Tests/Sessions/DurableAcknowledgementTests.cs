@@ -125,6 +125,44 @@ public class DurableAcknowledgementTests
         Assert.Equal(MqttChannel.MaxHeldAcknowledgements, WaitFor(pubOut, MqttChannel.MaxHeldAcknowledgements).Count);
     }
 
+    [Fact]
+    public void QoS2ToAStoredSubscriber_IsWrittenAhead_AndWhatFollowsWaitsBehindIt()
+    {
+        var store = new GatedStore();
+        var h = new ChannelHarness(store: store);
+        var (sub, subOut, _) = h.Connect("sub", cleanStart: false, configure: Expiry(3600));
+        sub.Handle(ChannelHarness.Subscribe(1, ("t/#", QoS.ExactlyOnce)));
+        store.Open();
+        WaitFor(subOut, 1); // SUBACK
+        var (pub, _, _) = h.Connect("pub");
+
+        pub.Handle(ChannelHarness.Publish("t/2", "exactly once", QoS.ExactlyOnce, id: 1));
+        pub.Handle(ChannelHarness.Publish("t/0", "after it"));
+        Assert.Empty(subOut.Take()); // its packet id is not on disk yet: nothing leaves, the QoS 0 one waits behind
+        store.Open();
+        var sent = WaitFor(subOut, 2).Cast<SentPublish>().ToList();
+        Assert.Equal(["exactly once", "after it"], sent.Select(p => p.Payload));
+
+        // PUBREL waits until the PUBREC it answers is stored: a crash in between resends the PUBLISH with DUP.
+        sub.Handle(new PublishAckPacket(PacketType.PubRec, sent[0].Fields.PacketId));
+        Assert.Empty(subOut.Take());
+        store.Open();
+        Assert.Equal(PacketType.PubRel, WaitFor(subOut, 1).Cast<PublishAckPacket>().Single().Type);
+    }
+
+    [Fact]
+    public void QoS2ToASessionThatEndsWithItsConnection_IsNotHeld()
+    {
+        var store = new GatedStore();
+        var h = WithStoredSubscriber(store);
+        var (sub, subOut, _) = h.Connect("clean");
+        sub.Handle(ChannelHarness.Subscribe(1, ("t/#", QoS.ExactlyOnce)));
+        subOut.Take();
+        var (pub, _, _) = h.Connect("pub");
+        pub.Handle(ChannelHarness.Publish("t/1", "now", QoS.ExactlyOnce, id: 1));
+        Assert.Equal(["now"], subOut.Publishes().Select(p => p.Payload));
+    }
+
     private static List<object> WaitFor(RecordingOutput output, int count)
     {
         var got = new List<object>();
