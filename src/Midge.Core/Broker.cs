@@ -37,8 +37,11 @@ public sealed partial class Broker
         SessionStore = sessionStore;
         if (sessionStore is not null)
         {
+            // Sessions and retained messages fill different structures: restored side by side, a large store
+            // (a million of each) serves sooner.
+            var retained = Task.Run(() => RestoreRetained(sessionStore));
             RestoreSessions(sessionStore);
-            RestoreRetained(sessionStore);
+            retained.GetAwaiter().GetResult();
             if (sessionStore.LoadTotals() is { } totals) Stats.Restore(totals);
         }
     }

@@ -75,18 +75,8 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         string full = System.IO.Path.GetFullPath(path);
         var connection = StoreFile.Open(full, options.Mode);
-        var tables = new StoreTables(connection);
-        try
-        {
-            tables.Count();
-        }
-        catch (SqliteException e)
-        {
-            tables.Dispose();
-            connection.Dispose();
-            throw StoreFile.Explain(full, e);
-        }
-        return new SqliteSessionStore(full, options, connection, tables, logger);
+        // The messages' reference counts are counted by the first batch, not here: the start does not wait for them.
+        return new SqliteSessionStore(full, options, connection, new StoreTables(connection), logger);
     }
 
     /// <summary>The persistence file, as a full path.</summary>

@@ -18,7 +18,7 @@ internal static class StoreFile
     private const string MoveAway = "move it away to start with an empty store, or put back a good copy";
 
     /// <summary>An open connection to a Midge store at <paramref name="path"/> (a full path), made when there was
-    /// none, in WAL mode, checked (<c>PRAGMA quick_check</c>) and writable.</summary>
+    /// none, in WAL mode and writable. Damage shows when the tables are read (<see cref="SqliteSessionStore.LoadAll"/>).</summary>
     public static SqliteConnection Open(string path, StoreMode mode)
     {
         string directory = System.IO.Path.GetDirectoryName(path)!;
@@ -110,8 +110,8 @@ internal static class StoreFile
             throw new StoreException(path, NotWritable(path, "journal_mode WAL refused"));
         }
         Execute(connection, mode == StoreMode.Durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-        string check = Text(connection, "PRAGMA quick_check");
-        if (check != "ok") throw new StoreException(path, $"it is damaged (SQLite quick_check: {check}); {MoveAway}");
+        // No full check here (PRAGMA quick_check reads the whole file: seconds for a large store, before the broker
+        // serves): loading reads every table the broker needs, and a damaged page there fails the load as "damaged".
         // A write, in a new store the whole schema: a read-only file or file system shows here, not on the first batch.
         Execute(connection, "BEGIN IMMEDIATE");
         Execute(connection, empty ? StoreSchema.Create : $"PRAGMA user_version = {StoreSchema.FormatVersion}");

@@ -13,7 +13,13 @@ public sealed class OpenFailureTests : IDisposable
 
     private StoreException Refused(string path)
     {
-        var e = Assert.ThrowsAny<StoreException>(() => SqliteSessionStore.Open(path, new SqliteStoreOptions()).Dispose());
+        // Damage inside the tables shows when they are read, as the broker does right after opening.
+        var e = Assert.ThrowsAny<StoreException>(() =>
+        {
+            using var store = SqliteSessionStore.Open(path, new SqliteStoreOptions());
+            store.LoadAll();
+            store.LoadRetained();
+        });
         Assert.StartsWith($"persistence file {path}: ", e.Message);
         Assert.Equal(path, e.FilePath);
         return e;
