@@ -178,20 +178,15 @@ public sealed partial class Bridge : IAsyncDisposable
     /// </summary>
     private bool KeepsLocalSession => !_config.LocalCleanSession || _config.StartType == BridgeStartType.Lazy;
 
-    /// <summary>The remote client for <paramref name="address"/>: the same client while the address is the same, so
-    /// unacknowledged QoS 1/2 publishes are resent with their packet ids (QoS 2 stays exactly once).</summary>
+    /// <summary>The remote client, pointed at <paramref name="address"/>. One client for the bridge's life, whatever
+    /// the address: unacknowledged QoS 1/2 publishes are resent with their packet ids, to the same remote or to the
+    /// next one (a PUBREL, not the message, for those a remote acknowledged with PUBREC), as Mosquitto's bridge does:
+    /// docs/bridges.md, "What a QoS 2 message is promised".</summary>
     private MqttClient ClientFor(int address)
     {
-        if (_client is { } existing && _clientAddress == address) return existing;
-        var old = _client;
-        _client = new MqttClient(RemoteOptions(_config.Addresses[address]));
+        if (_client is null) _client = new MqttClient(RemoteOptions(_config.Addresses[address]));
+        else if (_clientAddress != address) _client.UseOptions(RemoteOptions(_config.Addresses[address]));
         _clientAddress = address;
-        lock (_gate)
-        {
-            _pending.Clear();
-            _ackedOn.Clear();
-        }
-        if (old is not null) _ = old.DisposeAsync().AsTask();
         return _client;
     }
 
@@ -566,7 +561,9 @@ public sealed partial class Bridge : IAsyncDisposable
         if (link is null || link.IsClosed) return;
         _pending.Remove(id);
         var result = entry.Task.Result;
-        if (result.IsSuccess) Counters.OnSent();
+        // PUBCOMP "packet identifier not found" (MQTT 5) answers the PUBREL of a message an earlier remote took
+        // (PUBREC) before the bridge moved: it was carried.
+        if (result.IsSuccess || result.ReasonCode == ReasonCode.PacketIdentifierNotFound) Counters.OnSent();
         else
         {
             Counters.OnDropped();
