@@ -94,13 +94,14 @@ public sealed partial class Bridge : IAsyncDisposable
         int address = 0;
         bool connectedBefore = false;
         PublishLocalState(Down);
-        if (!_config.LocalCleanSession && _config.StartType == BridgeStartType.Lazy)
+        if (KeepsLocalSession)
         {
-            // The local session and its subscriptions exist from the start, so messages wait for a lazy bridge.
-            await OpenLocalAsync(cleanStart: false, ct).ConfigureAwait(false);
+            // The local session and its subscriptions exist from the start, as Mosquitto's do, so what is published
+            // while the remote has not been reached yet waits for it (and counts towards a lazy bridge's threshold).
+            // local_cleansession true (possible for a lazy bridge) starts it afresh: nothing from a previous run.
+            await OpenLocalAsync(cleanStart: _config.LocalCleanSession, ct).ConfigureAwait(false);
             await CloseLocalAsync().ConfigureAwait(false);
         }
-        bool firstLocal = true;
         while (!ct.IsCancellationRequested)
         {
             if (_config.StartType == BridgeStartType.Lazy && !await WaitForThresholdAsync(ct).ConfigureAwait(false)) return;
@@ -115,8 +116,7 @@ public sealed partial class Bridge : IAsyncDisposable
                 if (connectedBefore) Counters.OnReconnect();
                 connectedBefore = true;
                 Log.Connected(_logger, _config.Name, target.Host, target.Port, connAck.SessionPresent);
-                ended = await RunConnectedAsync(client, address, cleanLocal: _config.LocalCleanSession && firstLocal, ct).ConfigureAwait(false);
-                firstLocal = false;
+                ended = await RunConnectedAsync(client, address, cleanLocal: !KeepsLocalSession, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -172,20 +172,21 @@ public sealed partial class Bridge : IAsyncDisposable
         Stopping,
     }
 
-    /// <summary>The remote client for <paramref name="address"/>: the same client while the address is the same, so
-    /// unacknowledged QoS 1/2 publishes are resent with their packet ids (QoS 2 stays exactly once).</summary>
+    /// <summary>
+    /// Whether the local session outlives the bridge's connections: with <c>local_cleansession false</c>, and always
+    /// for a lazy bridge, whose start is decided by what waits there.
+    /// </summary>
+    private bool KeepsLocalSession => !_config.LocalCleanSession || _config.StartType == BridgeStartType.Lazy;
+
+    /// <summary>The remote client, pointed at <paramref name="address"/>. One client for the bridge's life, whatever
+    /// the address: unacknowledged QoS 1/2 publishes are resent with their packet ids, to the same remote or to the
+    /// next one (a PUBREL, not the message, for those a remote acknowledged with PUBREC), as Mosquitto's bridge does:
+    /// docs/bridges.md, "What a QoS 2 message is promised".</summary>
     private MqttClient ClientFor(int address)
     {
-        if (_client is { } existing && _clientAddress == address) return existing;
-        var old = _client;
-        _client = new MqttClient(RemoteOptions(_config.Addresses[address]));
+        if (_client is null) _client = new MqttClient(RemoteOptions(_config.Addresses[address]));
+        else if (_clientAddress != address) _client.UseOptions(RemoteOptions(_config.Addresses[address]));
         _clientAddress = address;
-        lock (_gate)
-        {
-            _pending.Clear();
-            _ackedOn.Clear();
-        }
-        if (old is not null) _ = old.DisposeAsync().AsTask();
         return _client;
     }
 
@@ -378,8 +379,12 @@ public sealed partial class Bridge : IAsyncDisposable
             KeepAlive = 0,
             UserName = _config.LocalUsername,
             Password = _config.LocalPassword is null ? null : Encoding.UTF8.GetBytes(_config.LocalPassword),
-            Properties = new MqttProperties { SessionExpiryInterval = _config.LocalCleanSession ? 0 : uint.MaxValue },
+            Properties = new MqttProperties { SessionExpiryInterval = KeepsLocalSession ? uint.MaxValue : 0 },
         };
+        // The link is the current one before the CONNECT: a session that finds messages waiting hands them over
+        // while it handles the CONNECT, before its CONNACK is seen here, and the forwarder takes only the current
+        // link's deliveries (what it let go would stay in flight in the session until the next connection).
+        Volatile.Write(ref _link, link);
         link.Post(connect);
         ConnAckPacket connAck;
         try
@@ -393,16 +398,26 @@ public sealed partial class Bridge : IAsyncDisposable
         if (connAck.ReasonCode != ReasonCode.Success)
         {
             Log.LocalRefused(_logger, _config.Name, _config.LocalClientId, connAck.ReasonCode.ToString());
+            Interlocked.CompareExchange(ref _link, null, link);
             link.Close();
             await link.Completion.ConfigureAwait(false);
             return null;
+        }
+        if (!connAck.SessionPresent)
+        {
+            // A new local session: none of the packet ids the remote client still holds messages under is this
+            // session's, so their acknowledgements must not reach it, and its own ids are not copies of them.
+            lock (_gate)
+            {
+                _pending.Clear();
+                _ackedOn.Clear();
+            }
         }
         var outgoing = _config.Topics.Where(t => t.Outgoing)
             .Select(t => new TopicSubscription(t.LocalFilter, (QoS)t.QoS) { NoLocal = true, RetainAsPublished = true })
             .DistinctBy(s => s.Filter)
             .ToList();
         if (outgoing.Count > 0) link.Post(new SubscribePacket { PacketId = 1, Subscriptions = outgoing });
-        Volatile.Write(ref _link, link);
         return link;
     }
 
@@ -546,7 +561,9 @@ public sealed partial class Bridge : IAsyncDisposable
         if (link is null || link.IsClosed) return;
         _pending.Remove(id);
         var result = entry.Task.Result;
-        if (result.IsSuccess) Counters.OnSent();
+        // PUBCOMP "packet identifier not found" (MQTT 5) answers the PUBREL of a message an earlier remote took
+        // (PUBREC) before the bridge moved: it was carried.
+        if (result.IsSuccess || result.ReasonCode == ReasonCode.PacketIdentifierNotFound) Counters.OnSent();
         else
         {
             Counters.OnDropped();

@@ -68,7 +68,23 @@ public sealed class MqttClient : IAsyncDisposable
         _messages = CreateBuffer();
     }
 
-    public MqttClientOptions Options { get; }
+    public MqttClientOptions Options { get; private set; }
+
+    /// <summary>
+    /// Points the next <see cref="ConnectAsync"/> at <paramref name="options"/> (another server, as a bridge with
+    /// several addresses moves), keeping what this client holds: its unacknowledged QoS 1/2 publishes keep their
+    /// packet identifiers and are resent there (a PUBREL for those the previous server acknowledged with PUBREC), as
+    /// Mosquitto's bridge does. Only while not connected; the client id stays this client's.
+    /// </summary>
+    public void UseOptions(MqttClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        lock (_gate)
+        {
+            if (_connection is not null) throw new MqttClientException("already connected");
+            Options = options;
+        }
+    }
 
     /// <summary>The CONNACK of the latest successful connect.</summary>
     public ConnectResult? ServerConnAck { get; private set; }
@@ -259,7 +275,8 @@ public sealed class MqttClient : IAsyncDisposable
     }
 
     /// <summary>Sends DISCONNECT (MQTT 5: with <paramref name="reason"/> and an optional new session expiry),
-    /// flushes and closes. Unacknowledged publishes fail.</summary>
+    /// flushes and closes. Unacknowledged publishes fail, unless <see cref="MqttClientOptions.KeepPublishesOnConnectionLoss"/>
+    /// keeps them for the next <see cref="ConnectAsync"/> (disposing fails them).</summary>
     public async ValueTask DisconnectAsync(ReasonCode reason = ReasonCode.NormalDisconnection, uint? sessionExpiryInterval = null, CancellationToken ct = default)
     {
         MqttConnection? connection;
@@ -277,7 +294,7 @@ public sealed class MqttClient : IAsyncDisposable
             await connection.DrainAsync(TimeSpan.FromSeconds(5)).WaitAsync(ct).ConfigureAwait(false);
             connection.Abort();
         }
-        FailPending(new MqttClientException("the client disconnected"), publishesToo: true);
+        FailPending(new MqttClientException("the client disconnected"), publishesToo: !Options.KeepPublishesOnConnectionLoss);
         _messages.Writer.TryComplete();
         if (connection is not null)
             RaiseDisconnected(new MqttDisconnectedEventArgs { ReasonCode = reason, ByClient = true });
@@ -294,7 +311,7 @@ public sealed class MqttClient : IAsyncDisposable
         {
         }
         _lifetime.Cancel();
-        _window.FailAll(new ObjectDisposedException(nameof(MqttClient)));
+        FailPending(new ObjectDisposedException(nameof(MqttClient)), publishesToo: true);
         try
         {
             await _reconnectTask.ConfigureAwait(false);
