@@ -10,6 +10,8 @@ public enum ListenerProtocol
 {
     Mqtt,
     WebSockets,
+    /// <summary>The HTTP management API (docs/http-api.md): REST under <c>/api/v5</c>, Prometheus at <c>/metrics</c>.</summary>
+    Http,
 }
 
 public enum SocketDomain
@@ -92,6 +94,9 @@ public sealed record ListenerConfig
     /// <summary><c>http_dir</c>: a WebSocket listener serves the files under this directory (a full path) to plain
     /// HTTP GET requests; null = plain HTTP requests get 404.</summary>
     public string? HttpDir { get; init; }
+    /// <summary><c>api_allow_anonymous</c>: a <c>protocol http</c> listener answers requests without API key credentials
+    /// (for a listener only local processes can reach). Default false: every request needs a key.</summary>
+    public bool ApiAllowAnonymous { get; init; }
     /// <summary>-1 = unlimited.</summary>
     public int MaxConnections { get; init; } = -1;
     public int MaxQoS { get; init; } = 2;
@@ -229,6 +234,10 @@ public sealed record BrokerConfig
     /// <summary><c>websockets_headers_size</c>: the most bytes of request line and headers a WebSocket listener
     /// accepts (431 beyond); 0 = Kestrel's own limit (32 KiB).</summary>
     public int WebSocketsHeadersSize { get; init; }
+    /// <summary><c>api_key_file</c>: the HTTP API's keys, one <c>key:secret</c> a line (the secret in plain text or hashed as
+    /// in a password file); a full path. Null: no key is accepted.</summary>
+    public string? ApiKeyFile { get; init; }
+    public ConfigSource? ApiKeyFileSource { get; init; }
     /// <summary>Publish rates, flapping detection, subscription and topic-depth caps (ProtectionConfig.cs).</summary>
     public ClientProtection Protection { get; init; } = new();
 

@@ -160,6 +160,8 @@ public static partial class ConfigParser
         public ListenerProtocol Protocol = ListenerProtocol.Mqtt;
         public string? HttpDir;
         public ConfigSource? HttpDirSource;
+        public bool ApiAllowAnonymous;
+        public ConfigSource? ApiAllowAnonymousSource;
         public int MaxConnections = -1;
         public int MaxQoS = 2;
         public ushort MaxTopicAlias = 10;
@@ -360,11 +362,12 @@ public static partial class ConfigParser
                     {
                         "mqtt" => ListenerProtocol.Mqtt,
                         "websockets" => ListenerProtocol.WebSockets,
-                        _ => Fail<ListenerProtocol>(line.Source, $"'protocol' must be mqtt or websockets, got '{v}'"),
+                        "http" => ListenerProtocol.Http,
+                        _ => Fail<ListenerProtocol>(line.Source, $"'protocol' must be mqtt, websockets or http, got '{v}'"),
                     };
-                    if (l.Protocol == ListenerProtocol.WebSockets && l.UnixSocketPath is not null)
+                    if (l.Protocol != ListenerProtocol.Mqtt && l.UnixSocketPath is not null)
                     {
-                        Fail(line.Source, "'protocol websockets' is not available on a Unix socket listener (listener 0)");
+                        Fail(line.Source, $"'protocol {v}' is not available on a Unix socket listener (listener 0)");
                     }
                     return;
                 }
@@ -379,6 +382,23 @@ public static partial class ConfigParser
                     }
                     l.HttpDir = full;
                     l.HttpDirSource = line.Source;
+                    return;
+                }
+                case "api_key_file":
+                {
+                    var path = SetOnce(GlobalScope, line, line.Text());
+                    _config = _config with { ApiKeyFile = Path.GetFullPath(path), ApiKeyFileSource = line.Source };
+                    return;
+                }
+                case "api_allow_anonymous":
+                {
+                    if (_listeners.Count == 0)
+                    {
+                        Fail(line.Source, "'api_allow_anonymous' needs a 'listener' line (with 'protocol http') before it");
+                    }
+                    var l = ListenerFor(line);
+                    l.ApiAllowAnonymous = line.Bool();
+                    l.ApiAllowAnonymousSource = line.Source;
                     return;
                 }
                 case "websockets_headers_size":
@@ -926,6 +946,10 @@ public static partial class ConfigParser
                 {
                     Fail(httpDir, "'http_dir' needs 'protocol websockets' on its listener");
                 }
+                if (l.ApiAllowAnonymousSource is { } anonymous && l.Protocol != ListenerProtocol.Http)
+                {
+                    Fail(anonymous, "'api_allow_anonymous' needs 'protocol http' on its listener");
+                }
                 if (l.TrustedProxiesSource is { } trusted && l.Protocol != ListenerProtocol.WebSockets)
                 {
                     Fail(trusted, "'websockets_trusted_proxies' needs 'protocol websockets' on its listener");
@@ -939,6 +963,7 @@ public static partial class ConfigParser
                     SocketDomain = l.SocketDomain,
                     Protocol = l.Protocol,
                     HttpDir = l.HttpDir,
+                    ApiAllowAnonymous = l.ApiAllowAnonymous,
                     MaxConnections = l.MaxConnections,
                     MaxQoS = l.MaxQoS,
                     MaxTopicAlias = l.MaxTopicAlias,

@@ -12,6 +12,7 @@ public sealed class BrokerStats
     private long _clientsMaximum;
     private long _clientsExpired;
     private long _connectsTotal;
+    private long _authenticationFailures;
 
     public BrokerStats()
     {
@@ -29,6 +30,8 @@ public sealed class BrokerStats
     public long ClientsMaximum => Volatile.Read(ref _clientsMaximum);
     public long ClientsExpired => Volatile.Read(ref _clientsExpired);
     public long ConnectsTotal => Volatile.Read(ref _connectsTotal);
+    /// <summary>CONNECTs refused for their credentials (0x87 Not authorized, 3.x: 5).</summary>
+    public long AuthenticationFailures => Volatile.Read(ref _authenticationFailures);
 
     /// <summary>A control or PUBLISH packet arrived.</summary>
     public void OnPacketReceived(int bytes)
@@ -66,6 +69,8 @@ public sealed class BrokerStats
     public void OnClientDisconnected() => Interlocked.Decrement(ref _clientsConnected);
 
     public void OnSessionExpired() => Interlocked.Increment(ref _clientsExpired);
+
+    public void OnAuthenticationFailed() => Interlocked.Increment(ref _authenticationFailures);
 
     /// <summary>Starts from totals a store kept (before any client connects): the counters go on from where the last
     /// run of the broker left them, as <c>$SYS</c> reports them.</summary>

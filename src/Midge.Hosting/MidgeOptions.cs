@@ -23,6 +23,11 @@ public sealed class MidgeOptions
     /// <summary>Called with the broker once it exists and before any listener is open (for what needs more than hooks).</summary>
     public Action<Broker>? ConfigureBroker { get; set; }
 
+    /// <summary>What the HTTP API's <c>POST /api/v5/configs/reload</c> calls: re-read and apply the configuration, and
+    /// return null, or why it could not. Null (the default): the API answers 501. The <c>midge</c> executable sets
+    /// it to what SIGHUP does.</summary>
+    public Func<string?>? Reload { get; set; }
+
     /// <summary>Reads the configuration from <c>mosquitto.conf</c> text; errors name the line
     /// (<see cref="ConfigException"/>).</summary>
     public MidgeOptions UseConfig(string text)

@@ -9,6 +9,7 @@ using Midge.Config;
 using Midge.Core;
 using Midge.Persistence;
 using Midge.Transport;
+using Midge.Transport.Http;
 
 namespace Midge.Hosting;
 
@@ -70,15 +71,22 @@ public static class MidgeServiceCollectionExtensions
             return broker;
         });
         services.AddSingleton(sp => new MidgeBroker(sp.GetRequiredService<Broker>()));
+        services.AddSingleton(sp => new BrokerMetrics(sp.GetRequiredService<Broker>(), options.Version));
         MqttListeners.AddSocketTransport(services);
-        if (MqttListeners.Effective(options.Config).Any(l => l.Protocol == ListenerProtocol.WebSockets))
+        if (MqttListeners.Effective(options.Config).Any(l => l.Protocol is ListenerProtocol.WebSockets or ListenerProtocol.Http))
         {
             services.AddTransient<IStartupFilter, WebSocketStartupFilter>();
         }
         services.AddSingleton<IConfigureOptions<KestrelServerOptions>>(sp => new ConfigureOptions<KestrelServerOptions>(o =>
         {
             var logger = sp.GetService<ILoggerFactory>()?.CreateLogger("Midge") ?? NullLogger.Instance;
-            MqttListeners.Configure(o, sp.GetRequiredService<Broker>(), logger, tls);
+            var api = new HttpApiSettings
+            {
+                Version = options.Version,
+                Reload = options.Reload,
+                Metrics = sp.GetRequiredService<BrokerMetrics>(),
+            };
+            MqttListeners.Configure(o, sp.GetRequiredService<Broker>(), logger, tls, api);
         }));
         services.AddHostedService(sp => new BrokerHeartbeat(sp.GetRequiredService<Broker>(), options.Version,
             sp.GetRequiredService<IHostApplicationLifetime>()));

@@ -12,6 +12,7 @@ using Midge.Core;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 using Midge.Security;
+using Midge.Transport.Http;
 using Midge.Transport.Sockets;
 using Midge.Transport.WebSockets;
 
@@ -39,7 +40,10 @@ public static class MqttListeners
         services.AddSingleton<IConnectionListenerFactory, SocketTransportFactory>();
 
     /// <summary>Adds the MQTT listeners to Kestrel.</summary>
-    public static void Configure(KestrelServerOptions options, Broker broker, ILogger logger, TlsCertificateStore? tls = null)
+    /// <param name="api">What <c>protocol http</c> listeners (the management API) need from the host; null: defaults (no
+    /// reload, no metrics).</param>
+    public static void Configure(KestrelServerOptions options, Broker broker, ILogger logger, TlsCertificateStore? tls = null,
+        HttpApiSettings? api = null)
     {
         var config = broker.Config;
         foreach (var listener in Effective(config))
@@ -61,6 +65,11 @@ public static class MqttListeners
                 var limiter = new ConnectionLimit(l.MaxConnections);
                 var secure = l.Tls is null ? null
                     : tls?.For(l) ?? throw new InvalidOperationException($"{l.Source}: TLS listener without loaded certificates");
+                if (l.Protocol == ListenerProtocol.Http)
+                {
+                    ListenHttp(options, new HttpApiListener(broker, l, api ?? new HttpApiSettings(), logger), endpoint, proxy, guard, secure, logger);
+                    continue;
+                }
                 if (l.Protocol == ListenerProtocol.WebSockets)
                 {
                     ListenWebSockets(options, new WebSocketListener(broker, l, local, limiter, logger), endpoint, proxy, guard, secure, logger);
@@ -110,6 +119,22 @@ public static class MqttListeners
             o.Use(listener.Mark);
         });
         Log.ListeningWebSockets(logger, endpoint.Port);
+    }
+
+    /// <summary><c>protocol http</c>: the management API (docs/http-api.md), served as WebSocket listeners are: HTTP/1.1
+    /// behind the guard and TLS, each connection marked for <see cref="HttpApiMiddleware.UseMidgeHttpApi"/>.</summary>
+    private static void ListenHttp(KestrelServerOptions options, HttpApiListener listener, IPEndPoint endpoint,
+        ProxyProtocolGate? proxy, ConnectionGuard guard, TlsListener? secure, ILogger logger)
+    {
+        options.Listen(endpoint, o =>
+        {
+            o.Protocols = HttpProtocols.Http1;
+            if (proxy is not null) o.Use(proxy.Wrap);
+            if (!guard.IsIdle) o.Use(guard.Wrap);
+            if (secure is not null) o.UseHttps(secure.HandshakeOptions(logger));
+            o.Use(listener.Mark);
+        });
+        Log.ListeningHttp(logger, secure is null ? "http" : "https", endpoint.Port);
     }
 
     /// <summary>
@@ -306,6 +331,9 @@ internal static partial class Log
 
     [LoggerMessage(102, LogLevel.Information, "Opening websockets listen socket on port {Port}.")]
     public static partial void ListeningWebSockets(ILogger logger, int port);
+
+    [LoggerMessage(103, LogLevel.Information, "Opening {Scheme} API listen socket on port {Port}.")]
+    public static partial void ListeningHttp(ILogger logger, string scheme, int port);
 
     [LoggerMessage(101, LogLevel.Information, "Opening unix listen socket on path {Path}.")]
     public static partial void ListeningUnix(ILogger logger, string path);

@@ -27,6 +27,7 @@ public static partial class Program
             return Midge.Security.PasswdCommand.Run(args[1..], Console.In, Console.Out, Console.Error,
                 Midge.Security.PasswdCommand.ConsolePrompt);
         }
+        if (args.Length > 0 && args[0] is "apikey") return Midge.Security.ApiKeyCommand.Run(args[1..], Console.Out, Console.Error);
         if (args.Length > 0 && args[0] is "bench")
         {
             // Receive loops take their timestamp on the socket thread, not behind the publishers' work items.
@@ -168,7 +169,12 @@ public static partial class Program
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         // The same hosting as an application that embeds Midge (src/Midge.Hosting, docs/embedding.md).
-        builder.Services.AddMidge(broker, new MidgeOptions { Version = Version }, tls);
+        builder.Services.AddMidge(broker, new MidgeOptions
+        {
+            Version = Version,
+            // POST /api/v5/configs/reload (docs/http-api.md) does what SIGHUP does.
+            Reload = () => Reload(arguments, broker, tls, loggerProvider, log),
+        }, tls);
         builder.WebHost.ConfigureKestrel(o => o.AddServerHeader = false);
         await using var app = builder.Build();
 
@@ -241,9 +247,19 @@ public static partial class Program
 
     /// <summary>SIGHUP: re-read the configuration; limits and logging change at once, listeners stay bound, TLS
     /// certificates are re-read for new handshakes (open connections keep theirs).</summary>
-    private static void Reload(BrokerArguments arguments, Broker broker, TlsCertificateStore tls, MidgeLoggerProvider logger, ILogger log)
+    private static string? Reload(BrokerArguments arguments, Broker broker, TlsCertificateStore tls, MidgeLoggerProvider logger, ILogger log)
     {
-        if (arguments.ConfigFile is null) return;
+        if (arguments.ConfigFile is null) return "the broker was started without a configuration file (-c)";
+        lock (ReloadLock) // SIGHUP and the HTTP API may ask at once
+        {
+            return ReloadLocked(arguments, broker, tls, logger, log);
+        }
+    }
+
+    private static readonly object ReloadLock = new();
+
+    private static string? ReloadLocked(BrokerArguments arguments, Broker broker, TlsCertificateStore tls, MidgeLoggerProvider logger, ILogger log)
+    {
         try
         {
             var config = arguments.ToBrokerConfig();
@@ -253,11 +269,13 @@ public static partial class Program
             broker.Reload(config);
             applyTls();
             applyLog();
-            Log.Reloaded(log, arguments.ConfigFile);
+            Log.Reloaded(log, arguments.ConfigFile!);
+            return null;
         }
         catch (Exception ex) when (ex is ConfigException or LogFileException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
         {
             Log.ReloadFailed(log, ex.Message);
+            return ex.Message;
         }
     }
 

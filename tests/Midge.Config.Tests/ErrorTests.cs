@@ -31,7 +31,7 @@ public class ErrorTests
     [InlineData("max_keepalive 10s", "'max_keepalive' must be an integer, got '10s'")]
     [InlineData("listener http", "'listener' must be an integer, got 'http'")]
     [InlineData("socket_domain ipv5", "'socket_domain' must be ipv4 or ipv6, got 'ipv5'")]
-    [InlineData("protocol mqttsn", "'protocol' must be mqtt or websockets, got 'mqttsn'")]
+    [InlineData("protocol mqttsn", "'protocol' must be mqtt, websockets or http, got 'mqttsn'")]
     [InlineData("log_dest console", "'log_dest' must be stdout, stderr, file PATH, syslog, topic, dlt or none, got 'console'")]
     [InlineData("log_type verbose", "'log_type' must be one of debug, error, warning, notice, information, subscribe, unsubscribe, websockets, all, none; got 'verbose'")]
     [InlineData("persistent_client_expiration 3600s", "'persistent_client_expiration' must be a number followed by h, d, w, m (30 days) or y (365 days), such as 2h or 14d, got '3600s'")]

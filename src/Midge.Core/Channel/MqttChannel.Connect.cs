@@ -85,7 +85,7 @@ public sealed partial class MqttChannel
             return default;
         }
 
-        if (!AdmitConnect(clientId, assigned: assignedId is not null)) return default;
+        if (!AdmitConnect(clientId, assigned: assignedId is not null, userName)) return default;
 
         _security = _broker.Security.For(_listener);
         // The bridge bit in a CONNECT (another broker's bridge, try_private) changes what the client is sent
@@ -131,7 +131,11 @@ public sealed partial class MqttChannel
     }
 
     /// <summary>0x87 Not authorized for a failed login (3.x: 5), as Mosquitto answers: clients and scripts test for it.</summary>
-    private void RefuseCredentials(string failure) => RejectConnect(Version, ReasonCode.NotAuthorized, failure);
+    private void RefuseCredentials(string failure)
+    {
+        _broker.Stats.OnAuthenticationFailed();
+        RejectConnect(Version, ReasonCode.NotAuthorized, failure);
+    }
 
     /// <summary>The checks and the session after the credentials passed.</summary>
     private void CompleteConnect(ConnectPacket connect, byte[]? authenticated, string clientId, string? assignedId,

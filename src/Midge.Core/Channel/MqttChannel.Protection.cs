@@ -14,9 +14,14 @@ public sealed partial class MqttChannel
     private PublishRates? _publishRates;
 
     /// <summary>max_connection_rate (CONNECT side) and flapping_detect; false when the CONNECT was refused.</summary>
-    private bool AdmitConnect(string clientId, bool assigned)
+    private bool AdmitConnect(string clientId, bool assigned, string? userName)
     {
         long now = _broker.NowMs;
+        if (_broker.Bans.Count > 0 && _broker.Bans.Find(clientId, userName, RemoteIp, _broker.UtcNow) is { } ban)
+        {
+            RejectConnect(Version, ReasonCode.Banned, $"banned ({ban.AsName} '{ban.Who}', by {ban.By})");
+            return false;
+        }
         if (!_broker.ConnectRates.TryConnect(_listener, now))
         {
             RejectConnect(Version, ReasonCode.ConnectionRateExceeded,
@@ -27,7 +32,13 @@ public sealed partial class MqttChannel
         if (p.FlappingDetect && !assigned && !_broker.Flapping.Admit(clientId, now, p, out bool banStarted, out long until))
         {
             long seconds = (until - now + 999) / 1000;
-            if (banStarted) Log.FlappingBanned(_broker.Logger, clientId, RemoteEndPoint, p.FlappingMaxConnects, p.FlappingWindowSeconds, seconds);
+            if (banStarted)
+            {
+                Log.FlappingBanned(_broker.Logger, clientId, RemoteEndPoint, p.FlappingMaxConnects, p.FlappingWindowSeconds, seconds);
+                var at = _broker.UtcNow;
+                _broker.Bans.Set(new Ban(BanKind.ClientId, clientId, "flapping_detect",
+                    $"connected more than {p.FlappingMaxConnects} times in {p.FlappingWindowSeconds} s", at, at.AddMilliseconds(until - now)));
+            }
             RejectConnect(Version, ReasonCode.Banned, $"client id '{clientId}' is banned for flapping for {seconds} more seconds");
             return false;
         }

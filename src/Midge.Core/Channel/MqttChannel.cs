@@ -59,6 +59,14 @@ public sealed partial class MqttChannel
 
     public string RemoteEndPoint => RemoteAddress.Format(_remote);
 
+    /// <summary>The client's address and port; null when the transport has none (a Unix socket, in process).</summary>
+    public System.Net.IPEndPoint? RemoteIPEndPoint => _remote as System.Net.IPEndPoint;
+
+    private System.Net.IPAddress? RemoteIp => RemoteIPEndPoint?.Address;
+
+    /// <summary>The listener the connection came in on.</summary>
+    public ListenerConfig Listener => _listener;
+
     /// <summary>The negotiated protocol version (3.1.1 until CONNECT says otherwise).</summary>
     public ProtocolVersion Version { get; private set; } = ProtocolVersion.V311;
 

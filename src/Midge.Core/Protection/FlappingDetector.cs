@@ -39,6 +39,9 @@ internal sealed class FlappingDetector
         }
     }
 
+    /// <summary>Forgets what was counted for <paramref name="clientId"/>, its ban included (a ban lifted by hand).</summary>
+    public void Forgive(string clientId) => _clients.TryRemove(clientId, out _);
+
     /// <summary>Forgets ids whose ban and window have both passed (from the broker's once-a-second tick).</summary>
     public void Sweep(long nowMs, ClientProtection p)
     {
