@@ -8,7 +8,7 @@ namespace Midge.Bridges;
 
 /// <summary>The broker's bridges (its configuration's <c>connection</c> blocks): started with the broker, stopped
 /// before it, and their counters published under <c>$SYS/broker/bridges/&lt;name&gt;/</c> every sys_interval.</summary>
-public sealed class BridgeManager : IAsyncDisposable
+public sealed class BridgeManager : IAsyncDisposable, IBridgeDirectory
 {
     private readonly Broker _broker;
     private readonly List<Bridge> _bridges;
@@ -20,6 +20,7 @@ public sealed class BridgeManager : IAsyncDisposable
         _broker = broker;
         var logger = loggers?.CreateLogger("Midge") ?? NullLogger.Instance;
         _bridges = [.. broker.Config.Bridges.Select(c => new Bridge(broker, c, logger))];
+        broker.Bridges = this;
     }
 
     public IReadOnlyList<Bridge> Bridges => _bridges;
@@ -49,17 +50,29 @@ public sealed class BridgeManager : IAsyncDisposable
     /// <summary>Publishes every bridge's counters (retained, as the broker's own $SYS topics).</summary>
     public void PublishSys()
     {
+        foreach (var b in Snapshot())
+        {
+            string prefix = $"$SYS/broker/bridges/{b.Name}/";
+            Publish(prefix + "state", b.Connected ? 1 : 0);
+            Publish(prefix + "messages/sent", b.MessagesSent);
+            Publish(prefix + "messages/received", b.MessagesReceived);
+            Publish(prefix + "messages/dropped", b.MessagesDropped);
+            Publish(prefix + "messages/queued", b.MessagesQueued);
+            Publish(prefix + "reconnects", b.Reconnects);
+        }
+    }
+
+    /// <summary>Every bridge's state and counters now (the HTTP API's <c>/api/v5/bridges</c>, <c>$SYS</c>).</summary>
+    public IReadOnlyList<BridgeStatus> Snapshot()
+    {
+        var all = new List<BridgeStatus>(_bridges.Count);
         foreach (var b in _bridges)
         {
-            string prefix = $"$SYS/broker/bridges/{b.Config.Name}/";
             int queued = _broker.Clients.TryGet(b.Config.LocalClientId, out var s) ? s.QueuedCount + s.InflightCount : 0;
-            Publish(prefix + "state", b.Counters.Connected ? 1 : 0);
-            Publish(prefix + "messages/sent", b.Counters.MessagesSent);
-            Publish(prefix + "messages/received", b.Counters.MessagesReceived);
-            Publish(prefix + "messages/dropped", b.Counters.MessagesDropped);
-            Publish(prefix + "messages/queued", queued);
-            Publish(prefix + "reconnects", b.Counters.Reconnects);
+            var c = b.Counters;
+            all.Add(new BridgeStatus(b.Config.Name, c.Connected, c.MessagesSent, c.MessagesReceived, c.MessagesDropped, queued, c.Reconnects));
         }
+        return all;
     }
 
     private void Publish(string topic, long value) =>

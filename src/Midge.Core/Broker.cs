@@ -66,6 +66,9 @@ public sealed partial class Broker
     /// <summary>Which session owns each client id: client locks and takeover.</summary>
     public IClientRegistry Clients { get; }
 
+    /// <summary>The bridges to other brokers, when something runs them (the hosting's bridge service); null otherwise.</summary>
+    public IBridgeDirectory? Bridges { get; set; }
+
     /// <summary>The store sessions are recorded in; null when there is none.</summary>
     public ISessionStore? SessionStore { get; }
 

@@ -435,6 +435,33 @@ public sealed class HttpApiTests
     }
 
     [Fact]
+    public async Task Bridges_AreListedWithTheirStateAndCounters()
+    {
+        // A bridge to a port nothing listens on: configured, disconnected, its QoS 1 messages waiting in its session.
+        int nowhere = FreePort.Next();
+        await using var api = await ApiBroker.StartAsync(null, "connection upstream", $"address 127.0.0.1:{nowhere}",
+            "topic out/# out 1", "local_cleansession false", "restart_timeout 30");
+        await Task.Delay(500); // the local session is made as the bridge starts
+        var r = await MosquittoClients.PublishAsync(api.Broker.Port, "-t", "out/1", "-m", "waits", "-q", "1");
+        Assert.True(r.ExitCode == 0, r.ToString());
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        JsonElement bridge;
+        do
+        {
+            var body = await JsonOf(await api.Http.GetAsync("/api/v5/bridges"));
+            bridge = Assert.Single(body.EnumerateArray());
+            if (bridge.GetProperty("metrics").GetProperty("messages.queued").GetInt64() == 1) break;
+            await Task.Delay(100);
+        }
+        while (clock.Elapsed < Short);
+        Assert.Equal("upstream", bridge.GetProperty("name").GetString());
+        Assert.Equal("disconnected", bridge.GetProperty("status").GetString());
+        Assert.Equal(1, bridge.GetProperty("metrics").GetProperty("messages.queued").GetInt64());
+        Assert.Equal(0, bridge.GetProperty("metrics").GetProperty("messages.sent").GetInt64());
+    }
+
+    [Fact]
     public async Task ConfigErrors_NameTheLine()
     {
         var r = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(30), "-c", WriteConfig("listener 1883", "api_allow_anonymous true"), "--test-config");

@@ -77,6 +77,7 @@ internal sealed partial class HttpApiListener
             (1, "listeners") => Only(method, "GET", () => ListenersAsync(http)),
             (2, "configs") when s[1] == "reload" => Only(method, "POST", () => ReloadAsync(http)),
             (1, "nodes") => Only(method, "GET", () => NodesAsync(http, null)),
+            (1, "bridges") => Only(method, "GET", () => BridgesAsync(http)),
             (2, "nodes") => Only(method, "GET", () => NodesAsync(http, s[1])),
             _ => throw ApiError.NotFound("NOT_FOUND", $"no such path: {decodedPath}"),
         };
@@ -582,6 +583,31 @@ internal sealed partial class HttpApiListener
         w.WriteNumber("client.auth.failure", stats.AuthenticationFailures);
         w.WriteNumber("session.expired", stats.ClientsExpired);
     });
+
+    /// <summary>The bridges (<c>connection</c> blocks) with their state and counters, as <c>$SYS/broker/bridges/</c> has them.</summary>
+    private Task BridgesAsync(HttpContext http)
+    {
+        var bridges = _broker.Bridges?.Snapshot() ?? [];
+        return Json.WriteAsync(http, 200, w =>
+        {
+            w.WriteStartArray();
+            foreach (var b in bridges)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", b.Name);
+                w.WriteString("status", b.Connected ? "connected" : "disconnected");
+                w.WriteStartObject("metrics");
+                w.WriteNumber("messages.sent", b.MessagesSent);
+                w.WriteNumber("messages.received", b.MessagesReceived);
+                w.WriteNumber("messages.dropped", b.MessagesDropped);
+                w.WriteNumber("messages.queued", b.MessagesQueued);
+                w.WriteNumber("reconnects", b.Reconnects);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        });
+    }
 
     /// <summary>EMQX's shape: one object per node in an array, or the sums as one object with <c>?aggregate=true</c>.</summary>
     private static Task PerNode(HttpContext http, Action<Utf8JsonWriter> fields)
