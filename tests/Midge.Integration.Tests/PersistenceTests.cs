@@ -195,6 +195,8 @@ public sealed class PersistenceTests : IDisposable
         var broker = await MidgeProcess.StartWithArgumentsAsync(port, "-c", conf);
         await using (broker)
         {
+            // The pid file is written once the listeners are up: a moment after the port accepts.
+            for (int i = 0; i < 100 && !File.Exists(pidFile); i++) await Task.Delay(50);
             Assert.Equal(broker.ProcessId.ToString(CultureInfo.InvariantCulture), File.ReadAllText(pidFile).Trim());
             var r = await MosquittoClients.PublishAsync(port, "-q", "1", "-r", "-t", "stock/kept", "-m", "yes");
             Assert.True(r.ExitCode == 0, r.ToString());
