@@ -16,6 +16,10 @@ namespace Midge.Core.Channel;
 internal sealed class DurableOutput(Broker broker, IClientOutput inner, Func<bool> sessionIsStored) : IClientOutput
 {
     private readonly object _sync = new();
+    /// <summary>Packets waiting for a flush, oldest first. Bounded as the connection's own queue is: entries wait only
+    /// while a flush is pending (milliseconds; a failed one empties it); the QoS 2 PUBLISHes among them are within the
+    /// session's inflight window, and everything held counts in <see cref="Backlog"/>/<see cref="BacklogBytes"/>, which
+    /// the session checks before it writes more (QoS 0 held back past <c>max_queued_bytes</c>, QoS 1/2 queued).</summary>
     private readonly Queue<Item> _held = new();
     private int _heldCount;
     private long _heldBytes;
