@@ -150,8 +150,10 @@ internal sealed class StoreTables : IDisposable
     /// <summary>
     /// The message of a loaded row (the message's id and columns from <paramref name="at"/> on, as
     /// <see cref="StoreLoader"/> selects them). A message read before (by this load or the other) is given back as the
-    /// same instance, so the broker holds one copy and the store knows it when it is passed again; unless the memory
-    /// already counts everything, the row is one more reference to it.
+    /// same instance, so the broker holds one copy; unless the memory already counts everything, the row is one more
+    /// reference to it. The instance is not looked up when it is passed again (a million entries more in a map would
+    /// cost a large restart a good part of its time): the first time the broker passes a loaded message again (sending
+    /// a queued one, say), it is stored once more, and the row read goes with its last reference.
     /// </summary>
     public StoredMessage Loaded(RowReader r, int at)
     {
@@ -163,7 +165,6 @@ internal sealed class StoreTables : IDisposable
         if (held.Instance is { } instance) return instance;
         instance = StoreLoader.Message(r, at + 1);
         held.Instance = instance;
-        _messageIds[instance] = id;
         return instance;
     }
 
@@ -367,7 +368,7 @@ internal sealed class StoreTables : IDisposable
         {
             ref var held = ref CollectionsMarshal.GetValueRefOrNullRef(_held, id);
             if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref held) || --held.References > 0) continue;
-            if (held.Instance is { } instance) _messageIds.Remove(instance);
+            if (held.Instance is { } instance && _messageIds.TryGetValue(instance, out long mapped) && mapped == id) _messageIds.Remove(instance);
             _held.Remove(id);
             _deleteMessage.Execute(id);
         }

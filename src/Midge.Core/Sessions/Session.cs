@@ -575,6 +575,7 @@ public sealed class Session : ISession
         long disconnectedAt = state.DisconnectedAt is { } at ? StoredForms.ToClock(at, nowMs, utcNow) : nowMs;
         session.DisconnectedAtMs = disconnectedAt == 0 ? -1 : disconnectedAt; // 0 would mean connected
         foreach (var sub in state.Subscriptions) (session._subscriptions ??= new(StringComparer.Ordinal))[sub.Filter] = sub;
+        session._queue.Reserve(state.Queued.Count);
         foreach (var q in state.Queued)
         {
             var message = StoredForms.Restore(q.Message, nowMs, utcNow, restored);
