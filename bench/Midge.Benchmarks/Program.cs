@@ -32,6 +32,9 @@ if (args is ["load-store", var loadPath])
     Step($"{retainedCount} retained read");
     var broker = new Midge.Core.Broker(new Midge.Config.BrokerConfig(), null, null, store);
     Step($"broker restored {broker.SessionCount} sessions, {broker.RetainedCount} retained (read again)");
+    broker.SaveTotals();
+    store.FlushAsync().AsTask().GetAwaiter().GetResult();
+    Step("first write");
     return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -240,10 +240,23 @@ public static partial class Program
     /// Everything the start left on the heap (configuration, the host and its services, listeners) is compacted
     /// into the oldest generation now, in one pause before the first clients are served. Otherwise the first
     /// collections under traffic copied it: a 7 ms pause 1.5 s after start in the bench's latency scenario, every
-    /// message that arrived meanwhile waiting for it (docs/benchmarks.md).
+    /// message that arrived meanwhile waiting for it (docs/benchmarks.md). A heap that a large store filled (a million
+    /// retained messages: above <see cref="SettleWholeHeapBelow"/>) is in the oldest generation already, and
+    /// compacting all of it would hold the first clients for seconds: only the young generations are promoted then.
     /// </summary>
-    private static void SettleStartupHeap() =>
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+    private static void SettleStartupHeap()
+    {
+        if (GC.GetTotalMemory(forceFullCollection: false) < SettleWholeHeapBelow)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            return;
+        }
+        GC.Collect(1, GCCollectionMode.Forced, blocking: true); // generation 0 into 1, 1 into 2
+        GC.Collect(1, GCCollectionMode.Forced, blocking: true); // and what was in 0 into 2
+    }
+
+    /// <summary>The heap size up to which <see cref="SettleStartupHeap"/> compacts the whole heap.</summary>
+    private const long SettleWholeHeapBelow = 256L * 1024 * 1024;
 
     /// <summary>SIGHUP: re-read the configuration; limits and logging change at once, listeners stay bound, TLS
     /// certificates are re-read for new handshakes (open connections keep theirs).</summary>
