@@ -43,6 +43,7 @@ public sealed partial class Broker
             RestoreSessions(sessionStore);
             retained.GetAwaiter().GetResult();
             if (sessionStore.LoadTotals() is { } totals) Stats.Restore(totals);
+            RestoreBans(sessionStore);
         }
     }
 

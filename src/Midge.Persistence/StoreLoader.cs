@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Microsoft.Data.Sqlite;
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Protocol;
@@ -52,6 +53,14 @@ internal static class StoreLoader
         var retained = new List<StoredMessage>();
         Read(connection, $"SELECT {MessageColumns} FROM retained JOIN messages m ON m.id = retained.message_id", r => retained.Add(Message(r, 1)));
         return retained;
+    }
+
+    public static List<Ban> LoadBans(SqliteConnection connection)
+    {
+        var bans = new List<Ban>();
+        Read(connection, "SELECT kind, who, banned_by, reason, banned_at, until FROM bans", r => bans.Add(new Ban((BanKind)r.GetInt32(0),
+            r.GetString(1), r.GetString(2), r.GetString(3), new DateTimeOffset(r.GetInt64(4), TimeSpan.Zero), Time(r, 5))));
+        return bans;
     }
 
     public static StoredTotals? LoadTotals(SqliteConnection connection)
