@@ -267,6 +267,18 @@ public sealed class DashboardTests
         await row.Locator("button").ClickAsync();
         await row.Locator("button:has-text('Confirm')").ClickAsync();
         await WaitUntilAsync(d.Page, "() => !document.querySelector('[data-table=banned]').textContent.includes('10.1.2.3')");
+
+        // Retained messages: $SYS only when asked for.
+        await d.Page.ClickAsync("nav a[href='#retained']");
+        await d.Page.WaitForSelectorAsync("[data-table=retained] td:has-text('No retained messages.')");
+        await d.Page.CheckAsync("input[name=sys]");
+        await d.Page.WaitForSelectorAsync("[data-table=retained] td:has-text('$SYS/broker/version')");
+
+        // Logging out forgets the key: the login form again, and the API calls stop.
+        await d.Page.ClickAsync("#logout");
+        await d.Page.WaitForSelectorAsync("#login-form");
+        Assert.True(await d.Page.IsHiddenAsync("#shell"));
+        Assert.Null(await d.Page.EvaluateAsync<string?>("() => sessionStorage.getItem('midge.credentials')"));
         d.AssertNoErrors();
     }
 

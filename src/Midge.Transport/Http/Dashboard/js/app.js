@@ -114,9 +114,11 @@ $('login-form').addEventListener('submit', async (e) => {
   route();
 });
 
+// Logging out ends everything the tab holds: the key, and the MQTT client page's connection and log.
 $('logout').addEventListener('click', () => {
   logOut();
-  showLogin();
+  location.hash = '';
+  location.reload();
 });
 
 window.addEventListener('hashchange', route);

@@ -19,7 +19,7 @@ export function mount(view, ctx) {
       { title: 'Reason', value: (b) => b.reason },
       { title: 'Since', value: (b) => time(b.at) },
       { title: 'Until', value: (b) => (b.until === 'infinity' ? 'for ever' : time(b.until)) },
-      { title: '', value: (b) => confirmButton('Lift', async () => { await del(`/banned/${b.as}/${segment(b.who)}`); await table.refresh(); }) },
+      { title: '', value: (b) => confirmButton('Lift', async () => { await del(`/banned/${b.as}/${segment(b.who)}`); await table.refresh(); }, 'danger-link') },
     ],
     load: (page, limit) => get(`/banned?page=${page}&limit=${limit}`),
   });

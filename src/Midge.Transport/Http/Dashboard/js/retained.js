@@ -1,6 +1,6 @@
 // Retained messages: browse by topic filter, open one (payload and properties), delete one or every match.
 import { del, get, query, segment } from './api.js';
-import { confirmButton, field, fill, h, time } from './dom.js';
+import { check, confirmButton, field, fill, h, time } from './dom.js';
 import { pagedTable } from './table.js';
 
 /** The payload as text when it is UTF-8, else as hex (the first 4 KiB). */
@@ -22,6 +22,9 @@ function fromBase64(text) {
 
 export function mount(view, ctx) {
   const [filterLabel, filterInput] = field('Topic filter', { name: 'topic', placeholder: 'sensors/#' });
+  const [sysLabel, sysInput] = check('$SYS too', { name: 'sys' });
+  // No filter: every topic but $SYS/ ('#' does not match '$' topics), unless asked for.
+  const filter = () => filterInput.value.trim() || (sysInput.checked ? '' : '#');
   const details = h('.details');
 
   const remove = (topic) => async () => {
@@ -39,9 +42,9 @@ export function mount(view, ctx) {
       { title: 'From', value: (m) => m.from_clientid ?? '(broker)' },
       { title: 'Size', value: (m) => `${m.payload_size} B` },
       { title: 'Expires', value: (m) => time(m.expires_at) },
-      { title: '', value: (m) => confirmButton('Delete', remove(m.topic)) },
+      { title: '', value: (m) => confirmButton('Delete', remove(m.topic), 'danger-link') },
     ],
-    load: (page, limit) => get(`/mqtt/retainer/messages${query({ topic: filterInput.value.trim(), page, limit })}`),
+    load: (page, limit) => get(`/mqtt/retainer/messages${query({ topic: filter(), page, limit })}`),
     onRow: (m) => show(m.topic).catch(ctx.error),
   });
 
@@ -59,11 +62,12 @@ export function mount(view, ctx) {
   }
 
   const clear = confirmButton('Delete all matching', async () => {
-    await del(`/mqtt/retainer/messages${query({ topic: filterInput.value.trim() || '#' })}`);
+    await del(`/mqtt/retainer/messages${query({ topic: filter() || '#' })}`);
     await table.refresh(true);
   });
   const form = h('form.toolbar', { onsubmit: (e) => { e.preventDefault(); table.refresh(true).catch(ctx.error); } },
-    filterLabel, h('button', { type: 'submit' }, 'Search'), clear);
+    filterLabel, sysLabel, h('button', { type: 'submit' }, 'Search'), clear);
+  sysInput.addEventListener('change', () => table.refresh(true).catch(ctx.error));
   view.append(h('h1', null, 'Retained messages'), form, table.el, details);
   ctx.every(5000, () => table.refresh());
 }
