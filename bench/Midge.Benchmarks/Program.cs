@@ -10,16 +10,28 @@ if (args is ["fill-store", var path, var retained, var sessions, var queued])
 }
 if (args is ["load-store", var loadPath])
 {
+    // Wall and CPU seconds of each step (CPU is the whole process's, so it means something on a busy machine too),
+    // and the garbage collector's work so far.
     var clock = System.Diagnostics.Stopwatch.StartNew();
+    var process = System.Diagnostics.Process.GetCurrentProcess();
+    var cpu = process.TotalProcessorTime;
+    void Step(string what)
+    {
+        process.Refresh();
+        Console.WriteLine($"{what}: {clock.Elapsed.TotalSeconds:F1} s wall, {(process.TotalProcessorTime - cpu).TotalSeconds:F1} s CPU; " +
+            $"so far {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)} collections, " +
+            $"{GC.GetTotalPauseDuration().TotalSeconds:F1} s paused, {GC.GetTotalAllocatedBytes() >> 20} MiB allocated");
+        clock.Restart();
+        cpu = process.TotalProcessorTime;
+    }
     using var store = Midge.Persistence.SqliteSessionStore.Open(loadPath, new Midge.Persistence.SqliteStoreOptions());
-    Console.WriteLine($"open {clock.Elapsed.TotalSeconds:F1} s");
+    Step("open");
     int sessionCount = store.LoadAll().Count;
-    Console.WriteLine($"sessions {sessionCount} {clock.Elapsed.TotalSeconds:F1} s");
+    Step($"{sessionCount} sessions read");
     int retainedCount = store.LoadRetained().Count;
-    Console.WriteLine($"retained {retainedCount} {clock.Elapsed.TotalSeconds:F1} s");
-    clock.Restart();
+    Step($"{retainedCount} retained read");
     var broker = new Midge.Core.Broker(new Midge.Config.BrokerConfig(), null, null, store);
-    Console.WriteLine($"broker restored {broker.SessionCount} sessions, {broker.RetainedCount} retained in {clock.Elapsed.TotalSeconds:F1} s");
+    Step($"broker restored {broker.SessionCount} sessions, {broker.RetainedCount} retained (read again)");
     return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -37,11 +37,13 @@ public sealed partial class Broker
         SessionStore = sessionStore;
         if (sessionStore is not null)
         {
-            // Sessions and retained messages fill different structures: restored side by side, a large store
-            // (a million of each) serves sooner.
-            var retained = Task.Run(() => RestoreRetained(sessionStore));
+            // Sessions and retained messages fill different structures: the retained messages are read first (the
+            // shorter read) and go into their tree while the sessions are read, so a large store (a million of each)
+            // serves sooner. Nothing is recorded until both reads are done (a store counts its memory from them).
+            var stored = sessionStore.LoadRetained();
+            var retained = Task.Run(() => RestoreRetained(stored));
             RestoreSessions(sessionStore);
-            retained.GetAwaiter().GetResult();
+            foreach (string topic in retained.GetAwaiter().GetResult()) sessionStore.RetainedRemoved(topic);
             if (sessionStore.LoadTotals() is { } totals) Stats.Restore(totals);
             RestoreBans(sessionStore);
         }
@@ -291,6 +293,7 @@ public sealed partial class Broker
     {
         long now = NowMs;
         var utcNow = UtcNow;
+        var restored = new Dictionary<StoredMessage, Message>(ReferenceEqualityComparer.Instance);
         foreach (var state in store.LoadAll())
         {
             if (state.ExpiryInterval == 0)
@@ -298,7 +301,7 @@ public sealed partial class Broker
                 store.SessionRemoved(state.ClientId); // cannot outlive its connection: not a stored session
                 continue;
             }
-            var session = Session.Restore(this, state, now, utcNow);
+            var session = Session.Restore(this, state, now, utcNow, restored);
             if (!Clients.Restore(session))
             {
                 session.Clear();
@@ -336,22 +339,25 @@ public sealed partial class Broker
         }
     }
 
-    /// <summary>Reads the retained messages back from the store (at start); expired ones are dropped there.</summary>
-    private void RestoreRetained(ISessionStore store)
+    /// <summary>Puts the retained messages read back from the store (at start) into the retained tree; gives back the
+    /// topics of those that expired meanwhile, for the store to forget.</summary>
+    private List<string> RestoreRetained(IReadOnlyList<StoredMessage> stored)
     {
         long now = NowMs;
         var utcNow = UtcNow;
-        foreach (var stored in store.LoadRetained())
+        var expired = new List<string>();
+        foreach (var record in stored)
         {
-            var message = StoredForms.ToMessage(stored, now, utcNow);
+            var message = StoredForms.ToMessage(record, now, utcNow);
             if (message.IsExpired(now))
             {
-                store.RetainedRemoved(stored.Topic);
+                expired.Add(record.Topic);
                 continue;
             }
-            message.StoredForm = stored;
+            message.StoredForm = record;
             Held.Add(message.PayloadLength - (Retained.Set(message.Topic, message)?.PayloadLength ?? 0));
         }
+        return expired;
     }
 
     private readonly ConcurrentDictionary<string, Session> _exclusive = new(StringComparer.Ordinal);

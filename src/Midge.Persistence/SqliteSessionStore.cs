@@ -93,9 +93,9 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     /// (<see cref="BatchCoalescer"/>).</summary>
     public long ChangesCoalesced => _tables.ChangesCoalesced;
 
-    public IReadOnlyList<SessionState> LoadAll() => Load(StoreLoader.LoadSessions);
+    public IReadOnlyList<SessionState> LoadAll() => Load(_ => _tables.LoadSessions());
 
-    public IReadOnlyList<StoredMessage> LoadRetained() => Load(StoreLoader.LoadRetained);
+    public IReadOnlyList<StoredMessage> LoadRetained() => Load(_ => _tables.LoadRetained());
 
     public StoredTotals? LoadTotals() => Load(StoreLoader.LoadTotals);
 

@@ -25,7 +25,11 @@ internal sealed class StoreTables : IDisposable
     private readonly Dictionary<StoredMessage, long> _messageIds = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<long, Held> _held = [];
     private readonly List<long> _released = [];
+    /// <summary>The memory counts what the tables hold (after <see cref="Count"/>, or a batch written since).</summary>
     private bool _counted;
+    /// <summary>Not counted yet, and these loads have counted into the memory since (<see cref="Loaded"/>): once both
+    /// have, the memory counts everything without reading the tables again.</summary>
+    private bool _sessionsLoaded, _retainedLoaded;
     private readonly BatchCoalescer _coalescer = new();
     private long _changesCoalesced;
 
@@ -98,7 +102,7 @@ internal sealed class StoreTables : IDisposable
         _begin.Execute();
         try
         {
-            if (!_counted) Count();
+            if (!_counted) CountUnlessLoaded();
             _coalescer.Mark(changes);
             Interlocked.Add(ref _changesCoalesced, _coalescer.Skipped);
             var span = CollectionsMarshal.AsSpan(changes);
@@ -110,19 +114,96 @@ internal sealed class StoreTables : IDisposable
         }
         catch
         {
-            _counted = false;
+            _counted = _sessionsLoaded = _retainedLoaded = false;
             Rollback();
             throw;
         }
+    }
+
+    /// <summary>Reads every session back (<see cref="StoreLoader.LoadSessions"/>), counting the memory from it.</summary>
+    public List<SessionState> LoadSessions()
+    {
+        StartLoad(_sessionsLoaded);
+        var sessions = StoreLoader.LoadSessions(_connection, this);
+        _sessionsLoaded = !_counted;
+        return sessions;
+    }
+
+    /// <summary>Reads every retained message back (<see cref="StoreLoader.LoadRetained"/>), counting the memory from it.</summary>
+    public List<StoredMessage> LoadRetained()
+    {
+        StartLoad(_retainedLoaded);
+        var retained = StoreLoader.LoadRetained(_connection, this);
+        _retainedLoaded = !_counted;
+        return retained;
+    }
+
+    /// <summary>A load begins: unless the memory already counts everything, it counts from the loads, from nothing (or
+    /// from the other load, when that one came first).</summary>
+    private void StartLoad(bool loadedBefore)
+    {
+        if (_counted) return;
+        if (loadedBefore || !(_sessionsLoaded || _retainedLoaded)) Forget();
+    }
+
+    /// <summary>A loaded session: its row id, unless the memory already counts it.</summary>
+    public void LoadedSession(string clientId, long id)
+    {
+        if (!_counted) _sessions[clientId] = id;
+    }
+
+    /// <summary>
+    /// The message of a loaded row (the message's id and columns from <paramref name="at"/> on, as
+    /// <see cref="StoreLoader"/> selects them). A message read before (by this load or the other) is given back as the
+    /// same instance, so the broker holds one copy; unless the memory already counts everything, the row is one more
+    /// reference to it. The instance is not looked up when it is passed again (a million entries more in a map would
+    /// cost a large restart a good part of its time): the first time the broker passes a loaded message again (sending
+    /// a queued one, say), it is stored once more, and the row read goes with its last reference.
+    /// </summary>
+    public StoredMessage Loaded(RowReader r, int at)
+    {
+        if (r.IsNull(at)) throw new FormatException("a row points at a message that is missing");
+        long id = r.Int64(at);
+        ref var held = ref CollectionsMarshal.GetValueRefOrAddDefault(_held, id, out bool existed);
+        if (!_counted) held.References++;
+        else if (!existed) held.References = 1; // counted, yet unknown to the memory: cannot be; counted as one
+        if (held.Instance is { } instance) return instance;
+        instance = StoreLoader.Message(r, at + 1);
+        held.Instance = instance;
+        return instance;
+    }
+
+    /// <summary>Before a batch, when the memory does not count the tables: both loads counted it, and no message is
+    /// held that nothing points at (the messages number as many as the memory holds), or it is counted again.</summary>
+    private void CountUnlessLoaded()
+    {
+        if (_sessionsLoaded && _retainedLoaded)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM messages";
+            if ((long)command.ExecuteScalar()! == _held.Count)
+            {
+                _counted = true;
+                _sessionsLoaded = _retainedLoaded = false;
+                return;
+            }
+        }
+        Count();
+    }
+
+    private void Forget()
+    {
+        _sessions.Clear();
+        _messageIds.Clear();
+        _held.Clear();
+        _sessionsLoaded = _retainedLoaded = false;
     }
 
     /// <summary>Counts again what the memory keeps: the sessions held and the references to each message (and
     /// deletes a message nothing points at).</summary>
     public void Count()
     {
-        _sessions.Clear();
-        _messageIds.Clear();
-        _held.Clear();
+        Forget();
         ReadAll("SELECT id, client_id FROM sessions", r => _sessions[r.GetString(1)] = r.GetInt64(0));
         ReadAll(StoreSchema.CountReferences, r => _held[r.GetInt64(0)] = new Held { References = r.GetInt32(1) });
         ReadAll("SELECT id FROM messages", r =>
@@ -299,7 +380,7 @@ internal sealed class StoreTables : IDisposable
         {
             ref var held = ref CollectionsMarshal.GetValueRefOrNullRef(_held, id);
             if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref held) || --held.References > 0) continue;
-            if (held.Instance is { } instance) _messageIds.Remove(instance);
+            if (held.Instance is { } instance && _messageIds.TryGetValue(instance, out long mapped) && mapped == id) _messageIds.Remove(instance);
             _held.Remove(id);
             _deleteMessage.Execute(id);
         }

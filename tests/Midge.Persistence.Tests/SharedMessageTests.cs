@@ -42,16 +42,7 @@ public sealed class SharedMessageTests : IDisposable
     [Fact]
     public async Task References_AreCountedAgain_WhenTheStoreOpens()
     {
-        var shared = Msg("fan/out", "kept") with { Retain = true };
-        using (var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions()))
-        {
-            store.SessionSaved(Session("a"));
-            store.SessionSaved(Session("b"));
-            store.MessageQueued("a", Queued(1, shared));
-            store.InflightAdded("b", new InflightMessage(7, 1, shared, QoS.AtLeastOnce, false, null, InflightState.AwaitingPubAck));
-            store.WillChanged("b", new StoredWill(shared, 0));
-            store.RetainedSet(shared);
-        }
+        WriteSharedMessage();
         Assert.Equal(1, MessageRows);
 
         using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
@@ -59,13 +50,89 @@ public sealed class SharedMessageTests : IDisposable
         Assert.Same(loaded["a"].Queued[0].Message, loaded["b"].Inflight[0].Message); // read once, shared again
 
         reopened.MessageDequeued("a", 1);
-        reopened.InflightCompleted("b", 7);
-        reopened.WillChanged("b", null);
+        await ReleaseAllButTheRetained(reopened);
+    }
+
+    /// <summary>A store with one message held by a queue, a window, a will and the retained store, closed.</summary>
+    private StoredMessage WriteSharedMessage()
+    {
+        var shared = Msg("fan/out", "kept") with { Retain = true };
+        using var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        store.SessionSaved(Session("a"));
+        store.SessionSaved(Session("b"));
+        store.MessageQueued("a", Queued(1, shared));
+        store.InflightAdded("b", new InflightMessage(7, 1, shared, QoS.AtLeastOnce, false, null, InflightState.AwaitingPubAck));
+        store.WillChanged("b", new StoredWill(shared, 0));
+        store.RetainedSet(shared);
+        return shared;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task References_AreCountedFromTheLoads_AndEachLoadedMessageIsOneInstance(bool retainedFirst)
+    {
+        WriteSharedMessage();
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        IReadOnlyList<StoredMessage> retained = [];
+        if (retainedFirst) retained = reopened.LoadRetained();
+        var loaded = reopened.LoadAll().ToDictionary(s => s.ClientId);
+        if (!retainedFirst) retained = reopened.LoadRetained();
+        var message = loaded["a"].Queued[0].Message;
+        Assert.Same(message, loaded["b"].Inflight[0].Message);
+        Assert.Same(message, loaded["b"].Will!.Message);
+        Assert.Same(message, Assert.Single(retained)); // one instance for the four rows
+
+        // The broker sends the queued message to a: the loaded record goes in flight. The store does not look loaded
+        // records up (a restart would pay for a map of them): it stores this one again, and the row read stays
+        // for the rows that still point at it.
+        reopened.MessageDequeued("a", 1);
+        reopened.InflightAdded("a", new InflightMessage(1, 1, message, QoS.AtLeastOnce, false, null, InflightState.AwaitingPubAck));
         await reopened.FlushAsync();
-        Assert.Equal(1, MessageRows); // the retained message still holds it
-        reopened.RetainedRemoved("fan/out");
-        await reopened.FlushAsync();
+        Assert.Equal(2, MessageRows);
+
+        reopened.InflightCompleted("a", 1);
+        await ReleaseAllButTheRetained(reopened);
+    }
+
+    /// <summary>b's window and will let the message of <see cref="WriteSharedMessage"/> go: the retained message
+    /// still holds it; then that one goes too, and the message with it.</summary>
+    private async Task ReleaseAllButTheRetained(SqliteSessionStore store)
+    {
+        store.InflightCompleted("b", 7);
+        store.WillChanged("b", null);
+        await store.FlushAsync();
+        Assert.Equal(1, MessageRows);
+        store.RetainedRemoved("fan/out");
+        await store.FlushAsync();
         Assert.Equal(0, MessageRows);
+    }
+
+    [Fact]
+    public async Task ReadingTheSessionsTwice_CountsTheirReferencesOnce()
+    {
+        WriteSharedMessage();
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        reopened.LoadAll();
+        reopened.LoadRetained();
+        reopened.LoadAll();
+        reopened.MessageDequeued("a", 1);
+        await ReleaseAllButTheRetained(reopened);
+    }
+
+    [Fact]
+    public async Task AMessageNothingPointsAt_IsDeleted_EvenWhenTheLoadsCountedTheRest()
+    {
+        WriteSharedMessage();
+        Count(StorePath, "INSERT INTO messages (topic, payload, qos, retain) VALUES ('orphan', x'00', 1, 0) RETURNING id");
+        Assert.Equal(2, MessageRows);
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        reopened.LoadAll();
+        reopened.LoadRetained();
+        reopened.SessionSaved(Session("c")); // the first batch
+        await reopened.FlushAsync();
+        Assert.Equal(1, MessageRows);
+        Assert.Equal(0, Count(StorePath, "SELECT count(*) FROM messages WHERE topic = 'orphan'"));
     }
 
     [Fact]

@@ -147,6 +147,12 @@ internal struct MessageQueue
 
     /// <summary>Appends a message read from a session store (a broker restart), keeping its sequence number; no
     /// bound applies (the messages were within them when queued).</summary>
+    /// <summary>Makes room for <paramref name="count"/> entries at once (a restored queue, whose size is known).</summary>
+    public void Reserve(int count)
+    {
+        if (count > 0) (_items ??= new(count)).EnsureCapacity(count);
+    }
+
     public void Restore(QueuedEntry entry, HeldBytes held)
     {
         (_items ??= new()).Enqueue(entry);

@@ -568,20 +568,22 @@ public sealed class Session : ISession
     /// connection ended (from now when the store says it was connected). Queued messages lose the shared
     /// subscription group they came through (they go to this client); the ACL of the client's last connection is
     /// not known until it connects again (a queued message is checked against it as it leaves).</summary>
-    internal static Session Restore(Broker broker, SessionState state, long nowMs, DateTimeOffset utcNow)
+    internal static Session Restore(Broker broker, SessionState state, long nowMs, DateTimeOffset utcNow,
+        Dictionary<StoredMessage, Message> restored)
     {
         var session = new Session(broker, state.ClientId) { _expiryInterval = state.ExpiryInterval };
         long disconnectedAt = state.DisconnectedAt is { } at ? StoredForms.ToClock(at, nowMs, utcNow) : nowMs;
         session.DisconnectedAtMs = disconnectedAt == 0 ? -1 : disconnectedAt; // 0 would mean connected
         foreach (var sub in state.Subscriptions) (session._subscriptions ??= new(StringComparer.Ordinal))[sub.Filter] = sub;
+        session._queue.Reserve(state.Queued.Count);
         foreach (var q in state.Queued)
         {
-            var message = StoredForms.ToMessage(q.Message, nowMs, utcNow);
+            var message = StoredForms.Restore(q.Message, nowMs, utcNow, restored);
             session._queue.Restore(new QueuedEntry(message, q.QoS, q.Retain, q.SubscriptionIds, null, q.Sequence), broker.Held);
         }
         foreach (var f in state.Inflight)
         {
-            var message = StoredForms.ToMessage(f.Message, nowMs, utcNow);
+            var message = StoredForms.Restore(f.Message, nowMs, utcNow, restored);
             session._inflight.Restore(f.PacketId, new InflightEntry(message, f.QoS, f.Retain, f.SubscriptionIds, f.Sequence, f.State, null),
                 broker.Held);
         }

@@ -37,6 +37,20 @@ internal static class StoredForms
             stored.OriginClientId, stored.OriginUserName, expiresAtMs);
     }
 
+    /// <summary>The message of a stored record as a restart brings it back: one per record however many sessions hold
+    /// it (<paramref name="restored"/> remembers them), with the record as its stored form, so that the store knows it
+    /// when it is passed again.</summary>
+    public static Message Restore(StoredMessage stored, long nowMs, DateTimeOffset utcNow, Dictionary<StoredMessage, Message> restored)
+    {
+        ref var message = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(restored, stored, out _);
+        if (message is null)
+        {
+            message = ToMessage(stored, nowMs, utcNow);
+            message.StoredForm = stored;
+        }
+        return message;
+    }
+
     /// <summary>A connection's will, as it waits with the connection up (no due time yet).
     /// <paramref name="publishProperties"/>: its properties as the PUBLISH will carry them.</summary>
     public static StoredWill ToStored(WillMessage will, MqttProperties? publishProperties, string clientId) =>
