@@ -13,6 +13,8 @@ command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)  # PROXY protocol tests: send-proxy, send-proxy-v2
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)                  # Native AOT links with clang and zlib
 [ -e /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+# The dashboard's tests drive Debian's Chromium with Playwright (DashboardTests): no browser download.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing test peers: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -1,6 +1,7 @@
 using Midge.Core.Messages;
 using Midge.Core.Protection;
 using Midge.Core.Sessions;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 
 namespace Midge.Core;
@@ -210,11 +211,13 @@ public sealed partial class Broker
         return SetRetained(clear, Hooks);
     }
 
-    /// <summary>Adds a ban and disconnects the clients it matches (MQTT 5: DISCONNECT 0x98). False when the list is full.</summary>
+    /// <summary>Adds a ban and disconnects the clients it matches (MQTT 5: DISCONNECT 0x98). False when the list is full.
+    /// With a session store, the ban is stored there too and outlives a restart.</summary>
     public bool AddBan(Ban ban)
     {
         ArgumentNullException.ThrowIfNull(ban);
         if (!Bans.Set(ban)) return false;
+        if (SessionStore is { } store && Bans.Get(ban.As, ban.Who) is { } held) store.BanSet(held);
         var now = UtcNow;
         foreach (var (channel, _) in _channels)
         {
@@ -231,9 +234,22 @@ public sealed partial class Broker
     public bool RemoveBan(BanKind kind, string who)
     {
         ArgumentNullException.ThrowIfNull(who);
+        var held = Bans.Get(kind, who);
         bool removed = Bans.Remove(kind, who);
+        if (removed && held is not null) SessionStore?.BanRemoved(held.As, held.Who);
         if (kind == BanKind.ClientId && Flapping.Count > 0) Flapping.Forgive(who);
         return removed;
+    }
+
+    /// <summary>Reads the bans back from the store (at start); those whose time has passed are dropped there.</summary>
+    private void RestoreBans(ISessionStore store)
+    {
+        var now = UtcNow;
+        foreach (var ban in store.LoadBans())
+        {
+            if (ban.Until is { } until && until <= now) store.BanRemoved(ban.As, ban.Who);
+            else Bans.Set(ban);
+        }
     }
 
     /// <summary>How many connections each listener has now, by <see cref="ListenerName"/>.</summary>

@@ -45,6 +45,7 @@ public sealed partial class Broker
             RestoreSessions(sessionStore);
             foreach (string topic in retained.GetAwaiter().GetResult()) sessionStore.RetainedRemoved(topic);
             if (sessionStore.LoadTotals() is { } totals) Stats.Restore(totals);
+            RestoreBans(sessionStore);
         }
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 
@@ -137,6 +138,16 @@ public sealed class SqliteSessionStore : ISessionStore, IDisposable
     public void RetainedRemoved(string topic) => Record(new Change(ChangeKind.RetainedRemoved, topic));
 
     public void TotalsSaved(StoredTotals totals) => Record(new Change(ChangeKind.TotalsSaved, "", totals));
+
+    public IReadOnlyList<Ban> LoadBans() => Load(StoreLoader.LoadBans);
+
+    public void BanSet(Ban ban)
+    {
+        ArgumentNullException.ThrowIfNull(ban);
+        Record(new Change(ChangeKind.BanSet, ban.Who, ban, (long)ban.As));
+    }
+
+    public void BanRemoved(BanKind kind, string who) => Record(new Change(ChangeKind.BanRemoved, who, null, (long)kind));
 
     public void BeginGroup() => _groups.EnterReadLock();
 

@@ -114,7 +114,8 @@ internal static class StoreFile
         // serves): loading reads every table the broker needs, and a damaged page there fails the load as "damaged".
         // A write, in a new store the whole schema: a read-only file or file system shows here, not on the first batch.
         Execute(connection, "BEGIN IMMEDIATE");
-        Execute(connection, empty ? StoreSchema.Create : $"PRAGMA user_version = {StoreSchema.FormatVersion}");
+        // An older format gets what it lacks (format 1: the bans table).
+        Execute(connection, empty ? StoreSchema.Create : $"{StoreSchema.Bans} PRAGMA user_version = {StoreSchema.FormatVersion}");
         Execute(connection, "COMMIT");
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Microsoft.Data.Sqlite;
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Protocol;
@@ -73,6 +74,15 @@ internal static class StoreLoader
         RowReader.ForEach(connection, $"SELECT {MessageColumns} FROM retained r LEFT JOIN messages m ON m.id = r.message_id",
             r => retained.Add(tables.Loaded(r, 0)));
         return retained;
+    }
+
+    public static List<Ban> LoadBans(SqliteConnection connection)
+    {
+        var bans = new List<Ban>();
+        RowReader.ForEach(connection, "SELECT kind, who, banned_by, reason, banned_at, until FROM bans", r => bans.Add(
+            new Ban((BanKind)r.Int32(0), r.String(1), r.String(2), r.String(3), new DateTimeOffset(r.Int64(4), TimeSpan.Zero),
+                Time(r.NullableInt64(5)))));
+        return bans;
     }
 
     public static StoredTotals? LoadTotals(SqliteConnection connection)

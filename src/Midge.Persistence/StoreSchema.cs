@@ -1,8 +1,9 @@
 namespace Midge.Persistence;
 
 /// <summary>
-/// The tables of a Midge store, format 1. The file says what it is in its header: <c>PRAGMA application_id</c> is
-/// <see cref="ApplicationId"/> ("Mdge") and <c>PRAGMA user_version</c> the format, <see cref="FormatVersion"/>.
+/// The tables of a Midge store, format 2 (format 1 had no <c>bans</c>; opening such a file adds the table). The file
+/// says what it is in its header: <c>PRAGMA application_id</c> is <see cref="ApplicationId"/> ("Mdge") and
+/// <c>PRAGMA user_version</c> the format, <see cref="FormatVersion"/>.
 /// <para>A session has a row id that its other rows use. A message is stored once however many sessions hold it
 /// (<c>queued</c>, <c>inflight</c>, <c>wills</c> and <c>retained</c> point at it) and deleted when the last of them
 /// lets it go; the store counts the references in memory and counts them again when it opens. Times are UTC ticks
@@ -16,7 +17,21 @@ internal static class StoreSchema
     public const int ApplicationId = 0x4D646765;
 
     /// <summary>The format this code reads and writes, the file's <c>user_version</c>.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
+
+    /// <summary>The bans an administrator made (format 2). <c>kind</c> is <see cref="Core.Protection.BanKind"/>'s
+    /// number, <c>who</c> as the ban list holds it (an address in its usual form).</summary>
+    public const string Bans = """
+        CREATE TABLE IF NOT EXISTS bans (
+            kind INTEGER NOT NULL,
+            who TEXT NOT NULL,
+            banned_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            banned_at INTEGER NOT NULL,
+            until INTEGER,
+            PRIMARY KEY (kind, who)
+        ) WITHOUT ROWID;
+        """;
 
     public static readonly string Create = $"""
         CREATE TABLE sessions (
@@ -96,6 +111,7 @@ internal static class StoreSchema
             clients_maximum INTEGER NOT NULL,
             clients_expired INTEGER NOT NULL
         );
+        {Bans}
         PRAGMA application_id = {ApplicationId};
         PRAGMA user_version = {FormatVersion};
         """;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Protocol;
@@ -45,6 +46,7 @@ internal sealed class StoreTables : IDisposable
     private readonly Statement _insertWill, _deleteWill;
     private readonly Statement _insertRetained, _deleteRetained;
     private readonly Statement _setTotals;
+    private readonly Statement _setBan, _deleteBan;
 
     public StoreTables(SqliteConnection connection)
     {
@@ -87,6 +89,9 @@ internal sealed class StoreTables : IDisposable
         _deleteRetained = new(connection, "DELETE FROM retained WHERE topic = $t RETURNING message_id", "$t");
         _setTotals = new(connection, "INSERT OR REPLACE INTO totals VALUES (0, $a, $b, $c, $d, $e, $f, $g, $h, $i, $j)",
             "$a", "$b", "$c", "$d", "$e", "$f", "$g", "$h", "$i", "$j");
+        _setBan = new(connection, "INSERT OR REPLACE INTO bans (kind, who, banned_by, reason, banned_at, until) VALUES ($k, $w, $b, $r, $a, $u)",
+            "$k", "$w", "$b", "$r", "$a", "$u");
+        _deleteBan = new(connection, "DELETE FROM bans WHERE kind = $k AND who = $w", "$k", "$w");
     }
 
     /// <summary>Applies <paramref name="changes"/> in order in one transaction and commits it, less the changes that
@@ -282,6 +287,13 @@ internal sealed class StoreTables : IDisposable
                 _setTotals.Execute(t.MessagesReceived, t.MessagesSent, t.PublishReceived, t.PublishSent, t.PublishDropped,
                     t.BytesReceived, t.BytesSent, t.ConnectsTotal, t.ClientsMaximum, t.ClientsExpired);
                 break;
+            case ChangeKind.BanSet:
+                var ban = (Ban)c.Record!;
+                _setBan.Execute(c.Number, c.Key, ban.By, ban.Reason, ban.At.UtcTicks, ban.Until?.UtcTicks);
+                break;
+            case ChangeKind.BanRemoved:
+                _deleteBan.Execute(c.Number, c.Key);
+                break;
         }
     }
 
@@ -416,7 +428,7 @@ internal sealed class StoreTables : IDisposable
             _begin, _commit, _rollback, _insertSession, _updateSession, _deleteSession, _setSubscription, _deleteSubscription,
             _clearSubscriptions, _insertMessage, _deleteMessage, _insertQueued, _deleteQueued, _clearQueued, _insertInflight,
             _advanceInflight, _deleteInflight, _clearInflight, _insertIncoming, _deleteIncoming, _clearIncoming, _insertWill,
-            _deleteWill, _insertRetained, _deleteRetained, _setTotals,
+            _deleteWill, _insertRetained, _deleteRetained, _setTotals, _setBan, _deleteBan,
         })
         {
             statement.Dispose();

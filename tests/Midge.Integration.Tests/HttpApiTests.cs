@@ -46,7 +46,7 @@ public sealed class HttpApiTests
     }
 
     /// <summary>The broker is started once its MQTT port accepts; Kestrel may bind the HTTP listener a moment later.</summary>
-    private static async Task WaitForHttpAsync(int port)
+    internal static async Task WaitForHttpAsync(int port)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (!await FreePort.AcceptsAsync(port))

@@ -124,6 +124,56 @@ public sealed class PersistenceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_ban_made_through_the_HTTP_API_outlives_a_restart_and_its_lifting_too()
+    {
+        File.WriteAllLines(Path.Combine(_data, "keys"), ["admin:secret"]);
+        async Task<(MidgeProcess Broker, HttpClient Http)> StartWithApiAsync()
+        {
+            int httpPort = FreePort.Next();
+            var broker = await StartAsync($"listener {httpPort} 127.0.0.1", "protocol http", $"api_key_file {_data}/keys");
+            await HttpApiTests.WaitForHttpAsync(httpPort);
+            var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = Wait };
+            http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String("admin:secret"u8));
+            return (broker, http);
+        }
+
+        var (broker, http) = await StartWithApiAsync();
+        await using (broker)
+        {
+            using (http)
+            {
+                var ban = await http.PostAsync("/api/v5/banned",
+                    new StringContent("""{"as":"clientid","who":"banned-one","reason":"spam"}""", Encoding.UTF8, "application/json"));
+                Assert.Equal(System.Net.HttpStatusCode.OK, ban.StatusCode);
+            }
+            await broker.StopAsync(Wait);
+        }
+
+        (broker, http) = await StartWithApiAsync();
+        await using (broker)
+        {
+            using (http)
+            {
+                Assert.Contains("\"who\":\"banned-one\"", await http.GetStringAsync("/api/v5/banned"), StringComparison.Ordinal);
+                var refused = await MosquittoClients.PublishAsync(broker.Port, "-V", "5", "-i", "banned-one", "-t", "t", "-m", "x");
+                Assert.NotEqual(0, refused.ExitCode);
+                Assert.True(await broker.WaitForLogAsync("banned (clientid 'banned-one', by http_api)", Wait), broker.Log);
+                Assert.Equal(System.Net.HttpStatusCode.NoContent, (await http.DeleteAsync("/api/v5/banned/clientid/banned-one")).StatusCode);
+            }
+            await broker.StopAsync(Wait);
+        }
+
+        (broker, http) = await StartWithApiAsync();
+        await using (broker)
+        {
+            using (http)
+            {
+                Assert.DoesNotContain("banned-one", await http.GetStringAsync("/api/v5/banned"), StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Snapshot_mode_keeps_what_a_clean_stop_saved_and_loses_what_came_after_the_last_save()
     {
         var broker = await StartAsync("persistence_mode snapshot", "autosave_interval 0");

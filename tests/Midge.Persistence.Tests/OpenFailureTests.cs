@@ -1,4 +1,6 @@
 using Microsoft.Data.Sqlite;
+using Midge.Core.Protection;
+using Midge.Core.Sessions.Store;
 using static Midge.Persistence.Tests.Records;
 
 namespace Midge.Persistence.Tests;
@@ -107,8 +109,29 @@ public sealed class OpenFailureTests : IDisposable
         using var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
         Assert.Empty(store.LoadAll());
         Assert.Equal(0x4D646765, Count(StorePath, "PRAGMA application_id"));
-        Assert.Equal(1, Count(StorePath, "PRAGMA user_version"));
+        Assert.Equal(2, Count(StorePath, "PRAGMA user_version"));
         Assert.Equal("wal", Text(StorePath, "PRAGMA journal_mode"));
+    }
+
+    [Fact]
+    public async Task FormatOne_GetsTheBansTable_AndKeepsItsSessions()
+    {
+        using (var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions()))
+        {
+            store.SessionSaved(new SessionState("old") { ExpiryInterval = 60 });
+            await store.FlushAsync();
+        }
+        Raw(StorePath, "DROP TABLE bans; PRAGMA user_version = 1"); // as a Midge before bans were stored left it
+        using (var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions()))
+        {
+            Assert.Equal(["old"], store.LoadAll().Select(s => s.ClientId));
+            Assert.Empty(store.LoadBans());
+            store.BanSet(new Ban(BanKind.Username, "mallory", "http_api", "spam", DateTimeOffset.UnixEpoch, null));
+            await store.FlushAsync();
+        }
+        Assert.Equal(2, Count(StorePath, "PRAGMA user_version"));
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        Assert.Equal("mallory", Assert.Single(reopened.LoadBans()).Who);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Core.Tests.Sessions;
@@ -87,6 +88,9 @@ public sealed class ReopeningStore(string path, SqliteStoreOptions options, bool
     public void RetainedRemoved(string topic) => Inner.RetainedRemoved(topic);
     public StoredTotals? LoadTotals() => Inner.LoadTotals();
     public void TotalsSaved(StoredTotals totals) => Inner.TotalsSaved(totals);
+    public IReadOnlyList<Ban> LoadBans() => Inner.LoadBans();
+    public void BanSet(Ban ban) => Inner.BanSet(ban);
+    public void BanRemoved(BanKind kind, string who) => Inner.BanRemoved(kind, who);
 
     public ValueTask FlushAsync(CancellationToken cancellationToken = default) =>
         flushes ? Inner.FlushAsync(cancellationToken) : ValueTask.CompletedTask;

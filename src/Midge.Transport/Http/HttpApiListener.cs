@@ -32,9 +32,11 @@ public sealed class HttpApiSettings
 /// One endpoint of a <c>protocol http</c> listener: the management API (docs/http-api.md). Kestrel serves HTTP/1.1
 /// there (TLS first with the listener's certificates); connection middleware marks each connection with this object
 /// (<see cref="Mark"/>), and <see cref="HttpApiMiddleware.UseMidgeHttpApi"/> sends every request that carries the mark
-/// here, so an embedding application's own endpoints never see them. Every request but <c>/api-docs</c> needs an API
-/// key from <c>api_key_file</c> as HTTP Basic credentials, unless the listener has <c>api_allow_anonymous true</c>.
-/// Paths that are not the API's get a JSON 404 (the place for a dashboard's static files, later).
+/// here, so an embedding application's own endpoints never see them. Every request needs an API key from
+/// <c>api_key_file</c> as HTTP Basic credentials (unless the listener has <c>api_allow_anonymous true</c>), but those
+/// for <c>/api-docs</c> and for the dashboard's static files (<see cref="DashboardFiles"/>, under <c>/dashboard/</c>),
+/// which hold nothing of the broker's: the dashboard's every data call comes back through the API with a key. Other
+/// paths get a JSON 404.
 /// </summary>
 internal sealed partial class HttpApiListener
 {
@@ -124,6 +126,11 @@ internal sealed partial class HttpApiListener
                 await OpenApi.WriteAsync(http).ConfigureAwait(false);
                 return;
             }
+            if (DashboardFiles.Owns(path))
+            {
+                await DashboardFiles.ServeAsync(http, path).ConfigureAwait(false);
+                return;
+            }
             if (!await AuthenticateAsync(http).ConfigureAwait(false)) return;
             await RouteAsync(http, path).ConfigureAwait(false);
         }
@@ -197,7 +204,9 @@ internal sealed partial class HttpApiListener
             Log.LoginFailed(_logger, key is null ? "(unreadable credentials)" : $"key '{Printable(key)}'", who, Name);
         }
         if (_throttle.Fail(address)) Log.LoginBlocked(_logger, who, Name, LoginThrottle.MaxFailures, (int)LoginThrottle.BlockTime.TotalSeconds);
-        http.Response.Headers.WWWAuthenticate = "Basic realm=\"midge\"";
+        // A script that asks for itself (the dashboard sends X-Requested-With) gets no challenge, so that the browser
+        // shows no login dialog of its own over the page's.
+        if (http.Request.Headers.XRequestedWith.Count == 0) http.Response.Headers.WWWAuthenticate = "Basic realm=\"midge\"";
         await Json.ErrorAsync(http, 401, "BAD_API_KEY_OR_SECRET", "a valid API key and secret are required (HTTP Basic)").ConfigureAwait(false);
         return false;
     }

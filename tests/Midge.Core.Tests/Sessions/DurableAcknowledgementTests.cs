@@ -1,5 +1,6 @@
 using Midge.Config;
 using Midge.Core.Channel;
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Core.Tests.Channel;
@@ -245,5 +246,8 @@ public class DurableAcknowledgementTests
         public void RetainedRemoved(string topic) { Inner.RetainedRemoved(topic); Dirty(); }
         public StoredTotals? LoadTotals() => Inner.LoadTotals();
         public void TotalsSaved(StoredTotals totals) { Inner.TotalsSaved(totals); Dirty(); }
+        public IReadOnlyList<Ban> LoadBans() => Inner.LoadBans();
+        public void BanSet(Ban ban) { Inner.BanSet(ban); Dirty(); }
+        public void BanRemoved(BanKind kind, string who) { Inner.BanRemoved(kind, who); Dirty(); }
     }
 }

@@ -1,3 +1,4 @@
+using Midge.Core.Protection;
 using Midge.Core.Sessions.Store;
 using Midge.Core.Tests.Channel;
 using Midge.Protocol;
@@ -312,6 +313,32 @@ public class SessionStoreBrokerTests
         var got = Assert.Single(subOut.Publishes());
         Assert.Equal(("r/kept", "k", true), (got.Topic, got.Payload, got.Fields.Retain));
         Assert.True(restarted.Broker.HeldBytes > 0);
+    }
+
+    [Fact]
+    public void AdministratorsBans_SurviveARestart_UntilLiftedOrOver()
+    {
+        var store = new MemorySessionStore();
+        var h = new ChannelHarness(store: store);
+        var now = h.Broker.UtcNow;
+        Assert.True(h.Broker.AddBan(new Ban(BanKind.ClientId, "spammer", "http_api", "spam", now, null)));
+        Assert.True(h.Broker.AddBan(new Ban(BanKind.PeerHost, "::ffff:10.0.0.7", "ops", "", now, now.AddMinutes(10))));
+        Assert.True(h.Broker.AddBan(new Ban(BanKind.Username, "lifted", "ops", "", now, null)));
+        Assert.True(h.Broker.RemoveBan(BanKind.Username, "lifted"));
+        h.Broker.Bans.Set(new Ban(BanKind.ClientId, "flapper", "flapping_detect", "", now, now.AddMinutes(5)));
+
+        var restarted = new ChannelHarness(store: store, time: h.Time);
+        // The address as the list holds it; flapping_detect's ban is not stored (it lasts minutes).
+        Assert.Equal(["10.0.0.7", "spammer"], restarted.Broker.Bans.All().Select(b => b.Who).Order(StringComparer.Ordinal));
+        var (_, _, connack) = restarted.Connect("spammer");
+        Assert.Equal(ReasonCode.Banned, connack.ReasonCode);
+
+        // Lifted after the restart, or over by the next one: gone from the store too.
+        Assert.True(restarted.Broker.RemoveBan(BanKind.ClientId, "spammer"));
+        h.Time.Advance(TimeSpan.FromMinutes(11));
+        var later = new ChannelHarness(store: store, time: h.Time);
+        Assert.Empty(later.Broker.Bans.All());
+        Assert.Empty(store.LoadBans());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text;
+using Midge.Core.Protection;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Protocol;
@@ -397,6 +398,24 @@ public abstract class SessionStoreContract
         store.TotalsSaved(totals);
         await store.FlushAsync();
         Assert.Equal(totals, Reopen(store).LoadTotals());
+    }
+
+    [Fact]
+    public async Task Bans_AreSetReplacedAndRemoved()
+    {
+        var store = CreateStore();
+        Assert.Empty(store.LoadBans());
+        var forever = new Ban(BanKind.ClientId, "spammer", "http_api", "spam", Now, null);
+        var forAnHour = new Ban(BanKind.PeerHost, "10.0.0.7", "ops", "", Now, Now.AddHours(1));
+        store.BanSet(forever with { Reason = "first" });
+        store.BanSet(forever);
+        store.BanSet(forAnHour);
+        store.BanSet(new Ban(BanKind.Username, "spammer", "http_api", "", Now, null));
+        store.BanRemoved(BanKind.Username, "spammer");
+        store.BanRemoved(BanKind.Username, "never");
+        await store.FlushAsync();
+        var bans = Reopen(store).LoadBans().OrderBy(b => b.As).ToList();
+        Assert.Equal([forever, forAnHour], bans);
     }
 
     [Fact]

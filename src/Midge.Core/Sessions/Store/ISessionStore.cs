@@ -1,3 +1,5 @@
+using Midge.Core.Protection;
+
 namespace Midge.Core.Sessions.Store;
 
 /// <summary>
@@ -33,8 +35,9 @@ namespace Midge.Core.Sessions.Store;
 /// it once, when it starts, before any client connects.</para>
 /// <para><b>Besides sessions</b> a store keeps the retained messages (<see cref="RetainedSet"/>, <see cref="RetainedRemoved"/>,
 /// read back by <see cref="LoadRetained"/>; not <c>$SYS/</c> ones, which the broker makes again) and the broker's
-/// running totals (<see cref="TotalsSaved"/>, <see cref="LoadTotals"/>). The changes of one retained topic come in the
-/// order the broker made them.</para>
+/// running totals (<see cref="TotalsSaved"/>, <see cref="LoadTotals"/>), and the bans an administrator made
+/// (<see cref="BanSet"/>, <see cref="BanRemoved"/>, <see cref="LoadBans"/>; not <c>flapping_detect</c>'s, which last
+/// minutes). The changes of one retained topic, and of one ban, come in the order the broker made them.</para>
 /// <para>The broker keeps the records it passes in (and their payloads) unchanged; a store may keep references to
 /// them.</para>
 /// </summary>
@@ -99,6 +102,15 @@ public interface ISessionStore
 
     /// <summary>The broker's running totals, saved now and then (they need not be durable before anything).</summary>
     void TotalsSaved(StoredTotals totals);
+
+    /// <summary>Every ban held, in no particular order (expired ones included: the broker drops them).</summary>
+    IReadOnlyList<Ban> LoadBans();
+
+    /// <summary>A ban was added, or replaced the one of the same <see cref="Ban.As"/> and <see cref="Ban.Who"/>.</summary>
+    void BanSet(Ban ban);
+
+    /// <summary>The ban of <paramref name="kind"/> on <paramref name="who"/> was lifted. Nothing to do when none is held.</summary>
+    void BanRemoved(BanKind kind, string who);
 
     /// <summary>
     /// Opens a group of changes that must reach the disk together or not at all: until <see cref="EndGroup"/> (on the

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Midge.Core.Protection;
 
 namespace Midge.Core.Sessions.Store;
 
@@ -13,6 +14,7 @@ public sealed class MemorySessionStore : ISessionStore
 {
     private readonly ConcurrentDictionary<string, Entry> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, StoredMessage> _retained = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(BanKind, string), Ban> _bans = new();
     private StoredTotals? _totals;
 
     /// <summary>How many sessions it holds.</summary>
@@ -113,6 +115,16 @@ public sealed class MemorySessionStore : ISessionStore
     public StoredTotals? LoadTotals() => Volatile.Read(ref _totals);
 
     public void TotalsSaved(StoredTotals totals) => Volatile.Write(ref _totals, totals);
+
+    public IReadOnlyList<Ban> LoadBans() => _bans.Values.ToList();
+
+    public void BanSet(Ban ban)
+    {
+        ArgumentNullException.ThrowIfNull(ban);
+        _bans[(ban.As, ban.Who)] = ban;
+    }
+
+    public void BanRemoved(BanKind kind, string who) => _bans.TryRemove((kind, who), out _);
 
     /// <summary>Every change is applied as it is recorded: a group needs nothing.</summary>
     public void BeginGroup()
