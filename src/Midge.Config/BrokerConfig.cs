@@ -38,6 +38,15 @@ public enum LogTypes
     All = Debug | Error | Warning | Notice | Information | Subscribe | Unsubscribe | WebSockets,
 }
 
+/// <summary>How each log line is written (<c>log_format</c>).</summary>
+public enum LogFormat
+{
+    /// <summary>Mosquitto's: <c>TIME: message</c>.</summary>
+    Text,
+    /// <summary>One JSON object per line, for log shippers: time, level, type, event, message and the message's fields.</summary>
+    Json,
+}
+
 public enum LogDestinationKind
 {
     Stdout,
@@ -253,6 +262,7 @@ public sealed record BrokerConfig
     public bool LogTimestamp { get; init; } = true;
     /// <summary>strftime-style format as in Mosquitto; null = seconds since the epoch.</summary>
     public string? LogTimestampFormat { get; init; }
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public int? LogFacility { get; init; }
 
     /// <summary>Files this configuration was read from (main file first, then includes).</summary>

@@ -689,6 +689,20 @@ public static partial class ConfigParser
                 case "log_timestamp_format":
                     _config = _config with { LogTimestampFormat = SetOnce(GlobalScope, line, line.Text()) };
                     return;
+                case "log_format":
+                {
+                    var v = line.Token();
+                    _config = _config with
+                    {
+                        LogFormat = v switch
+                        {
+                            "text" => LogFormat.Text,
+                            "json" => LogFormat.Json,
+                            _ => Fail<LogFormat>(line.Source, $"'log_format' must be text or json, got '{v}'"),
+                        },
+                    };
+                    return;
+                }
 
                 // ---- files ----
                 case "include_dir":

@@ -46,6 +46,7 @@ public class DefaultsTests
         Assert.Equal(LogTypes.Error | LogTypes.Warning | LogTypes.Notice | LogTypes.Information, c.LogTypes);
         Assert.True(c.LogTimestamp);
         Assert.Null(c.LogTimestampFormat);
+        Assert.Equal(LogFormat.Text, c.LogFormat);
         Assert.Null(c.LogFacility);
         Assert.True(c.AllowDuplicateMessages);
         Assert.Equal(["m.conf"], c.Files);

@@ -51,6 +51,8 @@ public class ErrorTests
     [InlineData("max_inflight_messages 65536", "'max_inflight_messages' must be at most 65535, got '65536'")]
     [InlineData("memory_limit -1", "'memory_limit' must not be negative, got '-1'")]
     [InlineData("message_size_limit 268435456", "'message_size_limit' must be between 0 and 268435455, got '268435456'")]
+    [InlineData("log_format yaml", "'log_format' must be text or json, got 'yaml'")]
+    [InlineData("log_format JSON", "'log_format' must be text or json, got 'JSON'")]
     [InlineData("log_facility 8", "'log_facility' must be between 0 and 7 (local0 to local7), got '8'")]
     [InlineData("port 0", "'port' must be between 1 and 65535, got '0'")]
     [InlineData("port 65536", "'port' must be between 1 and 65535, got '65536'")]

@@ -45,6 +45,8 @@ public class OptionTests
         { "log_timestamp false", c => c.LogTimestamp, false },
         { "log_timestamp_format %Y-%m-%dT%H:%M:%S", c => c.LogTimestampFormat, "%Y-%m-%dT%H:%M:%S" },
         { "log_timestamp_format %H %M", c => c.LogTimestampFormat, "%H %M" },
+        { "log_format json", c => c.LogFormat, LogFormat.Json },
+        { "log_format text", c => c.LogFormat, LogFormat.Text },
         { "log_facility 0", c => c.LogFacility, 0 },
         { "log_facility 7", c => c.LogFacility, 7 },
         { "per_listener_settings true", c => c.PerListenerSettings, true },
