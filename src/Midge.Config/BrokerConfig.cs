@@ -38,6 +38,15 @@ public enum LogTypes
     All = Debug | Error | Warning | Notice | Information | Subscribe | Unsubscribe | WebSockets,
 }
 
+/// <summary>How metrics travel to an OpenTelemetry collector (<c>otlp_protocol</c>).</summary>
+public enum OtlpProtocol
+{
+    /// <summary>Protobuf over HTTP POST to <c>/v1/metrics</c> (port 4318 by convention).</summary>
+    HttpProtobuf,
+    /// <summary>gRPC (port 4317 by convention).</summary>
+    Grpc,
+}
+
 /// <summary>How each log line is written (<c>log_format</c>).</summary>
 public enum LogFormat
 {
@@ -249,6 +258,13 @@ public sealed record BrokerConfig
     public ConfigSource? ApiKeyFileSource { get; init; }
     /// <summary>Publish rates, flapping detection, subscription and topic-depth caps (ProtectionConfig.cs).</summary>
     public ClientProtection Protection { get; init; } = new();
+
+    // OpenTelemetry
+    /// <summary><c>otlp_endpoint</c>: where the broker's metrics are exported with OTLP; null: not exported.</summary>
+    public Uri? OtlpEndpoint { get; init; }
+    public OtlpProtocol OtlpProtocol { get; init; } = OtlpProtocol.HttpProtobuf;
+    /// <summary><c>otlp_interval</c>: seconds between two exports.</summary>
+    public int OtlpIntervalSeconds { get; init; } = 60;
 
     // Process
     public string? PidFile { get; init; }

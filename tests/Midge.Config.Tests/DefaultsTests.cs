@@ -47,6 +47,9 @@ public class DefaultsTests
         Assert.True(c.LogTimestamp);
         Assert.Null(c.LogTimestampFormat);
         Assert.Equal(LogFormat.Text, c.LogFormat);
+        Assert.Null(c.OtlpEndpoint);
+        Assert.Equal(OtlpProtocol.HttpProtobuf, c.OtlpProtocol);
+        Assert.Equal(60, c.OtlpIntervalSeconds);
         Assert.Null(c.LogFacility);
         Assert.True(c.AllowDuplicateMessages);
         Assert.Equal(["m.conf"], c.Files);
