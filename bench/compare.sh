@@ -10,6 +10,7 @@
 #   OUT=/tmp/cmp bench/compare.sh     # keep the JSON of every run there (default: a temporary directory)
 #   LAT_ROUNDS=9 CONN_ROUNDS=5 bench/compare.sh  # more alternating rounds for the median rows (default 7 and 3)
 #   MIDGE_BUILD=r2r bench/compare.sh  # the broker published with ReadyToRun (default: aot; or jit: the Release build output)
+#   MIDGE_BIN=/tmp/cmp/midge-bin/midge bench/compare.sh  # the executable an earlier run published (no publish)
 #   TRANSPORT=websockets SCENARIOS="fanout p2p-q1 memory" MEM_CONNS=10000 bench/compare.sh
 #                                     # MQTT over WebSocket: a `protocol websockets` listener on both, `midge bench --ws`
 #   SCRAPE=1 SCENARIOS="fanin fanout p2p-q1" bench/compare.sh
@@ -50,7 +51,11 @@ GENERATOR=(dotnet src/Midge/bin/Release/net10.0/midge.dll)
 case "$(uname -m)" in x86_64) RID=linux-x64 ;; aarch64) RID=linux-arm64 ;; *) RID="" ;; esac
 MIDGE_BUILD="${MIDGE_BUILD:-aot}"
 if [ -z "$RID" ]; then MIDGE_BUILD=jit; fi
+if [ -n "${MIDGE_BIN:-}" ]; then MIDGE_BUILD=given; fi # an executable published by an earlier run (its OUT/midge-bin/midge)
 case "$MIDGE_BUILD" in
+  given)
+    echo "broker: $MIDGE_BIN (MIDGE_BIN, not published again)"
+    MIDGE=("$MIDGE_BIN") ;;
   aot)
     echo "publishing Midge (Release, Native AOT, $RID)"
     if ! command -v clang >/dev/null 2>&1; then
