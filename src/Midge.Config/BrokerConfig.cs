@@ -38,6 +38,24 @@ public enum LogTypes
     All = Debug | Error | Warning | Notice | Information | Subscribe | Unsubscribe | WebSockets,
 }
 
+/// <summary>How metrics travel to an OpenTelemetry collector (<c>otlp_protocol</c>).</summary>
+public enum OtlpProtocol
+{
+    /// <summary>Protobuf over HTTP POST to <c>/v1/metrics</c> (port 4318 by convention).</summary>
+    HttpProtobuf,
+    /// <summary>gRPC (port 4317 by convention).</summary>
+    Grpc,
+}
+
+/// <summary>How each log line is written (<c>log_format</c>).</summary>
+public enum LogFormat
+{
+    /// <summary>Mosquitto's: <c>TIME: message</c>.</summary>
+    Text,
+    /// <summary>One JSON object per line, for log shippers: time, level, type, event, message and the message's fields.</summary>
+    Json,
+}
+
 public enum LogDestinationKind
 {
     Stdout,
@@ -241,6 +259,13 @@ public sealed record BrokerConfig
     /// <summary>Publish rates, flapping detection, subscription and topic-depth caps (ProtectionConfig.cs).</summary>
     public ClientProtection Protection { get; init; } = new();
 
+    // OpenTelemetry
+    /// <summary><c>otlp_endpoint</c>: where the broker's metrics are exported with OTLP; null: not exported.</summary>
+    public Uri? OtlpEndpoint { get; init; }
+    public OtlpProtocol OtlpProtocol { get; init; } = OtlpProtocol.HttpProtobuf;
+    /// <summary><c>otlp_interval</c>: seconds between two exports.</summary>
+    public int OtlpIntervalSeconds { get; init; } = 60;
+
     // Process
     public string? PidFile { get; init; }
     public string? User { get; init; } = "mosquitto";
@@ -253,6 +278,7 @@ public sealed record BrokerConfig
     public bool LogTimestamp { get; init; } = true;
     /// <summary>strftime-style format as in Mosquitto; null = seconds since the epoch.</summary>
     public string? LogTimestampFormat { get; init; }
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public int? LogFacility { get; init; }
 
     /// <summary>Files this configuration was read from (main file first, then includes).</summary>

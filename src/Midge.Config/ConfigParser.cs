@@ -149,6 +149,18 @@ public static partial class ConfigParser
     [DoesNotReturn]
     private static T Fail<T>(ConfigSource source, string message) => throw new ConfigException(source, message);
 
+    /// <summary>The value of the line's single word among <paramref name="choices"/>; anything else fails, saying which
+    /// words it may be (<paramref name="expected"/>).</summary>
+    private static T OneOf<T>(in Line line, string expected, params (string Word, T Value)[] choices)
+    {
+        var v = line.Token();
+        foreach (var (word, value) in choices)
+        {
+            if (v == word) return value;
+        }
+        return Fail<T>(line.Source, $"'{line.Name}' must be {expected}, got '{v}'");
+    }
+
     /// <summary>A listener while it is being read; the default listener is one of these too.</summary>
     private sealed partial class ListenerBuilder
     {
@@ -401,6 +413,25 @@ public static partial class ConfigParser
                     l.ApiAllowAnonymousSource = line.Source;
                     return;
                 }
+                case "otlp_endpoint":
+                {
+                    var v = SetOnce(GlobalScope, line, line.Token());
+                    if (!Uri.TryCreate(v, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0)
+                    {
+                        Fail(line.Source, $"'otlp_endpoint' must be an http:// or https:// URL, got '{v}'");
+                    }
+                    _config = _config with { OtlpEndpoint = uri };
+                    return;
+                }
+                case "otlp_protocol":
+                    _config = _config with
+                    {
+                        OtlpProtocol = OneOf(line, "grpc or http/protobuf", ("http/protobuf", OtlpProtocol.HttpProtobuf), ("grpc", OtlpProtocol.Grpc)),
+                    };
+                    return;
+                case "otlp_interval":
+                    _config = _config with { OtlpIntervalSeconds = (int)line.Integer(1, 86400, "must be between 1 and 86400 seconds") };
+                    return;
                 case "websockets_headers_size":
                     _config = _config with
                     {
@@ -688,6 +719,9 @@ public static partial class ConfigParser
                     return;
                 case "log_timestamp_format":
                     _config = _config with { LogTimestampFormat = SetOnce(GlobalScope, line, line.Text()) };
+                    return;
+                case "log_format":
+                    _config = _config with { LogFormat = OneOf(line, "text or json", ("text", LogFormat.Text), ("json", LogFormat.Json)) };
                     return;
 
                 // ---- files ----

@@ -202,16 +202,34 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         _ => LogTypes.None,
     };
 
-    private void Write(LogTypes type, string message)
+    /// <summary>Writes one message: in the text format with control characters escaped, the exception's text
+    /// appended for errors, and the whole line cut to <see cref="MaxLineBytes"/>; or as a JSON object (<c>log_format
+    /// json</c>, <see cref="JsonLogLine"/>) with the message's <paramref name="fields"/>.</summary>
+    private void Write(LogTypes type, LogLevel level, EventId eventId, string category, string message,
+        IReadOnlyList<KeyValuePair<string, object?>>? fields, Exception? exception)
     {
         var targets = _targets;
         var config = targets.Config;
         if ((config.LogTypes & type) == 0) return;
-        string prefix = config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " : "";
-        string line = Truncate(prefix + message, MaxLineBytes);
+        string line, body;
+        if (config.LogFormat == LogFormat.Json)
+        {
+            line = body = JsonLogLine.Format(config, type, level, eventId, category, message, fields,
+                level >= LogLevel.Error ? exception : null);
+        }
+        else
+        {
+            // Client ids, user names and topics are the client's own text: a newline or an escape sequence in one
+            // must not forge a line of the log or drive a terminal, so control characters are written escaped.
+            message = EscapeControls(message);
+            if (exception is not null && level >= LogLevel.Error) message += " " + exception;
+            string prefix = config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " : "";
+            line = Truncate(prefix + message, MaxLineBytes);
+            body = line.Length > prefix.Length ? line[prefix.Length..] : "";
+        }
         foreach (var w in targets.Writers)
         {
-            w.Enqueue(w == targets.Syslog ? SyslogDatagram(type, line.Length > prefix.Length ? line[prefix.Length..] : "", config) : line);
+            w.Enqueue(w == targets.Syslog ? SyslogDatagram(type, body, config) : line);
         }
         if (targets.Topic) Broker?.PublishFromBroker("$SYS/broker/log/" + TopicLetter(type), Encoding.UTF8.GetBytes(line));
     }
@@ -262,10 +280,18 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
     private string Note(string text)
     {
         var config = _targets.Config;
+        if (config.LogFormat == LogFormat.Json) return JsonNote(config, text);
         return Truncate(config.LogTimestamp ? Timestamp(config.LogTimestampFormat) + ": " + text : text, MaxLineBytes);
     }
 
-    private string SyslogNote(string text) => SyslogDatagram(LogTypes.Warning, text, _targets.Config);
+    private string SyslogNote(string text)
+    {
+        var config = _targets.Config;
+        return SyslogDatagram(LogTypes.Warning, config.LogFormat == LogFormat.Json ? JsonNote(config, text) : text, config);
+    }
+
+    private static string JsonNote(BrokerConfig config, string text) =>
+        JsonLogLine.Format(config, LogTypes.Information, LogLevel.Information, default, null, text, null, null);
 
     private static string TopicLetter(LogTypes type) =>
         (type & LogTypes.Error) != 0 ? "E" : (type & LogTypes.Warning) != 0 ? "W" : (type & LogTypes.Notice) != 0 ? "N" :
@@ -301,6 +327,8 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         return sb.ToString();
     }
 
+    private const string HostingDiagnostics = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
     private sealed class Logger(MidgeLoggerProvider provider, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
@@ -312,6 +340,10 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
         /// </summary>
         public bool IsEnabled(LogLevel logLevel)
         {
+            // ASP.NET Core's per-request log (request starting and finished, Information) is never written, and
+            // its hosting starts an Activity for every request while this says Critical is enabled: a WebSocket
+            // connection held it (and its tags) for as long as it stayed open.
+            if (category == HostingDiagnostics) return false;
             if (category.StartsWith("Microsoft.", StringComparison.Ordinal) && logLevel < LogLevel.Warning) return false;
             return (provider._targets.Config.LogTypes & TypesAt(logLevel)) != 0;
         }
@@ -321,11 +353,8 @@ internal sealed class MidgeLoggerProvider : ILoggerProvider
             if (!IsEnabled(logLevel)) return;
             var type = TypeOf(logLevel, eventId);
             if ((provider._targets.Config.LogTypes & type) == 0) return;
-            // Client ids, user names and topics are the client's own text: a newline or an escape sequence in one
-            // must not forge a line of the log or drive a terminal, so control characters are written escaped.
-            string message = EscapeControls(formatter(state, exception));
-            if (exception is not null && logLevel >= LogLevel.Error) message += " " + exception;
-            provider.Write(type, message);
+            provider.Write(type, logLevel, eventId, category, formatter(state, exception),
+                state as IReadOnlyList<KeyValuePair<string, object?>>, exception);
         }
     }
 }

@@ -210,8 +210,16 @@ public static partial class Program
             }
         }
         if (arguments.Daemon && Daemon.IsChild) Daemon.Detach();
+        if (config.OtlpEndpoint is { } otlpEndpoint)
+        {
+            app.Services.GetRequiredService<BrokerMetrics>(); // the instruments exist from now on, HTTP listener or not
+            Log.OtlpExport(log, otlpEndpoint.ToString(), config.OtlpProtocol == OtlpProtocol.Grpc ? "grpc" : "http/protobuf",
+                config.OtlpIntervalSeconds);
+        }
+        using var otlp = OtlpMetrics.Start(config, Version);
         SettleStartupHeap();
         await app.WaitForShutdownAsync();
+        OtlpMetrics.Stop(otlp);
         persistent?.Dispose(); // the hosting wrote and closed the store after the clients; this lets go of its lock
         if (config.PidFile is { } pid)
         {
@@ -277,12 +285,18 @@ public static partial class Program
         {
             var config = arguments.ToBrokerConfig();
             LogFiles.Check(config);
+            var running = broker.Config;
             var applyTls = tls.Prepare(config);
             var applyLog = logger.Prepare(config); // reopens the log file (rotation); the old one stays if it fails
             broker.Reload(config);
             applyTls();
             applyLog();
             Log.Reloaded(log, arguments.ConfigFile!);
+            if (running.OtlpEndpoint != config.OtlpEndpoint || running.OtlpProtocol != config.OtlpProtocol
+                || running.OtlpIntervalSeconds != config.OtlpIntervalSeconds)
+            {
+                Log.OtlpNeedsRestart(log);
+            }
             return null;
         }
         catch (Exception ex) when (ex is ConfigException or LogFileException or Midge.Security.SecurityFileException or Midge.Security.AclFileException)
@@ -329,5 +343,11 @@ public static partial class Program
 
         [LoggerMessage(11, LogLevel.Information, "midge stopped.", EventName = "Notice.Stopped")]
         public static partial void Stopped(ILogger logger);
+
+        [LoggerMessage(13, LogLevel.Information, "Exporting metrics with OTLP ({Protocol}) to {Endpoint} every {Interval} s.", EventName = "Notice.OtlpExport")]
+        public static partial void OtlpExport(ILogger logger, string endpoint, string protocol, int interval);
+
+        [LoggerMessage(14, LogLevel.Warning, "otlp_endpoint, otlp_protocol and otlp_interval take effect at the next start; the export goes on as started.")]
+        public static partial void OtlpNeedsRestart(ILogger logger);
     }
 }

@@ -46,6 +46,10 @@ public class DefaultsTests
         Assert.Equal(LogTypes.Error | LogTypes.Warning | LogTypes.Notice | LogTypes.Information, c.LogTypes);
         Assert.True(c.LogTimestamp);
         Assert.Null(c.LogTimestampFormat);
+        Assert.Equal(LogFormat.Text, c.LogFormat);
+        Assert.Null(c.OtlpEndpoint);
+        Assert.Equal(OtlpProtocol.HttpProtobuf, c.OtlpProtocol);
+        Assert.Equal(60, c.OtlpIntervalSeconds);
         Assert.Null(c.LogFacility);
         Assert.True(c.AllowDuplicateMessages);
         Assert.Equal(["m.conf"], c.Files);

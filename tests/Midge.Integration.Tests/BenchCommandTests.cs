@@ -80,6 +80,40 @@ public sealed class BenchCommandTests
         }
     }
 
+    // Over WebSocket every packet goes in its own masked frame; QoS 1 acknowledgements and the broker's batched
+    // messages (several packets in one frame, or one split over frames) come back through the same framing.
+    [Fact]
+    public async Task Point_to_point_QoS_1_over_WebSocket_delivers_every_message()
+    {
+        int ws = FreePort.Next();
+        await using var broker = await MidgeProcess.StartAsync($"listener {ws} 127.0.0.1", "protocol websockets", "log_type error");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await FreePort.AcceptsAsync(ws))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"port {ws} does not accept");
+            await Task.Delay(20);
+        }
+
+        using var json = await RunBenchAsync("p2p", "-p", ws.ToString(), "--ws", "-q", "1", "-s", "300",
+            "-c", "4", "--rate", "2000", "--duration", "2", "--warmup", "0", "--json", "--quiet");
+        var root = json.RootElement;
+        Assert.Equal("websockets", root.GetProperty("transport").GetString());
+        Assert.Equal(0, root.GetProperty("errors").GetInt64());
+        long sent = root.GetProperty("sent").GetInt64();
+        Assert.True(sent > 1000, $"sent {sent}");
+        Assert.Equal(sent, root.GetProperty("received").GetInt64());
+        AssertOrderedLatencies(root, moreThan: 1000);
+    }
+
+    [Fact]
+    public async Task A_WebSocket_path_must_start_with_a_slash()
+    {
+        var r = await MidgeProcess.RunAsync(TimeSpan.FromSeconds(20), "bench", "p2p", "--ws-path", "mqtt");
+
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("option '--ws-path' needs a path starting with '/', not 'mqtt'", r.Stdout + r.Stderr);
+    }
+
     [Fact]
     public async Task An_unknown_receive_time_is_refused_with_its_name()
     {

@@ -31,6 +31,30 @@ public sealed class LoggingTests
     }
 
     [Fact]
+    public async Task LogFormatJson_WritesOneObjectPerLine_WithTheConnectFields()
+    {
+        string file = Path.Combine(MidgeProcess.NewDirectory(), "midge.log");
+        await using (var broker = await MidgeProcess.StartAsync("log_format json", $"log_dest file {file}"))
+        {
+            using var client = await RawMqttClient.ConnectMqttAsync(broker.Port, "json-client\n");
+            await RawMqttClient.AssertRoundTripAsync(broker.Port);
+        }
+        var lines = File.ReadAllLines(file);
+        Assert.NotEmpty(lines);
+        var objects = lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.All(objects, o =>
+        {
+            Assert.Equal(System.Text.Json.JsonValueKind.String, o.GetProperty("time").ValueKind);
+            Assert.NotEmpty(o.GetProperty("level").GetString()!);
+            Assert.NotEmpty(o.GetProperty("message").GetString()!);
+        });
+        var connected = Assert.Single(objects, o => o.GetProperty("message").GetString()!.StartsWith("New client connected", StringComparison.Ordinal)
+            && o.GetProperty("message").GetString()!.Contains("json-client", StringComparison.Ordinal));
+        Assert.Equal("info", connected.GetProperty("level").GetString());
+        Assert.Equal("json-client\n", connected.GetProperty("fields").GetProperty("ClientId").GetString());
+    }
+
+    [Fact]
     public async Task AClientIdWithANewline_CannotForgeALogLine()
     {
         string file = Path.Combine(MidgeProcess.NewDirectory(), "midge.log");

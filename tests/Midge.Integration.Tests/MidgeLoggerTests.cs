@@ -131,8 +131,8 @@ public sealed class MidgeLoggerTests
         Assert.Equal("a\nb\nc\nnote: 1 log lines dropped (test was not keeping up)\nd\n", stream.Text());
     }
 
-    [Fact]
-    public void Lines_reach_the_log_file_through_the_queue_and_dispose_writes_them_all()
+    /// <summary>A logger writing every type to a file in a new directory.</summary>
+    private static (MidgeLoggerProvider Provider, string Dir, string File) FileLogger(LogFormat format, bool timestamp)
     {
         string dir = Directory.CreateTempSubdirectory("midge-logger-").FullName;
         string file = Path.Combine(dir, "m.log");
@@ -140,8 +140,16 @@ public sealed class MidgeLoggerTests
         {
             LogDestinations = [new LogDestination(LogDestinationKind.File, file)],
             LogTypes = LogTypes.All,
-            LogTimestamp = false,
+            LogTimestamp = timestamp,
+            LogFormat = format,
         });
+        return (provider, dir, file);
+    }
+
+    [Fact]
+    public void Lines_reach_the_log_file_through_the_queue_and_dispose_writes_them_all()
+    {
+        var (provider, dir, file) = FileLogger(LogFormat.Text, timestamp: false);
         var logger = provider.CreateLogger("Midge.Core");
         for (int i = 0; i < 1000; i++) logger.LogInformation("line {I}", i);
         logger.LogInformation("{Long}", new string('y', 5000));
@@ -151,6 +159,62 @@ public sealed class MidgeLoggerTests
         Assert.Equal("line 999", lines[999]);
         Assert.Equal(new string('y', 999), lines[1000]);
         Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public void Log_format_json_writes_one_object_per_line_with_the_message_fields()
+    {
+        var (provider, dir, file) = FileLogger(LogFormat.Json, timestamp: true);
+        var logger = provider.CreateLogger("Midge.Core");
+        // A client's text with a newline and an escape sequence stays inside its field, on the one line.
+        logger.LogWarning(new EventId(42, "Test.Event"), "Client {ClientId} sent {Count} bytes ({Retained})", "a\nb\u001b[2J", 1234, true);
+        logger.LogError(new InvalidOperationException("boom"), "failed");
+        provider.Dispose();
+
+        var lines = File.ReadAllLines(file);
+        Assert.Equal(2, lines.Length);
+        using (var first = System.Text.Json.JsonDocument.Parse(lines[0]))
+        {
+            var root = first.RootElement;
+            Assert.True(DateTimeOffset.TryParse(root.GetProperty("time").GetString(), System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal, out var time));
+            Assert.True(Math.Abs((DateTimeOffset.UtcNow - time).TotalMinutes) < 5, $"time {time}");
+            Assert.Equal("warning", root.GetProperty("level").GetString());
+            Assert.Equal("warning", root.GetProperty("type").GetString());
+            Assert.Equal("Test.Event", root.GetProperty("event").GetString());
+            Assert.Equal(42, root.GetProperty("event_id").GetInt32());
+            Assert.Equal("Midge.Core", root.GetProperty("category").GetString());
+            Assert.Equal("Client a\nb\u001b[2J sent 1234 bytes (True)", root.GetProperty("message").GetString());
+            var fields = root.GetProperty("fields");
+            Assert.Equal("a\nb\u001b[2J", fields.GetProperty("ClientId").GetString());
+            Assert.Equal(1234, fields.GetProperty("Count").GetInt32());
+            Assert.True(fields.GetProperty("Retained").GetBoolean());
+            Assert.False(fields.TryGetProperty("{OriginalFormat}", out _));
+        }
+        using (var second = System.Text.Json.JsonDocument.Parse(lines[1]))
+        {
+            var root = second.RootElement;
+            Assert.Equal("error", root.GetProperty("level").GetString());
+            Assert.Equal("failed", root.GetProperty("message").GetString());
+            Assert.False(root.TryGetProperty("fields", out _));
+            Assert.Contains("InvalidOperationException: boom", root.GetProperty("exception").GetString(), StringComparison.Ordinal);
+        }
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Theory]
+    [InlineData(false, null, null)]
+    [InlineData(true, "%Y", "2026")]
+    [InlineData(true, null, "2026-12-07T04:30:00.123Z")]
+    public void A_json_line_s_time_follows_log_timestamp_and_its_format(bool timestamp, string? format, string? expected)
+    {
+        var config = new BrokerConfig { LogTimestamp = timestamp, LogTimestampFormat = format, LogFormat = LogFormat.Json };
+        var at = new DateTimeOffset(2026, 12, 7, 4, 30, 0, 123, TimeSpan.Zero);
+        string line = JsonLogLine.Format(config, LogTypes.Information, LogLevel.Information, default, null, "m", null, null, at);
+        using var json = System.Text.Json.JsonDocument.Parse(line);
+        Assert.Equal(expected, json.RootElement.TryGetProperty("time", out var t) ? t.GetString() : null);
+        Assert.Equal("info", json.RootElement.GetProperty("level").GetString());
+        Assert.False(json.RootElement.TryGetProperty("event", out _));
     }
 
     [Fact]

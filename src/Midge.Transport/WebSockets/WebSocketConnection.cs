@@ -29,9 +29,16 @@ internal sealed class WebSocketConnection : ConnectionContext
     private readonly Action _abortRequest;
     private readonly ILogger _logger;
     private readonly string _listenerName;
-    private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
-    private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
-        useSynchronizationContext: false));
+    /// <summary>What the receive pump takes from the WebSocket before it flushes, while more frames are already there.</summary>
+    private const int MaxUnflushed = 64 * 1024;
+
+    // Both pipes run their reader inline: the pump's flush runs the MQTT read loop on the pump's thread (and the MQTT
+    // writer's flush runs the send pump on its own), so a message crosses no thread-pool queue between the WebSocket
+    // and the connection.
+    private readonly Pipe _input = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _output = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false));
     private readonly InputReader _reader;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string? _closeDescription;
@@ -69,8 +76,7 @@ internal sealed class WebSocketConnection : ConnectionContext
     /// then the close handshake.</summary>
     public async Task RunAsync(ConnectionDelegate application)
     {
-        using var closing = new CancellationTokenSource();
-        var receiving = ReceiveAsync(closing.Token);
+        var receiving = ReceiveAsync();
         var sending = SendAsync();
         try
         {
@@ -85,24 +91,39 @@ internal sealed class WebSocketConnection : ConnectionContext
             await _reader.CompleteAsync();
             if (await Task.WhenAny(sending, Task.Delay(FinalSendWait)) != sending) Abort(); // a client that reads nothing
             await sending;
-            closing.CancelAfter(CloseWait);
+            if (await Task.WhenAny(receiving, Task.Delay(CloseWait)) != receiving) _socket.Abort();
             await receiving;
         }
     }
 
-    /// <summary>WebSocket messages → the input pipe, until the client closes, sends text, or goes away.</summary>
-    private async Task ReceiveAsync(CancellationToken closing)
+    /// <summary>
+    /// WebSocket messages → the input pipe, until the client closes, sends text, or goes away. The pump waits for
+    /// the next frame with a zero-byte receive, so an idle connection holds no buffer; it takes every frame already
+    /// received (up to <see cref="MaxUnflushed"/>) before it flushes, so a client that sends one frame per packet
+    /// still has its packets handled in batches.
+    /// </summary>
+    /// <remarks>No cancellation token: a pending receive would hold a registration on it for as long as the
+    /// connection is idle; <see cref="RunAsync"/> aborts the socket instead, which ends the receive.</remarks>
+    private async Task ReceiveAsync()
     {
         var writer = _input.Writer;
         bool feeding = true;
         byte[]? discard = null;
+        int unflushed = 0;
         try
         {
+            var next = _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             while (true)
             {
-                if (feeding) await _reader.WaitForRoomAsync(closing);
-                var memory = feeding ? writer.GetMemory(16 * 1024) : discard ??= new byte[4096];
-                var result = await _socket.ReceiveAsync(memory, closing);
+                if (unflushed > 0 && (!next.IsCompleted || unflushed >= MaxUnflushed))
+                {
+                    unflushed = 0;
+                    if ((await writer.FlushAsync()).IsCompleted) feeding = false; // the connection stopped reading
+                }
+                if ((await next).MessageType == WebSocketMessageType.Close) break;
+                if (feeding && unflushed == 0) await _reader.WaitForRoomAsync(CancellationToken.None);
+                var memory = feeding ? writer.GetMemory(4096) : discard ??= new byte[4096];
+                var result = await _socket.ReceiveAsync(memory, CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close) break;
                 if (result.MessageType == WebSocketMessageType.Text)
                 {
@@ -112,14 +133,17 @@ internal sealed class WebSocketConnection : ConnectionContext
                         _closeStatus = WebSocketCloseStatus.InvalidMessageType;
                         _closeDescription = "MQTT needs binary frames";
                         feeding = false;
+                        unflushed = 0;
                         await writer.CompleteAsync(); // the connection ends, then SendAsync closes with 1003
                     }
-                    continue;
                 }
-                if (!feeding) continue;
-                writer.Advance(result.Count);
-                _reader.Written(result.Count);
-                if ((await writer.FlushAsync(closing)).IsCompleted) feeding = false; // the connection stopped reading
+                else if (feeding)
+                {
+                    writer.Advance(result.Count);
+                    _reader.Written(result.Count);
+                    unflushed += result.Count;
+                }
+                next = _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)

@@ -85,6 +85,7 @@ internal sealed class BenchClient : IDisposable
     private SemaphoreSlim? _credits;
     private bool _kernelTime;
     private long _rxStamp;
+    private BenchWebSocket? _ws; // --ws: MQTT over WebSocket on this socket
 
     // Counters: each has one writer (the publish loop or the receive loop); the reporter reads them.
     public long Sent;
@@ -124,6 +125,11 @@ internal sealed class BenchClient : IDisposable
                 socket.Bind(new IPEndPoint(source, 0));
             }
             await socket.ConnectAsync(server, ct);
+            if (o.WebSocket)
+            {
+                client._ws = new BenchWebSocket();
+                client._rxCount = await client._ws.HandshakeAsync(socket, o.Host, o.Port, o.WebSocketPath, client._rx, ct);
+            }
             var connect = new ConnectPacket
             {
                 ProtocolName = o.Version == ProtocolVersion.V310 ? "MQIsdp" : "MQTT",
@@ -162,7 +168,7 @@ internal sealed class BenchClient : IDisposable
     {
         var writer = new ArrayBufferWriter<byte>(64);
         PacketEncoder.Write(writer, packet, _version);
-        await _socket.SendAsync(writer.WrittenMemory, SocketFlags.None, ct);
+        await SendAllAsync(writer.WrittenMemory, ct);
     }
 
     /// <summary>Reads one whole packet during the handshake (bytes after it stay for the receive loop).</summary>
@@ -180,7 +186,7 @@ internal sealed class BenchClient : IDisposable
             }
             if (status != FrameStatus.Incomplete) throw new IOException($"malformed frame from server ({status})");
             if (_rxCount == _rx.Length) Array.Resize(ref _rx, _rx.Length * 2);
-            int n = await _socket.ReceiveAsync(_rx.AsMemory(_rxCount), SocketFlags.None, ct);
+            int n = await ReceiveAsync(stamped: false, ct);
             if (n == 0) throw new IOException("server closed the connection during the handshake");
             _rxCount += n;
         }
@@ -205,7 +211,7 @@ internal sealed class BenchClient : IDisposable
                 {
                     // Nothing complete buffered: read more.
                     if (_rxCount == _rx.Length) Array.Resize(ref _rx, _rx.Length * 2);
-                    int n = _kernelTime ? await ReceiveStampedAsync() : await _socket.ReceiveAsync(_rx.AsMemory(_rxCount), SocketFlags.None);
+                    int n = await ReceiveAsync(_kernelTime, CancellationToken.None);
                     if (n == 0)
                     {
                         _run.Error("server closed a connection");
@@ -232,6 +238,20 @@ internal sealed class BenchClient : IDisposable
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException or OperationCanceledException)
         {
             _run.Error($"connection error: {ex.Message}");
+        }
+    }
+
+    /// <summary>Receives more MQTT bytes after the <c>_rxCount</c> buffered; 0 when the server closed the connection.
+    /// Over WebSocket the frames are taken apart first, and a receive that brought only frame headers is followed
+    /// by another.</summary>
+    private async ValueTask<int> ReceiveAsync(bool stamped, CancellationToken ct)
+    {
+        while (true)
+        {
+            int n = stamped ? await ReceiveStampedAsync() : await _socket.ReceiveAsync(_rx.AsMemory(_rxCount), SocketFlags.None, ct);
+            if (n == 0 || _ws is null) return n;
+            n = _ws.Unframe(_rx.AsSpan(_rxCount, n));
+            if (n > 0 || _ws.Closed) return n;
         }
     }
 
@@ -356,11 +376,14 @@ internal sealed class BenchClient : IDisposable
         return true;
     }
 
-    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> data)
+    /// <summary>Sends whole MQTT packets (over WebSocket, each in its own frame); callers hold the send lock but
+    /// during the handshake.</summary>
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
+        if (_ws is not null) data = _ws.Frame(data.Span);
         while (!data.IsEmpty)
         {
-            int n = await _socket.SendAsync(data, SocketFlags.None);
+            int n = await _socket.SendAsync(data, SocketFlags.None, ct);
             data = data[n..];
         }
     }
@@ -484,8 +507,7 @@ internal sealed class BenchClient : IDisposable
             if (await _sendLock.WaitAsync(TimeSpan.FromMilliseconds(200)))
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-                await _socket.SendAsync(_version == ProtocolVersion.V500 ? new byte[] { 0xE0, 1, 0 } : new byte[] { 0xE0, 0 },
-                    SocketFlags.None, cts.Token);
+                await SendAllAsync(_version == ProtocolVersion.V500 ? new byte[] { 0xE0, 1, 0 } : new byte[] { 0xE0, 0 }, cts.Token);
             }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)

@@ -69,6 +69,9 @@ internal sealed class BenchOptions
     /// times, to set beside a trace of the machine (null: not written).</summary>
     public string? SlowLog { get; set; }
     public double SlowMicros { get; set; } = 1000;
+    /// <summary>--ws: MQTT over WebSocket (ws://host:port/path, subprotocol mqtt), each packet one masked frame.</summary>
+    public bool WebSocket { get; set; }
+    public string WebSocketPath { get; set; } = "/";
     public bool Help { get; set; }
 
     public bool HasPublishers => Scenario is BenchScenario.Pub or BenchScenario.FanIn or BenchScenario.FanOut or BenchScenario.P2P;
@@ -133,6 +136,9 @@ internal sealed class BenchOptions
         Options:
           -h HOST          broker host (127.0.0.1)
           -p PORT          broker port (1883)
+          --ws             MQTT over WebSocket (ws://HOST:PORT/, subprotocol mqtt): each packet goes in one
+                           masked binary frame, as browser clients send them
+          --ws-path PATH   the WebSocket request's path (/); implies --ws
           -c COUNT         clients, publishers, subscribers or pairs (10)
           -I MS            interval between two messages of one publisher, in milliseconds
           --rate N         total messages per second over all publishers (conn: connections per second);
@@ -211,6 +217,12 @@ internal sealed class BenchOptions
             {
                 case "-h" or "--host": o.Host = Value(); break;
                 case "-p" or "--port": o.Port = Int(1, 65535); break;
+                case "--ws": o.WebSocket = true; break;
+                case "--ws-path":
+                    o.WebSocketPath = Value();
+                    if (!o.WebSocketPath.StartsWith('/')) throw new BenchOptionException($"option '--ws-path' needs a path starting with '/', not '{o.WebSocketPath}'");
+                    o.WebSocket = true;
+                    break;
                 case "-c" or "--count": o.Count = Int(1, 10_000_000); break;
                 case "-I" or "--interval": o.IntervalMs = Real(0.001); break;
                 case "--rate": o.Rate = Real(0.001); break;

@@ -58,7 +58,7 @@ internal sealed class BenchSummary
     public void WriteText(TextWriter w)
     {
         var o = Options;
-        w.WriteLine(string.Create(Inv, $"scenario {o.Scenario.ToString().ToLowerInvariant()}: {o.Publishers} publishers, {o.Subscribers} subscribers, QoS {(int)o.QoS}, {o.PayloadSize}-byte payloads, MQTT {ProtocolName(o)}"));
+        w.WriteLine(string.Create(Inv, $"scenario {o.Scenario.ToString().ToLowerInvariant()}: {o.Publishers} publishers, {o.Subscribers} subscribers, QoS {(int)o.QoS}, {o.PayloadSize}-byte payloads, MQTT {ProtocolName(o)}{(o.WebSocket ? " over WebSocket" : "")}"));
         w.WriteLine(string.Create(Inv, $"connect:   {Connected} connected, {ConnectFailed} failed in {ConnectSeconds:F2} s ({ConnectPerSecond:F0}/s){LatencyText(ConnectLatency)}"));
         if (!IsConn)
         {
@@ -104,6 +104,7 @@ internal sealed class BenchSummary
         w.WriteNumber("subscribers", o.Subscribers);
         w.WriteNumber("offered_rate", o.PerPublisherRate * o.Publishers);
         w.WriteString("rx_time", o.KernelReceiveTime ? "kernel" : "user");
+        w.WriteString("transport", o.WebSocket ? "websockets" : "tcp");
         w.WriteNumber("connected", Connected);
         w.WriteNumber("connect_failed", ConnectFailed);
         w.WriteNumber("connect_seconds", Math.Round(ConnectSeconds, 4));
