@@ -2,7 +2,8 @@
 # What the cluster on NATS costs (docs/cluster.md): messages per second and latency with publishers and subscribers on
 # one node (a broker alone, no cluster) against publishers on node A and subscribers on node B of a two-node cluster
 # (every message crosses NATS once). `midge bench p2p`: CLIENTS pairs, each publisher to its own subscriber, QoS 1,
-# 64-byte payloads, for DURATION seconds after a 1 s warm-up (which also lets node B's subscriptions reach NATS).
+# 64-byte payloads, for DURATION seconds after a 1 s warm-up (which also lets node B's subscriptions reach NATS):
+# once flat out (throughput; latency then is queueing), once at RATE messages per second in all (latency).
 # Debian's nats-server with JetStream on loopback. On two cores the nodes, NATS and the generator share them: read
 # the ratio, not the absolute numbers.
 #
@@ -18,8 +19,11 @@ OUT="${OUT:-$(mktemp -d /tmp/midge-cluster.XXXXXX)}"
 mkdir -p "$OUT"
 NATS="$(command -v nats-server || echo /usr/sbin/nats-server)"
 
-echo "building Midge (Release)"
-dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
+RATE="${RATE:-5000}"
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "building Midge (Release)"
+  dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
+fi
 MIDGE=(dotnet src/Midge/bin/Release/net10.0/midge.dll)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
@@ -64,13 +68,17 @@ echo "running (results in $OUT)"
 bench one-node -p "$ALONE"
 bench same-node-of-cluster -p "$A"
 bench two-nodes -p "$A" --sub-port "$B"
+bench one-node-at-rate -p "$ALONE" --rate "$RATE"
+bench same-node-of-cluster-at-rate -p "$A" --rate "$RATE"
+bench two-nodes-at-rate -p "$A" --sub-port "$B" --rate "$RATE"
 
 python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
 print(f"{'run':22} {'msg/s':>10} {'vs one node':>12} {'p50 us':>9} {'p99 us':>9}")
 base = None
-for name in ["one-node", "same-node-of-cluster", "two-nodes"]:
+for name in ["one-node", "same-node-of-cluster", "two-nodes", "one-node-at-rate", "same-node-of-cluster-at-rate", "two-nodes-at-rate"]:
+    if name == "one-node-at-rate": base = None
     try:
         r = json.load(open(os.path.join(out, name + ".json")))
     except Exception:
