@@ -116,9 +116,10 @@ public sealed partial class ClusterNode : ISessionClaims
             Log.ClaimContended(_log, clientId);
             return null;
         }
-        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            Log.ClaimTimedOut(_log, clientId, ClaimTimeout.TotalSeconds);
+            // Too slow, or the node is leaving the cluster: the client is served here alone.
+            if (!_stop.IsCancellationRequested) Log.ClaimTimedOut(_log, clientId, ClaimTimeout.TotalSeconds);
             return null;
         }
         catch (NatsException e)
@@ -189,7 +190,6 @@ public sealed partial class ClusterNode : ISessionClaims
 
     private async Task StopSessionsAsync()
     {
-        if (_broker.SessionClaims == this) _broker.SessionClaims = null;
         if (_handOvers is { } subscription) await subscription.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -246,28 +246,36 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         _broker.RouteFromCluster(message);
     }
 
-    /// <summary>Leaves the cluster: stops routing to it, drains what waits for NATS (briefly), closes the connection.</summary>
+    /// <summary>How long leaving the cluster may wait for NATS, step by step (draining what waits for it, saying this
+    /// node leaves, closing the connection): a node whose NATS is away still stops promptly.</summary>
+    private static readonly TimeSpan LeaveWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>Leaves the cluster: stops routing to it, drains what waits for NATS and tells the other nodes (each
+    /// briefly), closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
         _broker.Router.RemoveDestination(this);
         if (_broker.Cluster == this) _broker.Cluster = null;
+        if (_broker.SessionClaims == this) _broker.SessionClaims = null;
         _outbound.Writer.TryComplete();
         _interest.Writer.TryComplete();
-        if (_loops is { } loops)
+        await Bounded(_loops ?? Task.CompletedTask).ConfigureAwait(false);
+        await Bounded(StopNodesAsync()).ConfigureAwait(false);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Bounded(StopSessionsAsync()).ConfigureAwait(false);
+        await Bounded(_nats.DisposeAsync().AsTask()).ConfigureAwait(false);
+        _stop.Dispose();
+
+        static async Task Bounded(Task step)
         {
             try
             {
-                await loops.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                await step.WaitAsync(LeaveWait).ConfigureAwait(false);
             }
-            catch (TimeoutException)
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException or NatsException)
             {
             }
         }
-        await StopSessionsAsync().ConfigureAwait(false);
-        await StopNodesAsync().ConfigureAwait(false);
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await _nats.DisposeAsync().ConfigureAwait(false);
-        _stop.Dispose();
     }
 
     /// <summary>One NATS subscription of a filter's subject: hands each message to the node as the connection's

@@ -99,4 +99,18 @@ public class RetainedAndNodesTests
         }
         Assert.NotNull(got);
     }
+
+    [Fact]
+    public async Task A_node_whose_NATS_is_gone_still_stops_promptly()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var client = await cluster[0].ConnectAsync("c");
+        await client.SubscribeAsync("x/#", QoS.AtLeastOnce);
+        await client.PublishAsync("x/1", "y"u8.ToArray(), QoS.AtLeastOnce, retain: true);
+        await cluster.Nats.KillAsync();
+        Assert.True(SpinWait.SpinUntil(() => !cluster[0].Cluster.IsConnected, TestCluster.Patience));
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        await cluster[0].DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.InRange(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, 0, 15);
+    }
 }
