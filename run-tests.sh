@@ -10,6 +10,7 @@ command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 /usr/bin/python3 -c 'import paho.mqtt' >/dev/null 2>&1 || need_apt+=(python3-paho-mqtt)  # Debian's interpreter, as the tests use
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)  # the cluster's tests (JetStream: -js)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)  # PROXY protocol tests: send-proxy, send-proxy-v2
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)                  # Native AOT links with clang and zlib
 [ -e /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)

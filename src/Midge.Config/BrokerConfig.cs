@@ -161,6 +161,9 @@ public sealed record BrokerConfig
     /// <summary>The <c>connection</c> blocks, in file order (docs/bridges.md).</summary>
     public IReadOnlyList<BridgeConfig> Bridges { get; init; } = [];
 
+    /// <summary>The cluster this node joins (docs/cluster.md); null: it runs alone.</summary>
+    public ClusterConfig? Cluster { get; init; }
+
     /// <summary>Ports of local-only mode (127.0.0.1 and ::1); <c>-p</c> replaces them, as in Mosquitto 2.0.</summary>
     public IReadOnlyList<int> LocalOnlyPorts { get; init; } = [1883];
 

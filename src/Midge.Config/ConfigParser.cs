@@ -306,6 +306,7 @@ public static partial class ConfigParser
         {
             if (ApplyTls(line)) return; // ConfigParser.Tls.cs
             if (ApplyBridge(line)) return; // ConfigParser.Bridges.cs
+            if (ApplyCluster(line, baseDirectory)) return; // ConfigParser.Cluster.cs
             switch (line.Name)
             {
                 // ---- listeners ----
@@ -1021,6 +1022,7 @@ public static partial class ConfigParser
             {
                 Listeners = built,
                 Bridges = BuildBridges(),
+                Cluster = BuildCluster(),
                 LogDestinations = _logDestSet ? [.. _logDest] : c.LogDestinations,
                 LogFileSource = _logDest.Exists(d => d.Kind == LogDestinationKind.File)
                     ? _setOnce[(GlobalScope, "log_dest file")]

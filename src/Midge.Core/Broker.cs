@@ -72,6 +72,14 @@ public sealed partial class Broker
     /// <summary>The bridges to other brokers, when something runs them (the hosting's bridge service); null otherwise.</summary>
     public IBridgeDirectory? Bridges { get; set; }
 
+    /// <summary>The cluster this broker is a node of (docs/cluster.md), set by the cluster's service; null when it runs
+    /// alone.</summary>
+    public IClusterDirectory? Cluster { get; set; }
+
+    /// <summary>Claims client ids across a cluster before the registry takes them (docs/cluster.md); null when the
+    /// broker runs alone.</summary>
+    public ISessionClaims? SessionClaims { get; set; }
+
     /// <summary>The store sessions are recorded in; null when there is none.</summary>
     public ISessionStore? SessionStore { get; }
 
@@ -171,32 +179,56 @@ public sealed partial class Broker
         return Publish(message);
     }
 
+    /// <summary>
+    /// Routes a message that another node of a cluster received from its publisher to this node's subscribers only:
+    /// the publishing node ran the publish hooks, set the retained message and gave it to the route destinations, so
+    /// none of that happens again here (and the message does not go back out to the cluster). Returns how many
+    /// subscriptions or groups it matched.
+    /// </summary>
+    public int RouteFromCluster(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Router.Route(message, toDestinations: false);
+    }
+
     /// <summary>Stores the retained state of a message, then routes it (<see cref="Routing.Router"/>) to every matching
     /// subscriber and destination. Returns how many subscriptions or groups it matched.</summary>
     internal int Publish(Message message)
     {
         var hooks = Hooks;
         if (hooks.MessagePublish.IsAttached) hooks.MessagePublish.Invoke(new(message));
-        if (message.Retain)
+        if (message.Retain) StoreRetained(message, hooks);
+        return Router.Route(message);
+    }
+
+    /// <summary>
+    /// A retained message another node of the cluster set, or cleared (empty payload): kept here, and in this node's
+    /// session store, as one published here would be, but not routed (the other node routed it).
+    /// </summary>
+    public void RetainFromCluster(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        StoreRetained(message, Hooks);
+    }
+
+    private void StoreRetained(Message message, Hooks.BrokerHooks hooks)
+    {
+        if (SessionStore is { } store && !message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
         {
-            if (SessionStore is { } store && !message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+            // The store must see one topic's changes in the order the retained store made them.
+            lock (_retainedLocks[(uint)message.Topic.GetHashCode() % (uint)_retainedLocks.Length])
             {
-                // The store must see one topic's changes in the order the retained store made them.
-                lock (_retainedLocks[(uint)message.Topic.GetHashCode() % (uint)_retainedLocks.Length])
+                if (SetRetained(message, hooks))
                 {
-                    if (SetRetained(message, hooks))
-                    {
-                        if (message.PayloadLength == 0) store.RetainedRemoved(message.Topic);
-                        else store.RetainedSet(StoredForms.ToStored(message, NowMs, UtcNow));
-                    }
+                    if (message.PayloadLength == 0) store.RetainedRemoved(message.Topic);
+                    else store.RetainedSet(StoredForms.ToStored(message, NowMs, UtcNow));
                 }
             }
-            else
-            {
-                SetRetained(message, hooks);
-            }
         }
-        return Router.Route(message);
+        else
+        {
+            SetRetained(message, hooks);
+        }
     }
 
     /// <summary>Sets or (empty payload) clears the retained message of the message's topic; false when there was
@@ -301,26 +333,77 @@ public sealed partial class Broker
                 store.SessionRemoved(state.ClientId); // cannot outlive its connection: not a stored session
                 continue;
             }
-            var session = Session.Restore(this, state, now, utcNow, restored);
-            if (!Clients.Restore(session))
+            RestoreSession(state, now, utcNow, restored);
+        }
+    }
+
+    /// <summary>Registers one session as a store or another node kept it: offline, its subscriptions in the routing
+    /// index, its queue and window as they were, a will that was waiting for its delay scheduled again. False when
+    /// the client id has a session here already.</summary>
+    private bool RestoreSession(SessionState state, long now, DateTimeOffset utcNow, Dictionary<StoredMessage, Message> restored)
+    {
+        var session = Session.Restore(this, state, now, utcNow, restored);
+        if (!Clients.Restore(session))
+        {
+            session.Clear();
+            return false;
+        }
+        foreach (var sub in state.Subscriptions)
+        {
+            Subscriptions.Subscribe(sub.Filter, session, sub);
+            if (sub.Exclusive) TryClaimExclusive(sub.Filter, session);
+        }
+        if (state.Will is { } will)
+        {
+            // A will without a due time belonged to a connection that was up when the broker stopped. A clean
+            // stop discards those, so this one outlived a crash: the connection ended then, without DISCONNECT,
+            // and its will goes after its delay (counted from now: when the crash was is not known).
+            var due = will.DueAt ?? utcNow.AddSeconds(will.DelayInterval);
+            ScheduleWill(state.ClientId, new DelayedWill(StoredForms.WillMessage(will, now), StoredForms.ToClock(due, now, utcNow)));
+            if (will.DueAt is null) session.RecordWill(will with { DueAt = due });
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// A session another node of the cluster gave up to this one (<see cref="ISessionClaims.ClaimAsync"/>): registered
+    /// here, offline, as a store's would be at start (and saved to this node's store), for the CONNECT that claimed
+    /// it to resume. Dropped under <paramref name="cleanStart"/> or when this node has a session for the client id
+    /// already (the newer one).
+    /// </summary>
+    internal void ImportSession(SessionState? state, bool cleanStart)
+    {
+        if (state is null || cleanStart || state.ExpiryInterval == 0) return;
+        lock (Clients.Lock(state.ClientId))
+        {
+            if (Clients.TryGet(state.ClientId, out _)) return;
+            // Its connection was taken over on the other node: its will is not this node's to send.
+            state = state with { Will = null, DisconnectedAt = UtcNow };
+            if (RestoreSession(state, NowMs, UtcNow, new(ReferenceEqualityComparer.Instance))) SessionStore?.SessionSaved(state);
+        }
+    }
+
+    /// <summary>
+    /// Gives up <paramref name="clientId"/>'s session to another node that claimed the client id: a connection still
+    /// attached is taken over (MQTT 5 DISCONNECT 0x8E; its will goes, as on a takeover here), a will waiting for its
+    /// delay is cancelled (the client is back), and the session leaves this node. Returns its state for the other node
+    /// to resume, or null when there was none or it does not outlive its connection.
+    /// </summary>
+    public SessionState? HandOverSession(string clientId)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        lock (Clients.Lock(clientId))
+        {
+            CancelDelayedWill(clientId);
+            if (!Clients.TryGet(clientId, out var session)) return null;
+            if (session.Channel is { } old)
             {
-                session.Clear();
-                continue;
+                session.Detach(old, NowMs);
+                old.TakeOver();
             }
-            foreach (var sub in state.Subscriptions)
-            {
-                Subscriptions.Subscribe(sub.Filter, session, sub);
-                if (sub.Exclusive) TryClaimExclusive(sub.Filter, session);
-            }
-            if (state.Will is { } will)
-            {
-                // A will without a due time belonged to a connection that was up when the broker stopped. A clean
-                // stop discards those, so this one outlived a crash: the connection ended then, without DISCONNECT,
-                // and its will goes after its delay (counted from now: when the crash was is not known).
-                var due = will.DueAt ?? utcNow.AddSeconds(will.DelayInterval);
-                ScheduleWill(state.ClientId, new DelayedWill(StoredForms.WillMessage(will, now), StoredForms.ToClock(due, now, utcNow)));
-                if (will.DueAt is null) session.RecordWill(will with { DueAt = due });
-            }
+            var state = session.ExpiryInterval == 0 ? null : session.GetState();
+            Clients.Remove(session);
+            return state;
         }
     }
 

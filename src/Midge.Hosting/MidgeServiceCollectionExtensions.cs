@@ -96,6 +96,11 @@ public static class MidgeServiceCollectionExtensions
             // disconnects its clients and closes its store.
             services.AddHostedService(sp => new BridgeService(sp.GetRequiredService<Broker>(), sp.GetService<ILoggerFactory>()));
         }
+        if (options.Config.Cluster is { } cluster)
+        {
+            // After the heartbeat too: the node leaves the cluster before the broker disconnects its clients.
+            services.AddHostedService(sp => new ClusterService(sp.GetRequiredService<Broker>(), cluster, sp.GetService<ILoggerFactory>()));
+        }
         return services;
     }
 }

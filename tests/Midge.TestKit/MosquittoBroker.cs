@@ -40,38 +40,12 @@ public sealed class MosquittoBroker : IAsyncDisposable
         var lines = new[] { $"listener {port} 127.0.0.1", "persistence false" }
             .Concat(extraLines.Select(l => l.Replace("{dir}", dir, StringComparison.Ordinal)));
         await File.WriteAllTextAsync(conf, string.Join('\n', lines) + "\n");
-        var process = PeerProcess.Start(Executable, ["-c", conf], dir);
-        var deadline = DateTime.UtcNow + MidgeProcess.StartTimeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (process.HasExited)
-            {
-                var result = await process.WaitAsync(TimeSpan.FromSeconds(2));
-                process.Dispose();
-                throw new InvalidOperationException($"mosquitto exited before listening on {port}: {result}");
-            }
-            if (await FreePort.AcceptsAsync(port)) return new MosquittoBroker(process, dir, port, conf);
-            await Task.Delay(50);
-        }
-        process.KillTree();
-        process.Dispose();
-        throw new TimeoutException($"mosquitto did not listen on {port}");
+        var process = await PeerProcess.StartServerAsync("mosquitto", Executable, ["-c", conf], dir, port);
+        return new MosquittoBroker(process, dir, port, conf);
     }
 
     /// <summary>Sends a POSIX signal (SIGHUP re-reads the password and ACL files).</summary>
     public bool Signal(int signal) => _process.Signal(signal);
 
-    public async ValueTask DisposeAsync()
-    {
-        _process.Signal(Signals.SIGTERM);
-        await _process.WaitAsync(TimeSpan.FromSeconds(5));
-        _process.Dispose();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public async ValueTask DisposeAsync() => await _process.StopServerAsync(_directory);
 }

@@ -122,6 +122,47 @@ public sealed class PeerProcess : IDisposable
         return new ProcessResult(code, Stdout, Stderr, _timedOut, _clock.Elapsed);
     }
 
+    /// <summary>
+    /// Starts a server (<paramref name="name"/> in errors) and waits until it accepts connections on 127.0.0.1:
+    /// <paramref name="port"/>; throws, the process gone, when it exits first or does not listen within
+    /// <see cref="MidgeProcess.StartTimeout"/>.
+    /// </summary>
+    public static async Task<PeerProcess> StartServerAsync(string name, string fileName, IEnumerable<string> arguments, string directory, int port)
+    {
+        var process = Start(fileName, arguments, directory);
+        var deadline = DateTime.UtcNow + MidgeProcess.StartTimeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                var result = await process.WaitAsync(TimeSpan.FromSeconds(2));
+                process.Dispose();
+                throw new InvalidOperationException($"{name} exited before listening on {port}: {result}");
+            }
+            if (await FreePort.AcceptsAsync(port)) return process;
+            await Task.Delay(50);
+        }
+        process.KillTree();
+        process.Dispose();
+        throw new TimeoutException($"{name} did not listen on {port}");
+    }
+
+    /// <summary>Stops a server started by <see cref="StartServerAsync"/> (SIGTERM, then SIGKILL after 5 s) and deletes
+    /// its <paramref name="directory"/>.</summary>
+    public async Task StopServerAsync(string directory)
+    {
+        Signal(Signals.SIGTERM);
+        await WaitAsync(TimeSpan.FromSeconds(5));
+        Dispose();
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
     /// <summary>Sends a POSIX signal to the process.</summary>
     public bool Signal(int signal) => !_process.HasExited && Signals.Send(_process.Id, signal);
 

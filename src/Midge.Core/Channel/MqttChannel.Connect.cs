@@ -1,5 +1,6 @@
 using Midge.Core.Security;
 using Midge.Core.Sessions;
+using Midge.Core.Sessions.Store;
 using Midge.Protocol;
 using Midge.Protocol.Packets;
 using Midge.Security;
@@ -102,8 +103,7 @@ public sealed partial class MqttChannel
                 return default;
             }
         }
-        CompleteConnect(connect, authenticated, clientId, assignedId, identity, certificateIdentity);
-        return default;
+        return CompleteConnect(connect, authenticated, clientId, assignedId, identity, certificateIdentity);
     }
 
     /// <summary>The rest of a CONNECT whose credentials were answered later. The connection may have been closed
@@ -127,7 +127,7 @@ public sealed partial class MqttChannel
             RefuseCredentials(failure);
             return;
         }
-        CompleteConnect(connect, null, clientId, assignedId, identity, certificateIdentity);
+        await CompleteConnect(connect, null, clientId, assignedId, identity, certificateIdentity).ConfigureAwait(false);
     }
 
     /// <summary>0x87 Not authorized for a failed login (3.x: 5), as Mosquitto answers: clients and scripts test for it.</summary>
@@ -137,8 +137,9 @@ public sealed partial class MqttChannel
         RejectConnect(Version, ReasonCode.NotAuthorized, failure);
     }
 
-    /// <summary>The checks and the session after the credentials passed.</summary>
-    private void CompleteConnect(ConnectPacket connect, byte[]? authenticated, string clientId, string? assignedId,
+    /// <summary>The checks and the session after the credentials passed. Completes synchronously unless a cluster
+    /// claims the client id first (<see cref="Broker.SessionClaims"/>).</summary>
+    private ValueTask CompleteConnect(ConnectPacket connect, byte[]? authenticated, string clientId, string? assignedId,
         ClientIdentity identity, bool certificateIdentity)
     {
         var config = _broker.Config;
@@ -151,7 +152,7 @@ public sealed partial class MqttChannel
             if (Version != ProtocolVersion.V500)
             {
                 RejectConnect(Version, ReasonCode.ClientIdentifierNotValid, $"keep alive {keepAlive} exceeds max_keepalive");
-                return;
+                return default;
             }
             keepAlive = config.MaxKeepalive;
             serverKeepAlive = true;
@@ -162,19 +163,19 @@ public sealed partial class MqttChannel
             if ((int)will.QoS > _listener.MaxQoS)
             {
                 RejectConnect(Version, ReasonCode.QoSNotSupported, "will QoS exceeds max_qos");
-                return;
+                return default;
             }
             if (will.Retain && !config.RetainAvailable)
             {
                 RejectConnect(Version, ReasonCode.RetainNotSupported, "retain not available");
-                return;
+                return default;
             }
             if (config.MessageSizeLimit > 0 && will.Payload.Length > config.MessageSizeLimit)
             {
                 // As Mosquitto answers: MQTT 5 0x95 Packet too large, 3.x 'not authorised'.
                 RejectConnect(Version, ReasonCode.PacketTooLarge, $"will payload of {will.Payload.Length} bytes exceeds message_size_limit",
                     ConnectReturnCode.NotAuthorized);
-                return;
+                return default;
             }
             int maxLevels = config.Protection.MaxTopicLevels;
             if (maxLevels > 0 && CountLevels(will.Topic) > maxLevels)
@@ -182,13 +183,13 @@ public sealed partial class MqttChannel
                 // 3.x has no code for it: 'not authorised', as for a will topic the ACL refuses.
                 RejectConnect(Version, ReasonCode.TopicNameInvalid, $"will topic deeper than max_topic_levels {maxLevels}",
                     ConnectReturnCode.NotAuthorized);
-                return;
+                return default;
             }
             if (_listener.MountPoint is { } mount) will.Topic = mount + will.Topic;
             if (IsReservedTopic(will.Topic) || _security.Acl?.CanPublish(identity, will.Topic) == false)
             {
                 RejectConnect(Version, ReasonCode.NotAuthorized, "will topic not authorised");
-                return;
+                return default;
             }
         }
 
@@ -227,9 +228,38 @@ public sealed partial class MqttChannel
         if (!FitsClient(connack))
         {
             Close($"CONNACK of {PacketEncoder.GetSize(connack, Version)} bytes exceeds the client's Maximum Packet Size {_clientMaximumPacketSize}");
-            return;
+            return default;
         }
 
+        if (_broker.SessionClaims is { } claims)
+        {
+            // A cluster: the client id is claimed across the cluster first; a session another node gave up comes back
+            // with the claim and is resumed here.
+            var claim = claims.ClaimAsync(clientId, connect.CleanStart);
+            if (!claim.IsCompletedSuccessfully) return AttachAfterClaimAsync(claim, connect, config, connack, identity, clientId, expiry, keepAlive);
+            _broker.ImportSession(claim.Result, connect.CleanStart);
+        }
+        AttachSession(connect, config, connack, identity, clientId, expiry, keepAlive);
+        return default;
+    }
+
+    /// <summary>The rest of a CONNECT whose client id the cluster claimed asynchronously. The connection may have been
+    /// closed meanwhile: then the session that came with the claim waits, offline, for the client.</summary>
+    private async ValueTask AttachAfterClaimAsync(ValueTask<SessionState?> claim, ConnectPacket connect, Config.BrokerConfig config,
+        ConnAckPacket connack, ClientIdentity identity, string clientId, uint expiry, ushort keepAlive)
+    {
+        var moved = await claim.ConfigureAwait(false);
+        _broker.ImportSession(moved, connect.CleanStart);
+        if (Volatile.Read(ref _state) != 0) return;
+        AttachSession(connect, config, connack, identity, clientId, expiry, keepAlive);
+    }
+
+    /// <summary>Takes the session (the registry decides: new, resumed or taken over), answers CONNACK, attaches.</summary>
+    private void AttachSession(ConnectPacket connect, Config.BrokerConfig config, ConnAckPacket connack, ClientIdentity identity,
+        string clientId, uint expiry, ushort keepAlive)
+    {
+        var props = connect.Properties;
+        string? userName = identity.Username;
         long now = _broker.NowMs;
         // The client registry takes over or ends an existing session, or resumes it, under the client id's lock, and
         // calls back (still under it) for the CONNACK and the attachment.

@@ -80,9 +80,18 @@ public sealed class Router
         }
     }
 
-    /// <summary>Routes <paramref name="message"/> to every matching subscriber and every destination. Returns how
-    /// many subscriptions or shared groups it matched.</summary>
-    internal int Route(Message message)
+    /// <summary>
+    /// Calls <paramref name="watcher"/> with <c>true</c> for every filter this broker's subscriptions hold now, then
+    /// whenever they gain a filter (<c>true</c>: its first subscriber or shared group) or lose one (<c>false</c>: its
+    /// last), in order: what a cluster node subscribes to on its clients' behalf. The watcher runs under the index's
+    /// lock, on the subscribing thread: it must be quick, must not block, and must not subscribe.
+    /// </summary>
+    public void WatchFilters(Action<string, bool> watcher) => Subscriptions.WatchFilters(watcher);
+
+    /// <summary>Routes <paramref name="message"/> to every matching subscriber and, unless
+    /// <paramref name="toDestinations"/> is false, every destination. Returns how many subscriptions or shared groups
+    /// it matched.</summary>
+    internal int Route(Message message, bool toDestinations = true)
     {
         // Taken out of its slot while in use: a delivery may route another message on this thread (the log line of a
         // dropped message published to $SYS/broker/log), which must not reuse the lists this routing walks.
@@ -117,7 +126,10 @@ public sealed class Router
             scratch.Clear();
             t_scratch = scratch;
         }
-        foreach (var destination in Volatile.Read(ref _destinations)) destination.Deliver(message);
+        if (toDestinations)
+        {
+            foreach (var destination in Volatile.Read(ref _destinations)) destination.Deliver(message);
+        }
         return matched;
     }
 

@@ -31,6 +31,38 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
     private readonly Node _root = new();
     private int _count;
     private int _wildcardLeaves;
+    private Action<string, bool>? _filterWatcher;
+
+    /// <summary>
+    /// Calls <paramref name="watcher"/> with (filter, true) for every filter held now, then each time a filter gains
+    /// its first subscriber or shared group, and with (filter, false) when it loses its last, for as long as the index
+    /// lives (one watcher). Every call happens under the writers' lock, so the calls are in the order of the changes,
+    /// and the watcher must be quick and must not call back into the index. A shared subscription counts for its
+    /// inner filter.
+    /// </summary>
+    public void WatchFilters(Action<string, bool> watcher)
+    {
+        ArgumentNullException.ThrowIfNull(watcher);
+        lock (_gate)
+        {
+            if (_filterWatcher is not null) throw new InvalidOperationException("the index already has a filter watcher");
+            _filterWatcher = watcher;
+            foreach (var filter in _exact.Keys) watcher(filter, true);
+            var stack = new Stack<Node>();
+            stack.Push(_root);
+            while (stack.Count > 0)
+            {
+                Node node = stack.Pop();
+                if (node.Leaf is { } leaf) watcher(leaf.Filter, true);
+                if (node.Plus is { } plus) stack.Push(plus);
+                if (node.Hash is { } hash) stack.Push(hash);
+                if (node.Children is { } children)
+                {
+                    foreach (Node child in children.Map.Values) stack.Push(child);
+                }
+            }
+        }
+    }
 
     /// <summary>Adds or replaces the subscription of <paramref name="subscriber"/> to <paramref name="filter"/>
     /// (a shared filter such as "$share/g/a/+" joins group g). Returns true if it did not exist before.</summary>
@@ -42,7 +74,8 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
         string target = shared ? inner : filter;
         lock (_gate)
         {
-            Leaf leaf = GetOrCreateLeaf(target);
+            Leaf leaf = GetOrCreateLeaf(target, out bool newLeaf);
+            if (newLeaf) _filterWatcher?.Invoke(target, true);
             bool added;
             if (shared)
             {
@@ -113,6 +146,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
 
             if (leaf.IsEmpty)
             {
+                _filterWatcher?.Invoke(target, false);
                 if (!wildcard)
                 {
                     _exact.TryRemove(target, out _);
@@ -205,14 +239,16 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
             visitor.OnSharedGroup(groups[i]);
     }
 
-    private Leaf GetOrCreateLeaf(string filter)
+    private Leaf GetOrCreateLeaf(string filter, out bool created)
     {
+        created = false;
         if (!TopicLevels.HasWildcardLevel(filter))
         {
             if (!_exact.TryGetValue(filter, out Leaf? leaf))
             {
                 leaf = new Leaf(filter);
                 _exact[filter] = leaf;
+                created = true;
             }
             return leaf;
         }
@@ -224,6 +260,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
         {
             node.Leaf = new Leaf(filter);
             Volatile.Write(ref _wildcardLeaves, _wildcardLeaves + 1);
+            created = true;
         }
         return node.Leaf;
     }

@@ -651,14 +651,18 @@ internal sealed partial class HttpApiListener
         });
     }
 
+    /// <summary>This node, EMQX's fields; in a cluster (docs/cluster.md) every node this one knows of, the others with
+    /// what their heartbeats say (<c>node_status</c> <c>stopped</c> when one has been silent for 5 s). A cluster
+    /// node is named <c>midge@</c> and its <c>cluster_node_name</c>.</summary>
     private Task NodesAsync(HttpContext http, string? node)
     {
-        if (node is not null && node != NodeName) throw ApiError.NotFound("NOT_FOUND", $"no node '{node}'");
+        var cluster = _broker.Cluster?.Nodes() ?? [];
+        string self = cluster.FirstOrDefault(n => n.IsSelf) is { } me ? "midge@" + me.Name : NodeName;
         var gc = GC.GetGCMemoryInfo();
-        void Write(Utf8JsonWriter w)
+        void WriteSelf(Utf8JsonWriter w)
         {
             w.WriteStartObject();
-            w.WriteString("node", NodeName);
+            w.WriteString("node", self);
             w.WriteString("node_status", "running");
             w.WriteString("version", _settings.Version);
             w.WriteString("edition", "Midge");
@@ -672,17 +676,47 @@ internal sealed partial class HttpApiListener
             w.WriteNumber("process_id", Environment.ProcessId);
             w.WriteNumber("cpus", Environment.ProcessorCount);
             w.WriteString("sys_path", AppContext.BaseDirectory);
+            if (cluster.FirstOrDefault(n => n.IsSelf) is { } status) WriteCluster(w, status);
             w.WriteEndObject();
+        }
+        static void WritePeer(Utf8JsonWriter w, ClusterNodeStatus n)
+        {
+            w.WriteStartObject();
+            w.WriteString("node", "midge@" + n.Name);
+            w.WriteString("node_status", n.Running ? "running" : "stopped");
+            w.WriteString("edition", "Midge");
+            w.WriteString("role", "core");
+            w.WriteNumber("connections", n.Connections);
+            w.WriteNumber("live_connections", n.Connections);
+            WriteCluster(w, n);
+            w.WriteEndObject();
+        }
+        static void WriteCluster(Utf8JsonWriter w, ClusterNodeStatus n)
+        {
+            w.WriteStartObject("cluster");
+            w.WriteBoolean("connected", n.Running);
+            w.WriteNumber("sessions", n.Sessions);
+            w.WriteNumber("messages.sent", n.MessagesSent);
+            w.WriteNumber("messages.received", n.MessagesReceived);
+            w.WriteNumber("messages.dropped", n.MessagesDropped);
+            w.WriteString("last_seen", n.LastSeen);
+            w.WriteEndObject();
+        }
+        if (node is not null && node != self && !cluster.Any(n => "midge@" + n.Name == node))
+        {
+            throw ApiError.NotFound("NOT_FOUND", $"no node '{node}'");
         }
         return Json.WriteAsync(http, 200, w =>
         {
             if (node is not null)
             {
-                Write(w);
+                if (node == self) WriteSelf(w);
+                else WritePeer(w, cluster.First(n => "midge@" + n.Name == node));
                 return;
             }
             w.WriteStartArray();
-            Write(w);
+            WriteSelf(w);
+            foreach (var peer in cluster.Where(n => !n.IsSelf)) WritePeer(w, peer);
             w.WriteEndArray();
         });
     }

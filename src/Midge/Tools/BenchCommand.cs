@@ -273,7 +273,8 @@ internal static class BenchCommand
                     try
                     {
                         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                        var c = await BenchClient.ConnectAsync(_run, o, server, source, $"{idBase}{i}", receiveBuffer, sendBufferSize, timeout.Token);
+                        var endpoint = role == "s" && o.SubPort > 0 ? new IPEndPoint(((IPEndPoint)server).Address, o.SubPort) : server;
+                        var c = await BenchClient.ConnectAsync(_run, o, endpoint, source, $"{idBase}{i}", receiveBuffer, sendBufferSize, timeout.Token);
                         long elapsed = Stopwatch.GetTimestamp() - t0;
                         lock (_connectLatency) _connectLatency.Record(elapsed);
                         await ready(i, c);

@@ -29,6 +29,9 @@ internal sealed class BenchOptions
     public BenchScenario Scenario { get; set; }
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 1883;
+
+    /// <summary>--sub-port: the port subscribers connect to (another node of a cluster, docs/cluster.md); 0: --port.</summary>
+    public int SubPort { get; set; }
     /// <summary>Clients: connections (conn), publishers (pub, fanin), subscribers (sub, fanout), pairs (p2p).</summary>
     public int Count { get; set; } = 10;
     /// <summary>Milliseconds between two messages of one publisher (0 = not set).</summary>
@@ -147,6 +150,7 @@ internal sealed class BenchOptions
           -q 0|1|2         QoS of publishes and subscriptions (0)
           -t TOPIC         publish topic template, %i = client index
           --sub-topic F    subscription filter template, %i = client index
+          --sub-port N     subscribers connect to port N of the host (another node of a cluster)
           -V 3|4|5         protocol: 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0 (4)
           --duration S     measured seconds (10)
           --warmup S       seconds before measuring starts (1)
@@ -230,6 +234,7 @@ internal sealed class BenchOptions
                 case "-q" or "--qos": o.QoS = (QoS)Int(0, 2); break;
                 case "-t" or "--topic": o.Topic = Value(); break;
                 case "--sub-topic": o.SubTopic = Value(); break;
+                case "--sub-port": o.SubPort = Int(1, 65535); break;
                 case "-V" or "--protocol":
                     o.Version = Value() switch
                     {

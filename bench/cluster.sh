@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# What the cluster on NATS costs (docs/cluster.md): messages per second and latency with publishers and subscribers on
+# one node (a broker alone, no cluster) against publishers on node A and subscribers on node B of a two-node cluster
+# (every message crosses NATS once). `midge bench p2p`: CLIENTS pairs, each publisher to its own subscriber, QoS 1,
+# 64-byte payloads, for DURATION seconds after a 1 s warm-up (which also lets node B's subscriptions reach NATS):
+# once flat out (throughput; latency then is queueing), once at RATE messages per second in all (latency).
+# Debian's nats-server with JetStream on loopback. On two cores the nodes, NATS and the generator share them: read
+# the ratio, not the absolute numbers.
+#
+#   bench/cluster.sh
+#   DURATION=10 CLIENTS=20 QOS=0 OUT=/tmp/c bench/cluster.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-5}"
+CLIENTS="${CLIENTS:-10}"
+QOS="${QOS:-1}"
+OUT="${OUT:-$(mktemp -d /tmp/midge-cluster.XXXXXX)}"
+mkdir -p "$OUT"
+NATS="$(command -v nats-server || echo /usr/sbin/nats-server)"
+
+RATE="${RATE:-5000}"
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "building Midge (Release)"
+  dotnet build src/Midge/Midge.csproj -c Release -nologo -v q >/dev/null
+fi
+MIDGE=(dotnet src/Midge/bin/Release/net10.0/midge.dll)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+NATS_PORT="$(port)"
+"$NATS" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$OUT/jetstream" >"$OUT/nats.log" 2>&1 &
+pids+=($!)
+wait_port "$NATS_PORT"
+
+node() { # $1 = name, $2 = port, $3 = cluster|alone
+  {
+    echo "listener $2 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "log_type error"
+    if [ "$3" = cluster ]; then
+      echo "cluster_nats_url nats://127.0.0.1:$NATS_PORT"
+      echo "cluster_name bench"
+      echo "cluster_node_name $1"
+    fi
+  } >"$OUT/$1.conf"
+  "${MIDGE[@]}" -c "$OUT/$1.conf" >"$OUT/$1.log" 2>&1 &
+  pids+=($!)
+  wait_port "$2"
+}
+
+ALONE="$(port)"; A="$(port)"; B="$(port)"
+node alone "$ALONE" alone
+node a "$A" cluster
+node b "$B" cluster
+sleep 1
+
+bench() { # $1 = name, rest = bench arguments
+  local name="$1"; shift
+  echo "  $name"
+  timeout 120 "${MIDGE[@]}" bench p2p -c "$CLIENTS" -s 64 -q "$QOS" --duration "$DURATION" --warmup 1 --json --quiet "$@" \
+    >"$OUT/$name.json" 2>"$OUT/$name.err" || echo "    (exit $?: see $OUT/$name.err)"
+}
+echo "running (results in $OUT)"
+bench one-node -p "$ALONE"
+bench same-node-of-cluster -p "$A"
+bench two-nodes -p "$A" --sub-port "$B"
+bench one-node-at-rate -p "$ALONE" --rate "$RATE"
+bench same-node-of-cluster-at-rate -p "$A" --rate "$RATE"
+bench two-nodes-at-rate -p "$A" --sub-port "$B" --rate "$RATE"
+
+python3 - "$OUT" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+print(f"{'run':22} {'msg/s':>10} {'vs one node':>12} {'p50 us':>9} {'p99 us':>9}")
+base = None
+for name in ["one-node", "same-node-of-cluster", "two-nodes", "one-node-at-rate", "same-node-of-cluster-at-rate", "two-nodes-at-rate"]:
+    if name == "one-node-at-rate": base = None
+    try:
+        r = json.load(open(os.path.join(out, name + ".json")))
+    except Exception:
+        print(f"{name:22} {'failed':>10}"); continue
+    rate = r.get("received_per_s") or 0
+    lat = r.get("latency_us") or {}
+    base = base or rate
+    print(f"{name:22} {rate:10.0f} {rate / base if base else 0:11.2f}x {lat.get('p50', '-'):>9} {lat.get('p99', '-'):>9}")
+PY

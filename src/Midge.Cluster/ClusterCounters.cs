@@ -1,0 +1,33 @@
+namespace Midge.Cluster;
+
+/// <summary>What crossed between this node and the others (<c>$SYS/broker/cluster/</c>).</summary>
+public sealed class ClusterCounters
+{
+    private long _sent, _received, _dropped, _malformed, _takeovers;
+
+    /// <summary>Messages published to the other nodes.</summary>
+    public long Sent => Interlocked.Read(ref _sent);
+
+    /// <summary>Messages received from other nodes.</summary>
+    public long Received => Interlocked.Read(ref _received);
+
+    /// <summary>Messages that could not go to the other nodes (NATS unreachable for too long, a topic too long for a
+    /// subject).</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Messages from NATS that were not a node's.</summary>
+    public long Malformed => Interlocked.Read(ref _malformed);
+
+    /// <summary>Client ids this node took from another node.</summary>
+    public long Takeovers => Interlocked.Read(ref _takeovers);
+
+    internal void OnTakeover() => Interlocked.Increment(ref _takeovers);
+
+    internal void OnSent() => Interlocked.Increment(ref _sent);
+
+    internal void OnReceived() => Interlocked.Increment(ref _received);
+
+    internal void OnDropped() => Interlocked.Increment(ref _dropped);
+
+    internal void OnMalformed() => Interlocked.Increment(ref _malformed);
+}

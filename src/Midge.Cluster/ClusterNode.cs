@@ -1,0 +1,322 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Midge.Config;
+using Midge.Core;
+using Midge.Core.Messages;
+using Midge.Core.Routing;
+using NATS.Client.Core;
+
+namespace Midge.Cluster;
+
+/// <summary>
+/// This broker as one node of a cluster on NATS (docs/cluster.md). Routing: every message the broker routes comes
+/// here once (<see cref="IRouteDestination"/>) and is published once, on the subject of its topic
+/// (<see cref="Subjects"/>); every filter this node's clients hold is subscribed in NATS with a queue group named
+/// after the node, so NATS hands a message to each interested node once, however many of its filters match it, and
+/// a node with no interest receives nothing. A message from another node is routed to this node's subscribers only
+/// (<see cref="Broker.RouteFromCluster"/>), in the order NATS delivered it.
+/// </summary>
+/// <remarks>
+/// The publishing thread never waits for NATS: messages go through a bounded queue (<see cref="OutboundCapacity"/>)
+/// that one loop drains; while NATS is unreachable the queue fills and further messages are counted in
+/// <see cref="ClusterCounters.Dropped"/> for the other nodes (this node's subscribers had theirs).
+/// </remarks>
+public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, IAsyncDisposable
+{
+    /// <summary>Messages that may wait for NATS before further ones are dropped for the other nodes.</summary>
+    public const int OutboundCapacity = 65_536;
+
+    private readonly Broker _broker;
+    private readonly ILogger _log;
+    private readonly NatsConnection _nats;
+    private readonly string _prefix;
+    private readonly string _queueGroup;
+    private readonly Channel<Message> _outbound = Channel.CreateBounded<Message>(
+        new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Channel<(string Filter, bool Added)> _interest = Channel.CreateUnbounded<(string, bool)>(
+        new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, List<RouteSubscription>> _subscriptions = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _loops;
+
+    private ClusterNode(Broker broker, ClusterConfig config, ILoggerFactory? loggers)
+    {
+        _broker = broker;
+        Config = config;
+        _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Midge.Cluster");
+        _nats = new NatsConnection(NatsOptions.From(config, loggers));
+        _prefix = "midge." + config.Name;
+        _queueGroup = "midge." + config.Name + ".node." + config.NodeName;
+        _nats.ConnectionDisconnected += (_, _) =>
+        {
+            Log.NatsLost(_log, Config.Name, Config.NodeName);
+            return ValueTask.CompletedTask;
+        };
+        _nats.ConnectionOpened += (_, _) =>
+        {
+            Log.NatsConnected(_log, Config.Name, Config.NodeName, _nats.ServerInfo?.Name ?? "?");
+            return ValueTask.CompletedTask;
+        };
+    }
+
+    /// <summary>The configuration it runs with.</summary>
+    public ClusterConfig Config { get; }
+
+    /// <summary>What crossed, and what could not.</summary>
+    public ClusterCounters Counters { get; } = new();
+
+    /// <summary>Whether the connection to NATS is up now.</summary>
+    public bool IsConnected => _nats.ConnectionState == NatsConnectionState.Open;
+
+    /// <summary>Completes once the node is connected to NATS and subscribed to the filters its clients held at start.</summary>
+    public Task Joined => _joined.Task;
+
+    /// <summary>The NATS connection (for tests and the cluster's own parts).</summary>
+    internal NatsConnection Nats => _nats;
+
+    /// <summary>Joins the cluster: becomes a route destination of <paramref name="broker"/> and watches its filters at
+    /// once, then connects to NATS in the background (retrying until it can); <see cref="Joined"/> says when it has.</summary>
+    public static ClusterNode Start(Broker broker, ClusterConfig config, ILoggerFactory? loggers = null)
+    {
+        ArgumentNullException.ThrowIfNull(broker);
+        ArgumentNullException.ThrowIfNull(config);
+        var node = new ClusterNode(broker, config, loggers);
+        broker.Router.WatchFilters(node.OnFilterChanged);
+        broker.Router.AddDestination(node);
+        broker.Cluster = node;
+        node._loops = node.RunAsync();
+        return node;
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            await _nats.ConnectAsync().AsTask().WaitAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            _joined.TrySetCanceled();
+            return;
+        }
+        await StartSessionsAsync().ConfigureAwait(false);
+        await StartRetainedAsync().ConfigureAwait(false);
+        await StartNodesAsync().ConfigureAwait(false);
+        var publish = Task.Run(PublishLoopAsync);
+        var interest = Task.Run(InterestLoopAsync);
+        await Task.WhenAll(publish, interest).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public void Deliver(Message message)
+    {
+        // $SYS belongs to each node ($SYS/broker/... says what this node did).
+        if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal)) return;
+        if (!_outbound.Writer.TryWrite(message)) Counters.OnDropped();
+    }
+
+    private async Task PublishLoopAsync()
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        var reader = _outbound.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var message))
+                {
+                    var subject = Subjects.ForTopic(_prefix, message.Topic);
+                    if (subject is null)
+                    {
+                        Counters.OnDropped();
+                        Log.TopicTooLong(_log, message.Topic.Length);
+                        continue;
+                    }
+                    buffer.ResetWrittenCount();
+                    ClusterWire.Write(buffer, message, _broker.NowMs);
+                    try
+                    {
+                        await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
+                        if (message.Retain) await PutRetainedAsync(buffer.WrittenMemory, message.Topic).ConfigureAwait(false);
+                        Counters.OnSent();
+                    }
+                    catch (NatsException e)
+                    {
+                        Counters.OnDropped();
+                        Log.PublishFailed(_log, e.Message);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Called by the routing index under its lock: only queues the change.</summary>
+    private void OnFilterChanged(string filter, bool added)
+    {
+        Interlocked.Increment(ref _interestQueued);
+        _interest.Writer.TryWrite((filter, added));
+    }
+
+    private long _interestQueued, _interestDone;
+
+    /// <summary>
+    /// Completes once every change of this node's filters made before the call is subscribed (or unsubscribed) in NATS
+    /// and NATS has confirmed it: from then on, messages that other nodes publish for those filters reach this node.
+    /// Between a SUBACK and this, a message published on another node may miss a new subscription (docs/cluster.md).
+    /// </summary>
+    public async Task InterestSettledAsync(CancellationToken cancellationToken = default)
+    {
+        long target = Interlocked.Read(ref _interestQueued);
+        while (Interlocked.Read(ref _interestDone) < target) await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task InterestLoopAsync()
+    {
+        var reader = _interest.Reader;
+        try
+        {
+            while (true)
+            {
+                while (reader.TryRead(out var change))
+                {
+                    if (change.Added) await SubscribeAsync(change.Filter).ConfigureAwait(false);
+                    else await UnsubscribeAsync(change.Filter).ConfigureAwait(false);
+                    Interlocked.Increment(ref _interestDone);
+                }
+                if (!_joined.Task.IsCompleted)
+                {
+                    Log.Joined(_log, Config.Name, Config.NodeName, _subscriptions.Count);
+                    _joined.TrySetResult();
+                }
+                if (!await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false)) return;
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task SubscribeAsync(string filter)
+    {
+        if (_subscriptions.ContainsKey(filter) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return;
+        var subjects = Subjects.ForFilter(_prefix, filter);
+        if (subjects.Count == 0)
+        {
+            Log.FilterTooLong(_log, filter.Length);
+            return;
+        }
+        var subs = new List<RouteSubscription>(subjects.Count);
+        foreach (var subject in subjects)
+        {
+            var sub = new RouteSubscription(this, _nats, subject, _queueGroup);
+            await _nats.AddSubAsync(sub, _stop.Token).ConfigureAwait(false);
+            subs.Add(sub);
+        }
+        _subscriptions[filter] = subs;
+    }
+
+    private async Task UnsubscribeAsync(string filter)
+    {
+        if (!_subscriptions.Remove(filter, out var subs)) return;
+        foreach (var sub in subs) await sub.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A message another node published, in NATS's order (called on the NATS connection's reader).</summary>
+    private void OnRemoteMessage(in ReadOnlySequence<byte> payload)
+    {
+        Message message;
+        try
+        {
+            message = ClusterWire.Read(payload, _broker.NowMs);
+        }
+        catch (FormatException e)
+        {
+            Counters.OnMalformed();
+            Log.Malformed(_log, e.Message);
+            return;
+        }
+        Counters.OnReceived();
+        _broker.RouteFromCluster(message);
+    }
+
+    /// <summary>How long leaving the cluster may wait for NATS, step by step (draining what waits for it, saying this
+    /// node leaves, closing the connection): a node whose NATS is away still stops promptly.</summary>
+    private static readonly TimeSpan LeaveWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>Leaves the cluster: stops routing to it, drains what waits for NATS and tells the other nodes (each
+    /// briefly), closes the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _broker.Router.RemoveDestination(this);
+        if (_broker.Cluster == this) _broker.Cluster = null;
+        if (_broker.SessionClaims == this) _broker.SessionClaims = null;
+        _outbound.Writer.TryComplete();
+        _interest.Writer.TryComplete();
+        await Bounded(_loops ?? Task.CompletedTask).ConfigureAwait(false);
+        await Bounded(StopNodesAsync()).ConfigureAwait(false);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Bounded(StopSessionsAsync()).ConfigureAwait(false);
+        await Bounded(_nats.DisposeAsync().AsTask()).ConfigureAwait(false);
+        _stop.Dispose();
+
+        static async Task Bounded(Task step)
+        {
+            try
+            {
+                await step.WaitAsync(LeaveWait).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException or NatsException)
+            {
+            }
+        }
+    }
+
+    /// <summary>One NATS subscription of a filter's subject: hands each message to the node as the connection's
+    /// reader delivers it (no per-subscription queue), so messages keep NATS's order whichever of the node's
+    /// subscriptions NATS chose for them.</summary>
+    private sealed class RouteSubscription(ClusterNode node, NatsConnection nats, string subject, string queueGroup)
+        : NatsSubBase(nats, ((INatsConnection)nats).SubscriptionManager, subject, queueGroup, opts: null)
+    {
+        protected override ValueTask ReceiveInternalAsync(string subject, string? replyTo, ReadOnlySequence<byte>? headersBuffer,
+            ReadOnlySequence<byte> payloadBuffer)
+        {
+            node.OnRemoteMessage(payloadBuffer);
+            return ValueTask.CompletedTask;
+        }
+
+        protected override void TryComplete()
+        {
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1400, Level = LogLevel.Information, Message = "Cluster {Cluster}: node {Node} joined ({Filters} filters subscribed)")]
+        public static partial void Joined(ILogger logger, string cluster, string node, int filters);
+
+        [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Cluster {Cluster}: node {Node} connected to NATS server {Server}")]
+        public static partial void NatsConnected(ILogger logger, string cluster, string node, string server);
+
+        [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Cluster {Cluster}: node {Node} lost NATS; serving its own clients alone, reconnecting")]
+        public static partial void NatsLost(ILogger logger, string cluster, string node);
+
+        [LoggerMessage(EventId = 1403, Level = LogLevel.Warning, Message = "Cluster: a topic of {Length} characters is too long for a NATS subject; the message stays on this node")]
+        public static partial void TopicTooLong(ILogger logger, int length);
+
+        [LoggerMessage(EventId = 1404, Level = LogLevel.Warning, Message = "Cluster: a filter of {Length} characters is too long for a NATS subject; it gets this node's messages only")]
+        public static partial void FilterTooLong(ILogger logger, int length);
+
+        [LoggerMessage(EventId = 1405, Level = LogLevel.Warning, Message = "Cluster: cannot publish to NATS: {Error}")]
+        public static partial void PublishFailed(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 1406, Level = LogLevel.Warning, Message = "Cluster: dropped a malformed message from NATS: {Error}")]
+        public static partial void Malformed(ILogger logger, string error);
+    }
+}
