@@ -255,12 +255,18 @@ public sealed partial class Broker
     /// <summary>How many connections each listener has now, by <see cref="ListenerName"/>.</summary>
     public Dictionary<string, int> ConnectionsByListener()
     {
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        // Counted per listener object first and named after: a scrape walks every connection, and naming each one
+        // built a string per connection (4.2 ms of CPU per /metrics scrape with 5,000 clients, docs/benchmarks.md).
+        var byListener = new Dictionary<Midge.Config.ListenerConfig, int>(ReferenceEqualityComparer.Instance);
         foreach (var (channel, _) in _channels)
         {
-            if (!channel.IsConnected) continue;
-            var name = ListenerName(channel.Listener);
-            counts[name] = counts.GetValueOrDefault(name) + 1;
+            if (channel.IsConnected) System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(byListener, channel.Listener, out _)++;
+        }
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (listener, count) in byListener)
+        {
+            var name = ListenerName(listener);
+            counts[name] = counts.GetValueOrDefault(name) + count;
         }
         return counts;
     }
