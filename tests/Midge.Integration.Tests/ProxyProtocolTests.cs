@@ -302,6 +302,9 @@ public sealed class ProxyProtocolTests
             var (result, messages) = await sub.WaitAsync();
             Assert.True(result.ExitCode == 0, result.ToString());
             Assert.Equal([$"{topic}|through"], messages);
+            // The log is written by its own thread: the lines may come a moment after the clients are done.
+            Assert.True(await broker.WaitForLogAsync("as sub-via-haproxy", Short), broker.Log);
+            Assert.True(await broker.WaitForLogAsync("as pub-via-haproxy", Short), broker.Log);
             Assert.Matches(@"New client connected from 127\.0\.0\.1:\d+ as sub-via-haproxy", broker.Log);
             Assert.Matches(@"New client connected from 127\.0\.0\.1:\d+ as pub-via-haproxy", broker.Log);
 
