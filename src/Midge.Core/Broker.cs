@@ -325,8 +325,12 @@ public sealed partial class Broker
     {
         long now = NowMs;
         var utcNow = UtcNow;
-        var restored = new Dictionary<StoredMessage, Message>(ReferenceEqualityComparer.Instance);
-        foreach (var state in store.LoadAll())
+        var states = store.LoadAll();
+        int messages = 0;
+        foreach (var state in states) messages += state.Queued.Count + state.Inflight.Count;
+        // Sized for every row: a million queued messages would otherwise rehash it twenty times.
+        var restored = new Dictionary<StoredMessage, Message>(messages, ReferenceEqualityComparer.Instance);
+        foreach (var state in states)
         {
             if (state.ExpiryInterval == 0)
             {

@@ -8,15 +8,16 @@ namespace Midge.Core.Retained;
 /// '$'-topics not matched by leading wildcards) without scanning every retained topic. Thread-safe.
 /// </summary>
 /// <remarks>
-/// A topic tree (one node per level) for <see cref="Match"/> plus a dictionary by full topic for
-/// <see cref="Set"/>, <see cref="Remove"/> and <see cref="TryGet"/>. Writers serialise on one lock; readers take
-/// none (children live in <see cref="ConcurrentDictionary{TKey,TValue}"/>, messages in volatile fields), so
-/// readers never block each other or writers.
+/// A topic tree (one node per level): <see cref="Set"/>, <see cref="Remove"/> and <see cref="TryGet"/> walk it level
+/// by level without splitting the topic (the children are looked up by a span of it; a level string is made only for
+/// a new node), and <see cref="Match"/> walks it for wildcards. There is no second index by whole topic: a million
+/// retained messages (a restart restores them all) cost a tree node each and nothing more. Writers serialise on one
+/// lock; readers take none (children live in <see cref="ConcurrentDictionary{TKey,TValue}"/>, messages in volatile
+/// fields), so readers never block each other or writers.
 /// </remarks>
 public sealed class RetainedStore<TMessage> where TMessage : class
 {
     private readonly object _gate = new();
-    private readonly ConcurrentDictionary<string, Node> _byTopic = new(StringComparer.Ordinal);
     private readonly Node _root = new(null, "");
     private int _count;
 
@@ -27,12 +28,16 @@ public sealed class RetainedStore<TMessage> where TMessage : class
         ArgumentNullException.ThrowIfNull(message);
         lock (_gate)
         {
-            if (!_byTopic.TryGetValue(topic, out Node? node))
+            var node = _root;
+            int start = 0;
+            while (true)
             {
-                node = _root;
-                foreach (string level in TopicLevels.Split(topic))
-                    node = node.GetChild(level) ?? node.AddChild(level);
-                _byTopic[topic] = node;
+                int end = topic.IndexOf('/', start);
+                if (end < 0) end = topic.Length;
+                var level = topic.AsSpan(start, end - start);
+                node = node.GetChild(level) ?? node.AddChild(level.ToString());
+                if (end == topic.Length) break;
+                start = end + 1;
             }
             var previous = node.Message;
             if (previous is null) Volatile.Write(ref _count, _count + 1);
@@ -51,8 +56,8 @@ public sealed class RetainedStore<TMessage> where TMessage : class
         lock (_gate)
         {
             removed = null;
-            if (!_byTopic.TryRemove(topic, out Node? node)) return false;
-            removed = node.Message;
+            if (Find(topic) is not { Message: { } message } node) return false;
+            removed = message;
             node.Message = null;
             Volatile.Write(ref _count, _count - 1);
             // Prune empty nodes up towards the root.
@@ -68,13 +73,23 @@ public sealed class RetainedStore<TMessage> where TMessage : class
     public bool TryGet(string topic, out TMessage? message)
     {
         ArgumentNullException.ThrowIfNull(topic);
-        if (_byTopic.TryGetValue(topic, out Node? node) && node.Message is { } m)
+        message = Find(topic)?.Message;
+        return message is not null;
+    }
+
+    /// <summary>The node of <paramref name="topic"/>, null when the tree has none (it may hold no message).</summary>
+    private Node? Find(string topic)
+    {
+        var node = _root;
+        int start = 0;
+        while (true)
         {
-            message = m;
-            return true;
+            int end = topic.IndexOf('/', start);
+            if (end < 0) end = topic.Length;
+            node = node.GetChild(topic.AsSpan(start, end - start));
+            if (node is null || end == topic.Length) return node;
+            start = end + 1;
         }
-        message = null;
-        return false;
     }
 
     /// <summary>Appends every retained message whose topic matches <paramref name="filter"/>.</summary>
@@ -166,7 +181,16 @@ public sealed class RetainedStore<TMessage> where TMessage : class
 
     private sealed class Children
     {
-        public readonly ConcurrentDictionary<string, Node> Map = new(StringComparer.Ordinal);
+        public readonly ConcurrentDictionary<string, Node> Map;
+
+        /// <summary><see cref="Map"/> looked up by a span of a topic.</summary>
+        public readonly ConcurrentDictionary<string, Node>.AlternateLookup<ReadOnlySpan<char>> ByLevel;
+
+        public Children()
+        {
+            Map = new(StringComparer.Ordinal);
+            ByLevel = Map.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
     }
 
     private sealed class Node(Node? parent, string level)
@@ -180,8 +204,8 @@ public sealed class RetainedStore<TMessage> where TMessage : class
         public TMessage? Message { get => _message; set => _message = value; }
         public bool IsEmpty => _message is null && _children is null;
 
-        public Node? GetChild(string level) =>
-            _children is { } c && c.Map.TryGetValue(level, out Node? n) ? n : null;
+        public Node? GetChild(ReadOnlySpan<char> level) =>
+            _children is { } c && c.ByLevel.TryGetValue(level, out Node? n) ? n : null;
 
         public Node AddChild(string level)
         {
