@@ -43,7 +43,7 @@ internal sealed partial class MqttConnection
             try
             {
                 Frames frames;
-                while ((frames = HandleFrames(ref buffer, out var pending)) == Frames.Pending) await pending;
+                while ((frames = HandleFramesInBatch(ref buffer, out var pending)) == Frames.Pending) await pending;
                 if (frames == Frames.End) return;
                 if (result.IsCompleted || result.IsCanceled) return;
             }
@@ -51,6 +51,21 @@ internal sealed partial class MqttConnection
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
+        }
+    }
+
+    /// <summary><see cref="HandleFrames"/> with the deliveries it claims on plain-TCP subscribers drained on this
+    /// thread when it is done, as the plain-TCP read loop does (DeliveryBatch, MqttConnection.Socket.cs).</summary>
+    private Frames HandleFramesInBatch(ref ReadOnlySequence<byte> buffer, out ValueTask pending)
+    {
+        DeliveryBatch.Open();
+        try
+        {
+            return HandleFrames(ref buffer, out pending);
+        }
+        finally
+        {
+            DeliveryBatch.Close();
         }
     }
 

@@ -34,10 +34,14 @@ public static class MqttListeners
         return list;
     }
 
-    /// <summary>Registers the socket transport that plain-TCP MQTT listeners bind through; call it after the
-    /// host has added Kestrel (the last registered transport that can bind an endpoint wins).</summary>
-    public static void AddSocketTransport(IServiceCollection services) =>
+    /// <summary>Registers the socket transports that MQTT listeners bind through: Midge's own for plain TCP, Kestrel's
+    /// with inline scheduling for the others (<see cref="InlineSocketTransportFactory"/>); call it after the host has
+    /// added Kestrel (the last registered transport that can bind an endpoint wins).</summary>
+    public static void AddSocketTransport(IServiceCollection services)
+    {
         services.AddSingleton<IConnectionListenerFactory, SocketTransportFactory>();
+        services.AddSingleton<IConnectionListenerFactory, InlineSocketTransportFactory>();
+    }
 
     /// <summary>Adds the MQTT listeners to Kestrel.</summary>
     /// <param name="api">What <c>protocol http</c> listeners (the management API) need from the host; null: defaults (no
@@ -85,7 +89,7 @@ public static class MqttListeners
                 }
                 else
                 {
-                    options.Listen(endpoint, o =>
+                    options.Listen(new MqttPipeEndPoint(endpoint), o =>
                     {
                         if (proxy is not null) o.Use(proxy.Wrap); // the PROXY header comes in clear, before TLS
                         if (!guard.IsIdle) o.Use(guard.Wrap); // then the guard, so it runs before TLS and MQTT
@@ -110,7 +114,7 @@ public static class MqttListeners
     private static void ListenWebSockets(KestrelServerOptions options, WebSocketListener listener, IPEndPoint endpoint,
         ProxyProtocolGate? proxy, ConnectionGuard guard, TlsListener? secure, ILogger logger)
     {
-        options.Listen(endpoint, o =>
+        options.Listen(new MqttPipeEndPoint(endpoint), o =>
         {
             o.Protocols = HttpProtocols.Http1;
             if (proxy is not null) o.Use(proxy.Wrap); // before TLS and the HTTP upgrade
@@ -151,7 +155,7 @@ public static class MqttListeners
         var secure = listener.Tls is null ? null
             : tls?.For(listener) ?? throw new InvalidOperationException($"{listener.Source}: TLS listener without loaded certificates");
         bool local = broker.Config.LocalOnlyMode;
-        options.ListenUnixSocket(path, o =>
+        options.Listen(new MqttPipeEndPoint(new UnixDomainSocketEndPoint(path)), o =>
         {
             if (proxy is not null) o.Use(proxy.Wrap);
             if (!guard.IsIdle) o.Use(guard.Wrap);
