@@ -46,9 +46,11 @@ got=$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -c -i "s-$last" -q 1 -t "q/$last" -C
 retained=$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "r/$((RETAINED - 1))" -C 1 -W 60 | wc -l)
 served=$(date +%s.%N)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-python3 - "$start" "$listening" "$served" "$got" "$retained" "$rss" <<'PY'
+ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+python3 - "$start" "$listening" "$served" "$got" "$retained" "$rss" "$ticks" "$(getconf CLK_TCK)" <<'PY'
 import sys
 start, listening, served = map(float, sys.argv[1:4])
 print(f"restart: listening after {listening - start:.1f} s; the last session's {sys.argv[4]} queued messages and "
-      f"{sys.argv[5]} retained message served after {served - start:.1f} s; broker RSS {int(sys.argv[6]) // 1024} MiB")
+      f"{sys.argv[5]} retained message served after {served - start:.1f} s; broker CPU {int(sys.argv[7]) / int(sys.argv[8]):.1f} s, "
+      f"RSS {int(sys.argv[6]) // 1024} MiB")
 PY
