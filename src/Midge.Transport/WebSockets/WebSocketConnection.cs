@@ -32,6 +32,12 @@ internal sealed class WebSocketConnection : ConnectionContext
     /// <summary>What the receive pump takes from the WebSocket before it flushes, while more frames are already there.</summary>
     private const int MaxUnflushed = 64 * 1024;
 
+    /// <summary>The least room the receive pump asks the input pipe for: the rest of the pipe's current 4 KiB block
+    /// while it has this much. Asking for 4 KiB took a new block for every frame (a 70-byte PUBLISH each), so a batch
+    /// of 64 KiB of frames held about 900 blocks: more than the pipe and the array pool keep, and under a flood most
+    /// of the broker's time went to allocating and collecting them.</summary>
+    private const int MinReceiveBuffer = 512;
+
     // Both pipes run their reader inline: the pump's flush runs the MQTT read loop on the pump's thread (and the MQTT
     // writer's flush runs the send pump on its own), so a message crosses no thread-pool queue between the WebSocket
     // and the connection.
@@ -122,7 +128,7 @@ internal sealed class WebSocketConnection : ConnectionContext
                 }
                 if ((await next).MessageType == WebSocketMessageType.Close) break;
                 if (feeding && unflushed == 0) await _reader.WaitForRoomAsync(CancellationToken.None);
-                var memory = feeding ? writer.GetMemory(4096) : discard ??= new byte[4096];
+                var memory = feeding ? writer.GetMemory(MinReceiveBuffer) : discard ??= new byte[4096];
                 var result = await _socket.ReceiveAsync(memory, CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close) break;
                 if (result.MessageType == WebSocketMessageType.Text)
