@@ -23,10 +23,13 @@ namespace Midge.Cluster;
 /// that one loop drains; while NATS is unreachable the queue fills and further messages are counted in
 /// <see cref="ClusterCounters.Dropped"/> for the other nodes (this node's subscribers had theirs).
 /// </remarks>
-public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, IAsyncDisposable
+public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClusterDirectory, IAsyncDisposable
 {
     /// <summary>Messages that may wait for NATS before further ones are dropped for the other nodes.</summary>
     public const int OutboundCapacity = 65_536;
+
+    /// <summary>How long a SUBACK may wait for its new filters to be subscribed in NATS.</summary>
+    public static readonly TimeSpan SubscribeWait = TimeSpan.FromSeconds(1);
 
     private readonly Broker _broker;
     private readonly ILogger _log;
@@ -35,7 +38,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
     private readonly string _queueGroup;
     private readonly Channel<Message> _outbound = Channel.CreateBounded<Message>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-    private readonly Channel<(string Filter, bool Added)> _interest = Channel.CreateUnbounded<(string, bool)>(
+    private readonly Channel<(string Filter, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, bool, long)>(
         new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, List<RouteSubscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -86,6 +89,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         var node = new ClusterNode(broker, config, loggers);
         broker.Router.WatchFilters(node.OnFilterChanged);
         broker.Router.AddDestination(node);
+        broker.Router.Cluster = node;
         broker.Cluster = node;
         node._loops = node.RunAsync();
         return node;
@@ -156,25 +160,65 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         }
     }
 
-    /// <summary>Called by the routing index under its lock: only queues the change.</summary>
+    // Filter changes are numbered in the order the routing index made them (its watcher runs under its lock);
+    // _interestConfirmed is the last number NATS has confirmed (a PING answered after the SUB or UNSUB).
+    private long _interestQueued, _interestConfirmed;
+    private TaskCompletionSource _interestSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The last filter change the current thread made, and on which node (several nodes may share a process).
+    [ThreadStatic] private static ClusterNode? t_changedBy;
+    [ThreadStatic] private static long t_changeSeq;
+
+    /// <summary>Called by the routing index under its lock, on the subscribing thread: only queues the change.</summary>
     private void OnFilterChanged(string filter, bool added)
     {
-        Interlocked.Increment(ref _interestQueued);
-        _interest.Writer.TryWrite((filter, added));
+        long seq = Interlocked.Increment(ref _interestQueued);
+        t_changedBy = this;
+        t_changeSeq = seq;
+        _interest.Writer.TryWrite((filter, added, seq));
     }
 
-    private long _interestQueued, _interestDone;
+    /// <inheritdoc/>
+    /// <remarks>Waits for NATS's PONG after the SUB (<see cref="InterestLoopAsync"/>): a nats-server processes a
+    /// connection's commands in order, so from then on it hands this node what any node publishes. At once when the
+    /// subscriptions added no filter, or NATS is unreachable; at most <see cref="SubscribeWait"/> otherwise.</remarks>
+    public ValueTask SubscribedAsync()
+    {
+        if (t_changedBy != this) return default;
+        long seq = t_changeSeq;
+        t_changedBy = null;
+        if (Volatile.Read(ref _interestConfirmed) >= seq || !IsConnected) return default;
+        Counters.OnSubscribeWait();
+        return new ValueTask(ConfirmedAsync(seq, SubscribeWait));
+    }
 
     /// <summary>
     /// Completes once every change of this node's filters made before the call is subscribed (or unsubscribed) in NATS
     /// and NATS has confirmed it: from then on, messages that other nodes publish for those filters reach this node.
-    /// Between a SUBACK and this, a message published on another node may miss a new subscription (docs/cluster.md).
     /// </summary>
-    public async Task InterestSettledAsync(CancellationToken cancellationToken = default)
+    public Task InterestSettledAsync(CancellationToken cancellationToken = default) =>
+        ConfirmedAsync(Interlocked.Read(ref _interestQueued), Timeout.InfiniteTimeSpan, cancellationToken);
+
+    /// <summary>Waits until change <paramref name="seq"/> is confirmed by NATS, or <paramref name="wait"/> has passed
+    /// (then logged, and it completes anyway).</summary>
+    private async Task ConfirmedAsync(long seq, TimeSpan wait, CancellationToken cancellationToken = default)
     {
-        long target = Interlocked.Read(ref _interestQueued);
-        while (Interlocked.Read(ref _interestDone) < target) await Task.Delay(5, cancellationToken).ConfigureAwait(false);
-        await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
+        long deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            var signal = Volatile.Read(ref _interestSignal); // before the check: a confirmation swaps it after its write
+            if (Volatile.Read(ref _interestConfirmed) >= seq) return;
+            try
+            {
+                if (wait == Timeout.InfiniteTimeSpan) await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                else await signal.Task.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                Log.SubscribeSlow(_log, wait.TotalMilliseconds);
+                return;
+            }
+        }
     }
 
     private async Task InterestLoopAsync()
@@ -184,12 +228,14 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         {
             while (true)
             {
+                long last = 0;
                 while (reader.TryRead(out var change))
                 {
                     if (change.Added) await SubscribeAsync(change.Filter).ConfigureAwait(false);
                     else await UnsubscribeAsync(change.Filter).ConfigureAwait(false);
-                    Interlocked.Increment(ref _interestDone);
+                    last = change.Seq;
                 }
+                if (last > 0) await ConfirmAsync(last).ConfigureAwait(false);
                 if (!_joined.Task.IsCompleted)
                 {
                     Log.Joined(_log, Config.Name, Config.NodeName, _subscriptions.Count);
@@ -201,6 +247,29 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>Confirms the changes up to <paramref name="seq"/> once NATS answered a PING sent after them (when NATS is
+    /// reachable: otherwise NATS.Net subscribes again on reconnecting, and nobody waits for it).</summary>
+    private async Task ConfirmAsync(long seq)
+    {
+        if (IsConnected)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(SubscribeWait);
+            try
+            {
+                await _nats.PingAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+            {
+            }
+            catch (NatsException)
+            {
+            }
+        }
+        Volatile.Write(ref _interestConfirmed, seq);
+        Interlocked.Exchange(ref _interestSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     private async Task SubscribeAsync(string filter)
@@ -318,5 +387,8 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
 
         [LoggerMessage(EventId = 1406, Level = LogLevel.Warning, Message = "Cluster: dropped a malformed message from NATS: {Error}")]
         public static partial void Malformed(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 1407, Level = LogLevel.Warning, Message = "Cluster: a subscription was not confirmed by NATS within {Milliseconds} ms; its SUBACK goes anyway")]
+        public static partial void SubscribeSlow(ILogger logger, double milliseconds);
     }
 }

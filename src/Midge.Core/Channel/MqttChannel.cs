@@ -127,7 +127,7 @@ public sealed partial class MqttChannel
 
     /// <summary>
     /// Handles one decoded packet. Completes synchronously unless a decision hook (authenticate, authorise) or an
-    /// asynchronous authenticator answers later: then the transport awaits the result before it hands over the next
+    /// asynchronous authenticator answers later, or a SUBSCRIBE waits for the cluster: then the transport awaits the result before it hands over the next
     /// packet, so packets keep their order and no thread waits.
     /// </summary>
     public ValueTask Handle(MqttPacket packet)

@@ -52,6 +52,9 @@ public sealed class Router
     /// <summary>The waiting queues and chosen members of shared groups.</summary>
     internal SharedGroups SharedGroups { get; }
 
+    /// <summary>The cluster this broker is a node of (docs/cluster.md); null when it runs alone.</summary>
+    public IClusterRoute? Cluster { get; set; }
+
     /// <summary>Routes every message from now on to <paramref name="destination"/> too (once, however many are
     /// added).</summary>
     public void AddDestination(IRouteDestination destination)
