@@ -12,18 +12,20 @@ namespace Midge.Cluster;
 
 /// <summary>
 /// This broker as one node of a cluster on NATS (docs/cluster.md). Routing: every message the broker routes comes
-/// here once (<see cref="IRouteDestination"/>) and is published once, on the subject of its topic
-/// (<see cref="Subjects"/>); every filter this node's clients hold is subscribed in NATS with a queue group named
-/// after the node, so NATS hands a message to each interested node once, however many of its filters match it, and
-/// a node with no interest receives nothing. A message from another node is routed to this node's subscribers only
-/// (<see cref="Broker.RouteFromCluster"/>), in the order NATS delivered it.
+/// here once (<see cref="IClusterRoute"/>) and is published once, on the subject of its topic
+/// (<see cref="Subjects"/>); every filter this node's clients hold with plain subscriptions is subscribed in NATS with
+/// a queue group named after the node, so NATS hands a message to each interested node once, however many of its
+/// filters match it, and a node with no interest receives nothing. A message from another node is routed to this
+/// node's plain subscribers only (<see cref="Broker.RouteFromCluster"/>), in the order NATS delivered it. Each shared
+/// group is subscribed, on a second connection, with a queue group of its own, the same on every node: NATS hands
+/// each message to one node holding the group, which gives it to one member (<see cref="Broker.SharedFromCluster"/>).
 /// </summary>
 /// <remarks>
 /// The publishing thread never waits for NATS: messages go through a bounded queue (<see cref="OutboundCapacity"/>)
 /// that one loop drains; while NATS is unreachable the queue fills and further messages are counted in
 /// <see cref="ClusterCounters.Dropped"/> for the other nodes (this node's subscribers had theirs).
 /// </remarks>
-public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClusterDirectory, IAsyncDisposable
+public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsyncDisposable
 {
     /// <summary>Messages that may wait for NATS before further ones are dropped for the other nodes.</summary>
     public const int OutboundCapacity = 65_536;
@@ -34,11 +36,12 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
     private readonly Broker _broker;
     private readonly ILogger _log;
     private readonly NatsConnection _nats;
+    private readonly NatsConnection _groupsNats;
     private readonly string _prefix;
     private readonly string _queueGroup;
-    private readonly Channel<Message> _outbound = Channel.CreateBounded<Message>(
+    private readonly Channel<(Message Message, bool GroupsServed)> _outbound = Channel.CreateBounded<(Message, bool)>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-    private readonly Channel<(string Filter, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, bool, long)>(
+    private readonly Channel<(string Filter, string? Group, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, string?, bool, long)>(
         new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, List<RouteSubscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -51,6 +54,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         Config = config;
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Midge.Cluster");
         _nats = new NatsConnection(NatsOptions.From(config, loggers));
+        _groupsNats = new NatsConnection(NatsOptions.ForSharedGroups(config, loggers));
         _prefix = "midge." + config.Name;
         _queueGroup = "midge." + config.Name + ".node." + config.NodeName;
         _nats.ConnectionDisconnected += (_, _) =>
@@ -74,6 +78,9 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
     /// <summary>Whether the connection to NATS is up now.</summary>
     public bool IsConnected => _nats.ConnectionState == NatsConnectionState.Open;
 
+    /// <summary>Whether both connections to NATS are up now (the second carries the shared groups' messages).</summary>
+    private bool BothConnected => IsConnected && _groupsNats.ConnectionState == NatsConnectionState.Open;
+
     /// <summary>Completes once the node is connected to NATS and subscribed to the filters its clients held at start.</summary>
     public Task Joined => _joined.Task;
 
@@ -88,7 +95,6 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         ArgumentNullException.ThrowIfNull(config);
         var node = new ClusterNode(broker, config, loggers);
         broker.Router.WatchFilters(node.OnFilterChanged);
-        broker.Router.AddDestination(node);
         broker.Router.Cluster = node;
         broker.Cluster = node;
         node._loops = node.RunAsync();
@@ -99,7 +105,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
     {
         try
         {
-            await _nats.ConnectAsync().AsTask().WaitAsync(_stop.Token).ConfigureAwait(false);
+            await Task.WhenAll(_nats.ConnectAsync().AsTask(), _groupsNats.ConnectAsync().AsTask()).WaitAsync(_stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -111,15 +117,16 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);
-        await Task.WhenAll(publish, interest).ConfigureAwait(false);
+        var handOffs = Task.Run(HandOffLoopAsync);
+        await Task.WhenAll(publish, interest, handOffs).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public void Deliver(Message message)
+    public void Deliver(Message message, bool groupsServed)
     {
         // $SYS belongs to each node ($SYS/broker/... says what this node did).
         if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal)) return;
-        if (!_outbound.Writer.TryWrite(message)) Counters.OnDropped();
+        if (!_outbound.Writer.TryWrite((message, groupsServed))) Counters.OnDropped();
     }
 
     private async Task PublishLoopAsync()
@@ -130,8 +137,9 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         {
             while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var message))
+                while (reader.TryRead(out var item))
                 {
+                    var message = item.Message;
                     var subject = Subjects.ForTopic(_prefix, message.Topic);
                     if (subject is null)
                     {
@@ -140,7 +148,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
                         continue;
                     }
                     buffer.ResetWrittenCount();
-                    ClusterWire.Write(buffer, message, _broker.NowMs);
+                    ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed);
                     try
                     {
                         await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
@@ -170,12 +178,12 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
     [ThreadStatic] private static long t_changeSeq;
 
     /// <summary>Called by the routing index under its lock, on the subscribing thread: only queues the change.</summary>
-    private void OnFilterChanged(string filter, bool added)
+    private void OnFilterChanged(string filter, string? group, bool added)
     {
         long seq = Interlocked.Increment(ref _interestQueued);
         t_changedBy = this;
         t_changeSeq = seq;
-        _interest.Writer.TryWrite((filter, added, seq));
+        _interest.Writer.TryWrite((filter, group, added, seq));
     }
 
     /// <inheritdoc/>
@@ -187,7 +195,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         if (t_changedBy != this) return default;
         long seq = t_changeSeq;
         t_changedBy = null;
-        if (Volatile.Read(ref _interestConfirmed) >= seq || !IsConnected) return default;
+        if (Volatile.Read(ref _interestConfirmed) >= seq || !BothConnected) return default;
         Counters.OnSubscribeWait();
         return new ValueTask(ConfirmedAsync(seq, SubscribeWait));
     }
@@ -231,8 +239,8 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
                 long last = 0;
                 while (reader.TryRead(out var change))
                 {
-                    if (change.Added) await SubscribeAsync(change.Filter).ConfigureAwait(false);
-                    else await UnsubscribeAsync(change.Filter).ConfigureAwait(false);
+                    if (change.Added) await SubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
+                    else await UnsubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
                     last = change.Seq;
                 }
                 if (last > 0) await ConfirmAsync(last).ConfigureAwait(false);
@@ -249,17 +257,17 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         }
     }
 
-    /// <summary>Confirms the changes up to <paramref name="seq"/> once NATS answered a PING sent after them (when NATS is
-    /// reachable: otherwise NATS.Net subscribes again on reconnecting, and nobody waits for it).</summary>
+    /// <summary>Confirms the changes up to <paramref name="seq"/> once NATS answered a PING sent after them on both
+    /// connections (when NATS is reachable: otherwise NATS.Net subscribes again on reconnecting, and nobody waits).</summary>
     private async Task ConfirmAsync(long seq)
     {
-        if (IsConnected)
+        if (BothConnected)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(SubscribeWait);
             try
             {
-                await _nats.PingAsync(timeout.Token).ConfigureAwait(false);
+                await Task.WhenAll(_nats.PingAsync(timeout.Token).AsTask(), _groupsNats.PingAsync(timeout.Token).AsTask()).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
             {
@@ -272,38 +280,55 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
         Interlocked.Exchange(ref _interestSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
-    private async Task SubscribeAsync(string filter)
+    /// <summary>Subscribes in NATS to a filter's plain subscriptions (queue group: this node) or to one of its shared
+    /// groups (queue group: the group, cluster-wide, on the second connection).</summary>
+    private async Task SubscribeAsync(string filter, string? group)
     {
-        if (_subscriptions.ContainsKey(filter) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return;
+        var key = InterestKey(filter, group);
+        if (_subscriptions.ContainsKey(key) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return;
         var subjects = Subjects.ForFilter(_prefix, filter);
         if (subjects.Count == 0)
         {
             Log.FilterTooLong(_log, filter.Length);
             return;
         }
-        var subs = new List<RouteSubscription>(subjects.Count);
+        var (nats, queueGroup) = group is null ? (_nats, _queueGroup) : (_groupsNats, SharedQueueGroup(filter, group));
+        var subs = new List<RouteSubscription>(subjects.Count + 1);
         foreach (var subject in subjects)
         {
-            var sub = new RouteSubscription(this, _nats, subject, _queueGroup);
+            var sub = new RouteSubscription(this, nats, subject, queueGroup, filter, group, handOff: false);
+            await nats.AddSubAsync(sub, _stop.Token).ConfigureAwait(false);
+            subs.Add(sub);
+        }
+        if (group is not null)
+        {
+            // Messages other nodes hand on (HandOffShared), on the first connection: never this node's own.
+            var sub = new RouteSubscription(this, _nats, queueGroup + ".handoff", queueGroup, filter, group, handOff: true);
             await _nats.AddSubAsync(sub, _stop.Token).ConfigureAwait(false);
             subs.Add(sub);
         }
-        _subscriptions[filter] = subs;
+        _subscriptions[key] = subs;
     }
 
-    private async Task UnsubscribeAsync(string filter)
+    private async Task UnsubscribeAsync(string filter, string? group)
     {
-        if (!_subscriptions.Remove(filter, out var subs)) return;
+        if (!_subscriptions.Remove(InterestKey(filter, group), out var subs)) return;
         foreach (var sub in subs) await sub.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A message another node published, in NATS's order (called on the NATS connection's reader).</summary>
-    private void OnRemoteMessage(in ReadOnlySequence<byte> payload)
+    /// <summary>The key of a filter's plain subscriptions (the filter) or of a shared group (as MQTT writes it).</summary>
+    private static string InterestKey(string filter, string? group) => group is null ? filter : $"$share/{group}/{filter}";
+
+    /// <summary>A message another node published (or this node, for its shared groups), in NATS's order (called on
+    /// the connection's reader): to this node's plain subscriptions, or to one member of the shared group
+    /// <paramref name="group"/> NATS chose this node for.</summary>
+    private void OnRemoteMessage(in ReadOnlySequence<byte> payload, string filter, string? group)
     {
         Message message;
+        bool groupsServed;
         try
         {
-            message = ClusterWire.Read(payload, _broker.NowMs);
+            message = ClusterWire.Read(payload, _broker.NowMs, out groupsServed);
         }
         catch (FormatException e)
         {
@@ -312,7 +337,9 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
             return;
         }
         Counters.OnReceived();
-        _broker.RouteFromCluster(message);
+        if (group is null) _broker.RouteFromCluster(message);
+        else if (groupsServed) return; // its node's groups had it while NATS was away: no group has it twice
+        else if (!_broker.SharedFromCluster(message, filter, group, mayHandOff: true)) Counters.OnDropped(); // the group just went
     }
 
     /// <summary>How long leaving the cluster may wait for NATS, step by step (draining what waits for it, saying this
@@ -323,16 +350,18 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
     /// briefly), closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
-        _broker.Router.RemoveDestination(this);
+        if (_broker.Router.Cluster == this) _broker.Router.Cluster = null;
         if (_broker.Cluster == this) _broker.Cluster = null;
         if (_broker.SessionClaims == this) _broker.SessionClaims = null;
         _outbound.Writer.TryComplete();
         _interest.Writer.TryComplete();
+        _handOffs.Writer.TryComplete();
         await Bounded(_loops ?? Task.CompletedTask).ConfigureAwait(false);
         await Bounded(StopNodesAsync()).ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         await Bounded(StopSessionsAsync()).ConfigureAwait(false);
         await Bounded(_nats.DisposeAsync().AsTask()).ConfigureAwait(false);
+        await Bounded(_groupsNats.DisposeAsync().AsTask()).ConfigureAwait(false);
         _stop.Dispose();
 
         static async Task Bounded(Task step)
@@ -350,13 +379,15 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterRoute, IClu
     /// <summary>One NATS subscription of a filter's subject: hands each message to the node as the connection's
     /// reader delivers it (no per-subscription queue), so messages keep NATS's order whichever of the node's
     /// subscriptions NATS chose for them.</summary>
-    private sealed class RouteSubscription(ClusterNode node, NatsConnection nats, string subject, string queueGroup)
+    private sealed class RouteSubscription(ClusterNode node, NatsConnection nats, string subject, string queueGroup, string filter,
+        string? group, bool handOff)
         : NatsSubBase(nats, ((INatsConnection)nats).SubscriptionManager, subject, queueGroup, opts: null)
     {
         protected override ValueTask ReceiveInternalAsync(string subject, string? replyTo, ReadOnlySequence<byte>? headersBuffer,
             ReadOnlySequence<byte> payloadBuffer)
         {
-            node.OnRemoteMessage(payloadBuffer);
+            if (handOff) node.OnHandedOn(payloadBuffer, replyTo, filter, group!);
+            else node.OnRemoteMessage(payloadBuffer, filter, group);
             return ValueTask.CompletedTask;
         }
 

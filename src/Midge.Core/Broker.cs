@@ -180,15 +180,28 @@ public sealed partial class Broker
     }
 
     /// <summary>
-    /// Routes a message that another node of a cluster received from its publisher to this node's subscribers only:
-    /// the publishing node ran the publish hooks, set the retained message and gave it to the route destinations, so
-    /// none of that happens again here (and the message does not go back out to the cluster). Returns how many
-    /// subscriptions or groups it matched.
+    /// Routes a message that another node of a cluster received from its publisher to this node's plain subscriptions
+    /// only: the publishing node ran the publish hooks, set the retained message and gave it to the route destinations,
+    /// so none of that happens again here (and the message does not go back out to the cluster); shared groups get
+    /// theirs through <see cref="SharedFromCluster"/>. Returns how many subscriptions it matched.
     /// </summary>
     public int RouteFromCluster(Message message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return Router.Route(message, toDestinations: false);
+        return Router.Route(message, fromCluster: true);
+    }
+
+    /// <summary>
+    /// A message the cluster chose this node for, in its shared group <paramref name="group"/> of
+    /// <paramref name="filter"/>: delivered to one member online here; with none, and <paramref name="mayHandOff"/>,
+    /// handed to another node of the group (<see cref="Routing.IClusterRoute.HandOffShared"/>); otherwise kept in the
+    /// group's queue until a member is online, as on one broker. False when this node has no such group (any more: the
+    /// caller decides what becomes of the message).
+    /// </summary>
+    public bool SharedFromCluster(Message message, string filter, string group, bool mayHandOff)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Router.DeliverToSharedGroup(message, filter, group, mayHandOff);
     }
 
     /// <summary>Stores the retained state of a message, then routes it (<see cref="Routing.Router"/>) to every matching

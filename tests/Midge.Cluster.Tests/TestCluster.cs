@@ -121,6 +121,14 @@ internal sealed class TestCluster : IAsyncDisposable
             return client;
         }
 
+        /// <summary>A client connected to this node and subscribed to <paramref name="filter"/> at QoS 1.</summary>
+        public async Task<MqttClient> SubscriberAsync(string clientId, string filter)
+        {
+            var client = await ConnectAsync(clientId);
+            await client.SubscribeAsync(filter, QoS.AtLeastOnce);
+            return client;
+        }
+
         public async ValueTask DisposeAsync()
         {
             if (_disposed) return;
