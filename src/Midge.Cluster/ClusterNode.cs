@@ -114,6 +114,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         }
         await StartSessionsAsync().ConfigureAwait(false);
         await StartRetainedAsync().ConfigureAwait(false);
+        await StartExclusiveAsync().ConfigureAwait(false);
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);
@@ -190,11 +191,19 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     /// <remarks>Waits for NATS's PONG after the SUB (<see cref="InterestLoopAsync"/>): a nats-server processes a
     /// connection's commands in order, so from then on it hands this node what any node publishes. At once when the
     /// subscriptions added no filter, or NATS is unreachable; at most <see cref="SubscribeWait"/> otherwise.</remarks>
-    public ValueTask SubscribedAsync()
+    public ValueTask SubscribedAsync(bool allChanges = false)
     {
-        if (t_changedBy != this) return default;
-        long seq = t_changeSeq;
-        t_changedBy = null;
+        long seq;
+        if (allChanges)
+        {
+            seq = Interlocked.Read(ref _interestQueued);
+        }
+        else
+        {
+            if (t_changedBy != this) return default;
+            seq = t_changeSeq;
+            t_changedBy = null;
+        }
         if (Volatile.Read(ref _interestConfirmed) >= seq || !BothConnected) return default;
         Counters.OnSubscribeWait();
         return new ValueTask(ConfirmedAsync(seq, SubscribeWait));

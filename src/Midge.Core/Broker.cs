@@ -364,7 +364,11 @@ public sealed partial class Broker
         foreach (var sub in state.Subscriptions)
         {
             Subscriptions.Subscribe(sub.Filter, session, sub);
-            if (sub.Exclusive) TryClaimExclusive(sub.Filter, session);
+            // A session handed over by another node claims its filters across the cluster again (under its new node).
+            if (sub.Exclusive && TryClaimExclusive(sub.Filter, session) && Router.Cluster is { } cluster)
+            {
+                _ = cluster.ClaimExclusiveAsync(sub.Filter, state.ClientId).AsTask();
+            }
         }
         if (state.Will is { } will)
         {
@@ -461,8 +465,10 @@ public sealed partial class Broker
     /// <summary>$exclusive/{filter}: true if <paramref name="session"/> holds (or now takes) the filter.</summary>
     internal bool TryClaimExclusive(string filter, Session session) => _exclusive.GetOrAdd(filter, session) == session;
 
-    internal void ReleaseExclusive(string filter, Session session) =>
-        _exclusive.TryRemove(new KeyValuePair<string, Session>(filter, session));
+    internal void ReleaseExclusive(string filter, Session session)
+    {
+        if (_exclusive.TryRemove(new KeyValuePair<string, Session>(filter, session))) Router.Cluster?.ReleaseExclusive(filter, session.ClientId);
+    }
 
     internal void OnChannelOpened(Channel.MqttChannel channel) => _channels.TryAdd(channel, 0);
 

@@ -43,8 +43,10 @@ public sealed partial class MqttChannel
     /// <summary>Takes the filters of a SUBSCRIBE; <paramref name="verdicts"/>: the authorise hooks' answers, one per
     /// filter (null: no hook attached, the ACL file decides alone). In a cluster, the SUBACK waits (briefly, bounded)
     /// until the filters new to this node are subscribed in the cluster (<see cref="IClusterRoute.SubscribedAsync"/>).</summary>
-    private ValueTask Subscribe(SubscribePacket subscribe, Hooks.HookVerdict[]? verdicts)
+    private async ValueTask Subscribe(SubscribePacket subscribe, Hooks.HookVerdict[]? verdicts)
     {
+        var cluster = _broker.Router.Cluster;
+        bool awaited = false;
         var session = _session!;
         var config = _broker.Config;
         uint subscriptionId = 0;
@@ -103,6 +105,18 @@ public sealed partial class MqttChannel
                 suback.ReasonCodes.Add(ReasonCode.QuotaExceeded); // another client holds it (0x80 for 3.x)
                 continue;
             }
+            if (exclusive && cluster is not null)
+            {
+                // One holder across the cluster too (docs/cluster.md): the only await of a SUBSCRIBE without hooks.
+                var claim = cluster.ClaimExclusiveAsync(filter, session.ClientId);
+                awaited |= !claim.IsCompleted;
+                if (!await claim.ConfigureAwait(false))
+                {
+                    _broker.ReleaseExclusive(filter, session);
+                    suback.ReasonCodes.Add(ReasonCode.QuotaExceeded); // a client of another node holds it
+                    continue;
+                }
+            }
             var sub = new Subscription(filter, granted)
             {
                 NoLocal = request.NoLocal,
@@ -125,17 +139,13 @@ public sealed partial class MqttChannel
             // Retained messages are not sent for shared subscriptions (MQTT 5.0 section 4.8.2).
             if (!shared && config.RetainAvailable) (retainedToSend ??= []).Add((sub, isNew));
         }
-        var inCluster = _broker.Router.Cluster?.SubscribedAsync() ?? default;
-        if (!inCluster.IsCompleted) return AcknowledgeWhenInClusterAsync(inCluster, suback, joinedShared, retainedToSend);
+        var inCluster = cluster?.SubscribedAsync(allChanges: awaited) ?? default;
+        if (!inCluster.IsCompleted)
+        {
+            await inCluster.ConfigureAwait(false);
+            if (Volatile.Read(ref _state) != 1) return;
+        }
         Acknowledge(suback, joinedShared, retainedToSend);
-        return default;
-    }
-
-    private async ValueTask AcknowledgeWhenInClusterAsync(ValueTask inCluster, SubAckPacket suback, bool joinedShared,
-        List<(Subscription Sub, bool IsNew)>? retainedToSend)
-    {
-        await inCluster.ConfigureAwait(false);
-        if (Volatile.Read(ref _state) == 1) Acknowledge(suback, joinedShared, retainedToSend);
     }
 
     /// <summary>Sends the SUBACK, then what the new subscriptions get at once: their shared groups' waiting messages,

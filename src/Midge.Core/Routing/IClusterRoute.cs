@@ -38,7 +38,19 @@ public interface IClusterRoute
     /// subscribed in the cluster, so that a message published on any node from then on reaches them: at once when they
     /// added none (a filter this node already has in the cluster costs nothing) or the cluster is unreachable, and
     /// within a bounded wait otherwise. Called by a SUBSCRIBE on its thread right after its filters went into the index,
-    /// before its SUBACK.
+    /// before its SUBACK; <paramref name="allChanges"/>: the SUBSCRIBE awaited between its filters (on more than one
+    /// thread), so it waits for every change made so far, whatever thread made it.
     /// </summary>
-    ValueTask SubscribedAsync();
+    ValueTask SubscribedAsync(bool allChanges = false);
+
+    /// <summary>
+    /// Claims <c>$exclusive/</c><paramref name="filter"/> for <paramref name="clientId"/> across the cluster: true when
+    /// the client holds it now (no client held it, or this client id did, on any node), false when another client
+    /// holds it on some node; true, logged, when the cluster cannot answer in a bounded time (this node decides alone).
+    /// </summary>
+    ValueTask<bool> ClaimExclusiveAsync(string filter, string clientId);
+
+    /// <summary>Gives up this node's cluster-wide claim of <paramref name="filter"/> for <paramref name="clientId"/>, if it
+    /// holds one (in the background: quick, never blocking).</summary>
+    void ReleaseExclusive(string filter, string clientId);
 }
