@@ -115,6 +115,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         await StartSessionsAsync().ConfigureAwait(false);
         await StartRetainedAsync().ConfigureAwait(false);
         await StartExclusiveAsync().ConfigureAwait(false);
+        await StartWillsAsync().ConfigureAwait(false);
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);
@@ -362,11 +363,13 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         if (_broker.Router.Cluster == this) _broker.Router.Cluster = null;
         if (_broker.Cluster == this) _broker.Cluster = null;
         if (_broker.SessionClaims == this) _broker.SessionClaims = null;
+        if (_broker.ClusterWills == this) _broker.ClusterWills = null;
         _outbound.Writer.TryComplete();
         _interest.Writer.TryComplete();
         _handOffs.Writer.TryComplete();
         await Bounded(_loops ?? Task.CompletedTask).ConfigureAwait(false);
         await Bounded(StopNodesAsync()).ConfigureAwait(false);
+        await Bounded(StopWillsAsync()).ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         await Bounded(StopSessionsAsync()).ConfigureAwait(false);
         await Bounded(_nats.DisposeAsync().AsTask()).ConfigureAwait(false);

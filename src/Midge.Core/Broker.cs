@@ -80,6 +80,9 @@ public sealed partial class Broker
     /// broker runs alone.</summary>
     public ISessionClaims? SessionClaims { get; set; }
 
+    /// <summary>Where a cluster keeps the wills of this node's connections (null when the broker runs alone).</summary>
+    public IClusterWills? ClusterWills { get; set; }
+
     /// <summary>The store sessions are recorded in; null when there is none.</summary>
     public ISessionStore? SessionStore { get; }
 
@@ -202,6 +205,16 @@ public sealed partial class Broker
     {
         ArgumentNullException.ThrowIfNull(message);
         return Router.DeliverToSharedGroup(message, filter, group, mayHandOff);
+    }
+
+    /// <summary>
+    /// Publishes a message on another node's behalf (the will of a client of a node that died): as one of this node's
+    /// clients' messages, with the publish hooks, the retained store, and the cluster.
+    /// </summary>
+    public int PublishForCluster(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Publish(message);
     }
 
     /// <summary>Stores the retained state of a message, then routes it (<see cref="Routing.Router"/>) to every matching

@@ -320,11 +320,13 @@ public sealed partial class MqttChannel
                     _broker.Publish(Message.Create(will.Topic, will.Payload, will.QoS, will.Retain,
                         WillPublishProperties(will.Properties), session.ClientId, now));
                 }
+                _broker.ClusterWills?.WillEnded(session.ClientId, this);
                 return;
             }
             bool ends = session.ExpiryInterval == 0;
             _broker.RequeueSharedMessages(session);
             PublishOrScheduleWill(session, now, ends);
+            _broker.ClusterWills?.WillEnded(session.ClientId, this);
             if (ends) _broker.Clients.Remove(session);
         }
         if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);
