@@ -160,7 +160,7 @@ public sealed partial class ClusterNode : IClusterWills
         }
         catch (NatsException e)
         {
-            Log.RetainedWatchFailed(_log, e.Message);
+            Log.WillsWatchFailed(_log, e.Message);
         }
     }
 
@@ -257,6 +257,9 @@ public sealed partial class ClusterNode : IClusterWills
     {
         [LoggerMessage(EventId = 1421, Level = LogLevel.Warning, Message = "Cluster: the will of client {ClientId} could not be queued for the cluster; if this node dies, it is lost")]
         public static partial void WillDropped(ILogger logger, string clientId);
+
+        [LoggerMessage(EventId = 1423, Level = LogLevel.Warning, Message = "Cluster: watching the wills failed: {Error}; the wills of nodes that die from now on are not published by this node")]
+        public static partial void WillsWatchFailed(ILogger logger, string error);
 
         [LoggerMessage(EventId = 1422, Level = LogLevel.Information, Message = "Cluster: published the will of client {ClientId} of node {Node}, which is gone")]
         public static partial void DeadNodesWill(ILogger logger, string clientId, string node);
