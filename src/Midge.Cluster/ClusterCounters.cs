@@ -3,7 +3,7 @@ namespace Midge.Cluster;
 /// <summary>What crossed between this node and the others (<c>$SYS/broker/cluster/</c>).</summary>
 public sealed class ClusterCounters
 {
-    private long _sent, _received, _dropped, _malformed, _takeovers;
+    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff;
 
     /// <summary>Messages published to the other nodes.</summary>
     public long Sent => Interlocked.Read(ref _sent);
@@ -20,6 +20,17 @@ public sealed class ClusterCounters
 
     /// <summary>Client ids this node took from another node.</summary>
     public long Takeovers => Interlocked.Read(ref _takeovers);
+
+    /// <summary>SUBACKs that waited for NATS to confirm a filter new to this node (a filter it had cost none).</summary>
+    public long SubscribeWaits => Interlocked.Read(ref _subscribeWaits);
+
+    /// <summary>Messages of shared groups this node handed on to another node of the group (none of its members was
+    /// online).</summary>
+    public long HandedOff => Interlocked.Read(ref _handedOff);
+
+    internal void OnHandedOff() => Interlocked.Increment(ref _handedOff);
+
+    internal void OnSubscribeWait() => Interlocked.Increment(ref _subscribeWaits);
 
     internal void OnTakeover() => Interlocked.Increment(ref _takeovers);
 

@@ -39,8 +39,9 @@ public sealed partial class ClusterNode : ISessionClaims
     }
 
     /// <summary>Opens (or makes) one of the cluster's JetStream key-value buckets, with <c>cluster_replicas</c> copies
-    /// on disk and one value per key; null, logged, when NATS has no JetStream.</summary>
-    private async Task<INatsKVStore?> OpenBucketAsync(string name, string description)
+    /// on disk and one value per key (each kept at most <paramref name="maxAge"/>, when given); null, logged, when NATS
+    /// has no JetStream.</summary>
+    private async Task<INatsKVStore?> OpenBucketAsync(string name, string description, TimeSpan maxAge = default)
     {
         try
         {
@@ -51,6 +52,7 @@ public sealed partial class ClusterNode : ISessionClaims
                 Storage = NatsKVStorageType.File,
                 NumberOfReplicas = Config.Replicas,
                 Description = description,
+                MaxAge = maxAge,
             }, _stop.Token).ConfigureAwait(false);
         }
         catch (NatsException e)

@@ -12,30 +12,36 @@ namespace Midge.Cluster;
 
 /// <summary>
 /// This broker as one node of a cluster on NATS (docs/cluster.md). Routing: every message the broker routes comes
-/// here once (<see cref="IRouteDestination"/>) and is published once, on the subject of its topic
-/// (<see cref="Subjects"/>); every filter this node's clients hold is subscribed in NATS with a queue group named
-/// after the node, so NATS hands a message to each interested node once, however many of its filters match it, and
-/// a node with no interest receives nothing. A message from another node is routed to this node's subscribers only
-/// (<see cref="Broker.RouteFromCluster"/>), in the order NATS delivered it.
+/// here once (<see cref="IClusterRoute"/>) and is published once, on the subject of its topic
+/// (<see cref="Subjects"/>); every filter this node's clients hold with plain subscriptions is subscribed in NATS with
+/// a queue group named after the node, so NATS hands a message to each interested node once, however many of its
+/// filters match it, and a node with no interest receives nothing. A message from another node is routed to this
+/// node's plain subscribers only (<see cref="Broker.RouteFromCluster"/>), in the order NATS delivered it. Each shared
+/// group is subscribed, on a second connection, with a queue group of its own, the same on every node: NATS hands
+/// each message to one node holding the group, which gives it to one member (<see cref="Broker.SharedFromCluster"/>).
 /// </summary>
 /// <remarks>
 /// The publishing thread never waits for NATS: messages go through a bounded queue (<see cref="OutboundCapacity"/>)
 /// that one loop drains; while NATS is unreachable the queue fills and further messages are counted in
 /// <see cref="ClusterCounters.Dropped"/> for the other nodes (this node's subscribers had theirs).
 /// </remarks>
-public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, IAsyncDisposable
+public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsyncDisposable
 {
     /// <summary>Messages that may wait for NATS before further ones are dropped for the other nodes.</summary>
     public const int OutboundCapacity = 65_536;
 
+    /// <summary>How long a SUBACK may wait for its new filters to be subscribed in NATS.</summary>
+    public static readonly TimeSpan SubscribeWait = TimeSpan.FromSeconds(1);
+
     private readonly Broker _broker;
     private readonly ILogger _log;
     private readonly NatsConnection _nats;
+    private readonly NatsConnection _groupsNats;
     private readonly string _prefix;
     private readonly string _queueGroup;
-    private readonly Channel<Message> _outbound = Channel.CreateBounded<Message>(
+    private readonly Channel<(Message Message, bool GroupsServed)> _outbound = Channel.CreateBounded<(Message, bool)>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-    private readonly Channel<(string Filter, bool Added)> _interest = Channel.CreateUnbounded<(string, bool)>(
+    private readonly Channel<(string Filter, string? Group, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, string?, bool, long)>(
         new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, List<RouteSubscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -48,6 +54,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         Config = config;
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Midge.Cluster");
         _nats = new NatsConnection(NatsOptions.From(config, loggers));
+        _groupsNats = new NatsConnection(NatsOptions.ForSharedGroups(config, loggers));
         _prefix = "midge." + config.Name;
         _queueGroup = "midge." + config.Name + ".node." + config.NodeName;
         _nats.ConnectionDisconnected += (_, _) =>
@@ -71,6 +78,9 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
     /// <summary>Whether the connection to NATS is up now.</summary>
     public bool IsConnected => _nats.ConnectionState == NatsConnectionState.Open;
 
+    /// <summary>Whether both connections to NATS are up now (the second carries the shared groups' messages).</summary>
+    private bool BothConnected => IsConnected && _groupsNats.ConnectionState == NatsConnectionState.Open;
+
     /// <summary>Completes once the node is connected to NATS and subscribed to the filters its clients held at start.</summary>
     public Task Joined => _joined.Task;
 
@@ -85,7 +95,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         ArgumentNullException.ThrowIfNull(config);
         var node = new ClusterNode(broker, config, loggers);
         broker.Router.WatchFilters(node.OnFilterChanged);
-        broker.Router.AddDestination(node);
+        broker.Router.Cluster = node;
         broker.Cluster = node;
         node._loops = node.RunAsync();
         return node;
@@ -95,7 +105,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
     {
         try
         {
-            await _nats.ConnectAsync().AsTask().WaitAsync(_stop.Token).ConfigureAwait(false);
+            await Task.WhenAll(_nats.ConnectAsync().AsTask(), _groupsNats.ConnectAsync().AsTask()).WaitAsync(_stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -104,18 +114,21 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         }
         await StartSessionsAsync().ConfigureAwait(false);
         await StartRetainedAsync().ConfigureAwait(false);
+        await StartExclusiveAsync().ConfigureAwait(false);
+        await StartWillsAsync().ConfigureAwait(false);
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);
-        await Task.WhenAll(publish, interest).ConfigureAwait(false);
+        var handOffs = Task.Run(HandOffLoopAsync);
+        await Task.WhenAll(publish, interest, handOffs).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public void Deliver(Message message)
+    public void Deliver(Message message, bool groupsServed)
     {
         // $SYS belongs to each node ($SYS/broker/... says what this node did).
         if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal)) return;
-        if (!_outbound.Writer.TryWrite(message)) Counters.OnDropped();
+        if (!_outbound.Writer.TryWrite((message, groupsServed))) Counters.OnDropped();
     }
 
     private async Task PublishLoopAsync()
@@ -126,8 +139,9 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         {
             while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var message))
+                while (reader.TryRead(out var item))
                 {
+                    var message = item.Message;
                     var subject = Subjects.ForTopic(_prefix, message.Topic);
                     if (subject is null)
                     {
@@ -136,7 +150,7 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
                         continue;
                     }
                     buffer.ResetWrittenCount();
-                    ClusterWire.Write(buffer, message, _broker.NowMs);
+                    ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed);
                     try
                     {
                         await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
@@ -156,25 +170,73 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         }
     }
 
-    /// <summary>Called by the routing index under its lock: only queues the change.</summary>
-    private void OnFilterChanged(string filter, bool added)
+    // Filter changes are numbered in the order the routing index made them (its watcher runs under its lock);
+    // _interestConfirmed is the last number NATS has confirmed (a PING answered after the SUB or UNSUB).
+    private long _interestQueued, _interestConfirmed;
+    private TaskCompletionSource _interestSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The last filter change the current thread made, and on which node (several nodes may share a process).
+    [ThreadStatic] private static ClusterNode? t_changedBy;
+    [ThreadStatic] private static long t_changeSeq;
+
+    /// <summary>Called by the routing index under its lock, on the subscribing thread: only queues the change.</summary>
+    private void OnFilterChanged(string filter, string? group, bool added)
     {
-        Interlocked.Increment(ref _interestQueued);
-        _interest.Writer.TryWrite((filter, added));
+        long seq = Interlocked.Increment(ref _interestQueued);
+        t_changedBy = this;
+        t_changeSeq = seq;
+        _interest.Writer.TryWrite((filter, group, added, seq));
     }
 
-    private long _interestQueued, _interestDone;
+    /// <inheritdoc/>
+    /// <remarks>Waits for NATS's PONG after the SUB (<see cref="InterestLoopAsync"/>): a nats-server processes a
+    /// connection's commands in order, so from then on it hands this node what any node publishes. At once when the
+    /// subscriptions added no filter, or NATS is unreachable; at most <see cref="SubscribeWait"/> otherwise.</remarks>
+    public ValueTask SubscribedAsync(bool allChanges = false)
+    {
+        long seq;
+        if (allChanges)
+        {
+            seq = Interlocked.Read(ref _interestQueued);
+        }
+        else
+        {
+            if (t_changedBy != this) return default;
+            seq = t_changeSeq;
+            t_changedBy = null;
+        }
+        if (Volatile.Read(ref _interestConfirmed) >= seq || !BothConnected) return default;
+        Counters.OnSubscribeWait();
+        return new ValueTask(ConfirmedAsync(seq, SubscribeWait));
+    }
 
     /// <summary>
     /// Completes once every change of this node's filters made before the call is subscribed (or unsubscribed) in NATS
     /// and NATS has confirmed it: from then on, messages that other nodes publish for those filters reach this node.
-    /// Between a SUBACK and this, a message published on another node may miss a new subscription (docs/cluster.md).
     /// </summary>
-    public async Task InterestSettledAsync(CancellationToken cancellationToken = default)
+    public Task InterestSettledAsync(CancellationToken cancellationToken = default) =>
+        ConfirmedAsync(Interlocked.Read(ref _interestQueued), Timeout.InfiniteTimeSpan, cancellationToken);
+
+    /// <summary>Waits until change <paramref name="seq"/> is confirmed by NATS, or <paramref name="wait"/> has passed
+    /// (then logged, and it completes anyway).</summary>
+    private async Task ConfirmedAsync(long seq, TimeSpan wait, CancellationToken cancellationToken = default)
     {
-        long target = Interlocked.Read(ref _interestQueued);
-        while (Interlocked.Read(ref _interestDone) < target) await Task.Delay(5, cancellationToken).ConfigureAwait(false);
-        await _nats.PingAsync(cancellationToken).ConfigureAwait(false);
+        long deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            var signal = Volatile.Read(ref _interestSignal); // before the check: a confirmation swaps it after its write
+            if (Volatile.Read(ref _interestConfirmed) >= seq) return;
+            try
+            {
+                if (wait == Timeout.InfiniteTimeSpan) await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                else await signal.Task.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                Log.SubscribeSlow(_log, wait.TotalMilliseconds);
+                return;
+            }
+        }
     }
 
     private async Task InterestLoopAsync()
@@ -184,12 +246,14 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         {
             while (true)
             {
+                long last = 0;
                 while (reader.TryRead(out var change))
                 {
-                    if (change.Added) await SubscribeAsync(change.Filter).ConfigureAwait(false);
-                    else await UnsubscribeAsync(change.Filter).ConfigureAwait(false);
-                    Interlocked.Increment(ref _interestDone);
+                    if (change.Added) await SubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
+                    else await UnsubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
+                    last = change.Seq;
                 }
+                if (last > 0) await ConfirmAsync(last).ConfigureAwait(false);
                 if (!_joined.Task.IsCompleted)
                 {
                     Log.Joined(_log, Config.Name, Config.NodeName, _subscriptions.Count);
@@ -203,38 +267,78 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
         }
     }
 
-    private async Task SubscribeAsync(string filter)
+    /// <summary>Confirms the changes up to <paramref name="seq"/> once NATS answered a PING sent after them on both
+    /// connections (when NATS is reachable: otherwise NATS.Net subscribes again on reconnecting, and nobody waits).</summary>
+    private async Task ConfirmAsync(long seq)
     {
-        if (_subscriptions.ContainsKey(filter) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return;
+        if (BothConnected)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(SubscribeWait);
+            try
+            {
+                await Task.WhenAll(_nats.PingAsync(timeout.Token).AsTask(), _groupsNats.PingAsync(timeout.Token).AsTask()).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+            {
+            }
+            catch (NatsException)
+            {
+            }
+        }
+        Volatile.Write(ref _interestConfirmed, seq);
+        Interlocked.Exchange(ref _interestSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    /// <summary>Subscribes in NATS to a filter's plain subscriptions (queue group: this node) or to one of its shared
+    /// groups (queue group: the group, cluster-wide, on the second connection).</summary>
+    private async Task SubscribeAsync(string filter, string? group)
+    {
+        var key = InterestKey(filter, group);
+        if (_subscriptions.ContainsKey(key) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return;
         var subjects = Subjects.ForFilter(_prefix, filter);
         if (subjects.Count == 0)
         {
             Log.FilterTooLong(_log, filter.Length);
             return;
         }
-        var subs = new List<RouteSubscription>(subjects.Count);
+        var (nats, queueGroup) = group is null ? (_nats, _queueGroup) : (_groupsNats, SharedQueueGroup(filter, group));
+        var subs = new List<RouteSubscription>(subjects.Count + 1);
         foreach (var subject in subjects)
         {
-            var sub = new RouteSubscription(this, _nats, subject, _queueGroup);
+            var sub = new RouteSubscription(this, nats, subject, queueGroup, filter, group, handOff: false);
+            await nats.AddSubAsync(sub, _stop.Token).ConfigureAwait(false);
+            subs.Add(sub);
+        }
+        if (group is not null)
+        {
+            // Messages other nodes hand on (HandOffShared), on the first connection: never this node's own.
+            var sub = new RouteSubscription(this, _nats, queueGroup + ".handoff", queueGroup, filter, group, handOff: true);
             await _nats.AddSubAsync(sub, _stop.Token).ConfigureAwait(false);
             subs.Add(sub);
         }
-        _subscriptions[filter] = subs;
+        _subscriptions[key] = subs;
     }
 
-    private async Task UnsubscribeAsync(string filter)
+    private async Task UnsubscribeAsync(string filter, string? group)
     {
-        if (!_subscriptions.Remove(filter, out var subs)) return;
+        if (!_subscriptions.Remove(InterestKey(filter, group), out var subs)) return;
         foreach (var sub in subs) await sub.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A message another node published, in NATS's order (called on the NATS connection's reader).</summary>
-    private void OnRemoteMessage(in ReadOnlySequence<byte> payload)
+    /// <summary>The key of a filter's plain subscriptions (the filter) or of a shared group (as MQTT writes it).</summary>
+    private static string InterestKey(string filter, string? group) => group is null ? filter : $"$share/{group}/{filter}";
+
+    /// <summary>A message another node published (or this node, for its shared groups), in NATS's order (called on
+    /// the connection's reader): to this node's plain subscriptions, or to one member of the shared group
+    /// <paramref name="group"/> NATS chose this node for.</summary>
+    private void OnRemoteMessage(in ReadOnlySequence<byte> payload, string filter, string? group)
     {
         Message message;
+        bool groupsServed;
         try
         {
-            message = ClusterWire.Read(payload, _broker.NowMs);
+            message = ClusterWire.Read(payload, _broker.NowMs, out groupsServed);
         }
         catch (FormatException e)
         {
@@ -243,7 +347,9 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
             return;
         }
         Counters.OnReceived();
-        _broker.RouteFromCluster(message);
+        if (group is null) _broker.RouteFromCluster(message);
+        else if (groupsServed) return; // its node's groups had it while NATS was away: no group has it twice
+        else if (!_broker.SharedFromCluster(message, filter, group, mayHandOff: true)) Counters.OnDropped(); // the group just went
     }
 
     /// <summary>How long leaving the cluster may wait for NATS, step by step (draining what waits for it, saying this
@@ -254,16 +360,20 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
     /// briefly), closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
-        _broker.Router.RemoveDestination(this);
+        if (_broker.Router.Cluster == this) _broker.Router.Cluster = null;
         if (_broker.Cluster == this) _broker.Cluster = null;
         if (_broker.SessionClaims == this) _broker.SessionClaims = null;
+        if (_broker.ClusterWills == this) _broker.ClusterWills = null;
         _outbound.Writer.TryComplete();
         _interest.Writer.TryComplete();
+        _handOffs.Writer.TryComplete();
         await Bounded(_loops ?? Task.CompletedTask).ConfigureAwait(false);
         await Bounded(StopNodesAsync()).ConfigureAwait(false);
+        await Bounded(StopWillsAsync()).ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         await Bounded(StopSessionsAsync()).ConfigureAwait(false);
         await Bounded(_nats.DisposeAsync().AsTask()).ConfigureAwait(false);
+        await Bounded(_groupsNats.DisposeAsync().AsTask()).ConfigureAwait(false);
         _stop.Dispose();
 
         static async Task Bounded(Task step)
@@ -281,13 +391,15 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
     /// <summary>One NATS subscription of a filter's subject: hands each message to the node as the connection's
     /// reader delivers it (no per-subscription queue), so messages keep NATS's order whichever of the node's
     /// subscriptions NATS chose for them.</summary>
-    private sealed class RouteSubscription(ClusterNode node, NatsConnection nats, string subject, string queueGroup)
+    private sealed class RouteSubscription(ClusterNode node, NatsConnection nats, string subject, string queueGroup, string filter,
+        string? group, bool handOff)
         : NatsSubBase(nats, ((INatsConnection)nats).SubscriptionManager, subject, queueGroup, opts: null)
     {
         protected override ValueTask ReceiveInternalAsync(string subject, string? replyTo, ReadOnlySequence<byte>? headersBuffer,
             ReadOnlySequence<byte> payloadBuffer)
         {
-            node.OnRemoteMessage(payloadBuffer);
+            if (handOff) node.OnHandedOn(payloadBuffer, replyTo, filter, group!);
+            else node.OnRemoteMessage(payloadBuffer, filter, group);
             return ValueTask.CompletedTask;
         }
 
@@ -318,5 +430,8 @@ public sealed partial class ClusterNode : IRouteDestination, IClusterDirectory, 
 
         [LoggerMessage(EventId = 1406, Level = LogLevel.Warning, Message = "Cluster: dropped a malformed message from NATS: {Error}")]
         public static partial void Malformed(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 1407, Level = LogLevel.Warning, Message = "Cluster: a subscription was not confirmed by NATS within {Milliseconds} ms; its SUBACK goes anyway")]
+        public static partial void SubscribeSlow(ILogger logger, double milliseconds);
     }
 }

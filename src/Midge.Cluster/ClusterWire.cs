@@ -17,21 +17,31 @@ namespace Midge.Cluster;
 /// </summary>
 internal static class ClusterWire
 {
-    public const byte Version = 1;
+    /// <summary>Version 2 has a flags byte after the version (bit 0: <see cref="GroupsServed"/>); version 1, read still,
+    /// had none.</summary>
+    public const byte Version = 2;
+
+    /// <summary>The publishing node's shared groups had the message (NATS was away): no node's group may have it.</summary>
+    private const byte GroupsServed = 1;
 
     /// <summary>Writes <paramref name="message"/> as it crosses to another node.</summary>
-    public static void Write(IBufferWriter<byte> output, Message message, long nowMs)
+    public static void Write(IBufferWriter<byte> output, Message message, long nowMs, bool groupsServed = false)
     {
         WriteByte(output, Version);
+        WriteByte(output, groupsServed ? GroupsServed : (byte)0);
         WriteMessage(output, message, nowMs);
     }
 
     /// <summary>Reads a message another node wrote with <see cref="Write"/>.</summary>
     /// <exception cref="FormatException">The bytes are not a message this version writes.</exception>
-    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs)
+    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs) => Read(bytes, nowMs, out _);
+
+    /// <inheritdoc cref="Read(ReadOnlySequence{byte}, long)"/>
+    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs, out bool groupsServed)
     {
         var reader = new SequenceReader<byte>(bytes);
-        if (!reader.TryRead(out byte version) || version != Version) throw new FormatException($"unknown cluster message format {version}");
+        if (!reader.TryRead(out byte version) || version is not (1 or Version)) throw new FormatException($"unknown cluster message format {version}");
+        groupsServed = version == Version && (ReadByte(ref reader) & GroupsServed) != 0;
         return ReadMessage(ref reader, nowMs);
     }
 

@@ -37,4 +37,10 @@ internal static class NatsOptions
         ReconnectWaitMax = TimeSpan.FromSeconds(2),
         LoggerFactory = loggers ?? NatsOpts.Default.LoggerFactory,
     };
+
+    /// <summary>The options of a node's second connection, which subscribes to its shared groups only: it must receive
+    /// what the node's first connection publishes (NATS may choose this node for a group), so echo stays on; it never
+    /// publishes.</summary>
+    public static NatsOpts ForSharedGroups(ClusterConfig config, ILoggerFactory? loggers) =>
+        From(config, loggers) with { Name = $"midge {config.Name}/{config.NodeName} groups", Echo = true };
 }

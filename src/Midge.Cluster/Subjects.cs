@@ -37,6 +37,12 @@ public static class Subjects
         return sb.Length > MaxSubjectLength ? null : sb.ToString();
     }
 
+    /// <summary>Whether <paramref name="topic"/> has a subject (<see cref="ForTopic"/> is not null), without making it
+    /// when it is short enough to fit whatever its characters (an escaped character takes three bytes, a UTF-16 unit at
+    /// most nine).</summary>
+    public static bool Fits(string prefix, string topic) =>
+        prefix.Length + 3 + 9 * topic.Length <= MaxSubjectLength || ForTopic(prefix, topic) is not null;
+
     /// <summary>The subjects that carry every topic <paramref name="filter"/> matches (one, or two for a filter
     /// ending in <c>/#</c>); empty when one would be longer than <see cref="MaxSubjectLength"/>.</summary>
     public static IReadOnlyList<string> ForFilter(string prefix, string filter)

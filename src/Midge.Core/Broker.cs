@@ -80,6 +80,9 @@ public sealed partial class Broker
     /// broker runs alone.</summary>
     public ISessionClaims? SessionClaims { get; set; }
 
+    /// <summary>Where a cluster keeps the wills of this node's connections (null when the broker runs alone).</summary>
+    public IClusterWills? ClusterWills { get; set; }
+
     /// <summary>The store sessions are recorded in; null when there is none.</summary>
     public ISessionStore? SessionStore { get; }
 
@@ -180,15 +183,38 @@ public sealed partial class Broker
     }
 
     /// <summary>
-    /// Routes a message that another node of a cluster received from its publisher to this node's subscribers only:
-    /// the publishing node ran the publish hooks, set the retained message and gave it to the route destinations, so
-    /// none of that happens again here (and the message does not go back out to the cluster). Returns how many
-    /// subscriptions or groups it matched.
+    /// Routes a message that another node of a cluster received from its publisher to this node's plain subscriptions
+    /// only: the publishing node ran the publish hooks, set the retained message and gave it to the route destinations,
+    /// so none of that happens again here (and the message does not go back out to the cluster); shared groups get
+    /// theirs through <see cref="SharedFromCluster"/>. Returns how many subscriptions it matched.
     /// </summary>
     public int RouteFromCluster(Message message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return Router.Route(message, toDestinations: false);
+        return Router.Route(message, fromCluster: true);
+    }
+
+    /// <summary>
+    /// A message the cluster chose this node for, in its shared group <paramref name="group"/> of
+    /// <paramref name="filter"/>: delivered to one member online here; with none, and <paramref name="mayHandOff"/>,
+    /// handed to another node of the group (<see cref="Routing.IClusterRoute.HandOffShared"/>); otherwise kept in the
+    /// group's queue until a member is online, as on one broker. False when this node has no such group (any more: the
+    /// caller decides what becomes of the message).
+    /// </summary>
+    public bool SharedFromCluster(Message message, string filter, string group, bool mayHandOff)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Router.DeliverToSharedGroup(message, filter, group, mayHandOff);
+    }
+
+    /// <summary>
+    /// Publishes a message on another node's behalf (the will of a client of a node that died): as one of this node's
+    /// clients' messages, with the publish hooks, the retained store, and the cluster.
+    /// </summary>
+    public int PublishForCluster(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Publish(message);
     }
 
     /// <summary>Stores the retained state of a message, then routes it (<see cref="Routing.Router"/>) to every matching
@@ -355,7 +381,11 @@ public sealed partial class Broker
         foreach (var sub in state.Subscriptions)
         {
             Subscriptions.Subscribe(sub.Filter, session, sub);
-            if (sub.Exclusive) TryClaimExclusive(sub.Filter, session);
+            // A session handed over by another node claims its filters across the cluster again (under its new node).
+            if (sub.Exclusive && TryClaimExclusive(sub.Filter, session) && Router.Cluster is { } cluster)
+            {
+                _ = cluster.ClaimExclusiveAsync(sub.Filter, state.ClientId).AsTask();
+            }
         }
         if (state.Will is { } will)
         {
@@ -452,8 +482,10 @@ public sealed partial class Broker
     /// <summary>$exclusive/{filter}: true if <paramref name="session"/> holds (or now takes) the filter.</summary>
     internal bool TryClaimExclusive(string filter, Session session) => _exclusive.GetOrAdd(filter, session) == session;
 
-    internal void ReleaseExclusive(string filter, Session session) =>
-        _exclusive.TryRemove(new KeyValuePair<string, Session>(filter, session));
+    internal void ReleaseExclusive(string filter, Session session)
+    {
+        if (_exclusive.TryRemove(new KeyValuePair<string, Session>(filter, session))) Router.Cluster?.ReleaseExclusive(filter, session.ClientId);
+    }
 
     internal void OnChannelOpened(Channel.MqttChannel channel) => _channels.TryAdd(channel, 0);
 

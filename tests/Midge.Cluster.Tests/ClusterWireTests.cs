@@ -43,6 +43,22 @@ public class ClusterWireTests
         Assert.Equal((null, null, 0L, 0, (PublishProperties?)null), (got.OriginClientId, got.OriginUserName, got.ExpiresAtMs, got.PayloadLength, got.Properties));
     }
 
+    [Fact]
+    public void The_groups_served_flag_crosses_and_a_version_1_message_is_still_read()
+    {
+        var sent = Message.Create("t", "p"u8.ToArray(), QoS.AtLeastOnce, retain: false, null, "c", nowMs: 0);
+        var buffer = new ArrayBufferWriter<byte>();
+        ClusterWire.Write(buffer, sent, nowMs: 0, groupsServed: true);
+        Assert.Equal("t", ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory), 0, out bool served).Topic);
+        Assert.True(served);
+
+        buffer.ResetWrittenCount();
+        ClusterWire.Write(buffer, sent, nowMs: 0);
+        var version1 = buffer.WrittenMemory.ToArray() is var bytes && bytes[1] == 0 ? [1, .. bytes[2..]] : bytes;
+        Assert.Equal(("t", "c"), ClusterWire.Read(new ReadOnlySequence<byte>(version1), 0, out served) is var got ? (got.Topic, got.OriginClientId) : default);
+        Assert.False(served);
+    }
+
     [Theory]
     [InlineData(new byte[0])]
     [InlineData(new byte[] { 2, 0, 0 })]

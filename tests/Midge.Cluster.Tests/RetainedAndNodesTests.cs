@@ -82,22 +82,7 @@ public class RetainedAndNodesTests
         Assert.True(SpinWait.SpinUntil(() => cluster.Nodes.All(n => n.Cluster.IsConnected), TestCluster.Patience));
         await cluster.SettledAsync();
         // Subscriptions are made again on reconnection; a message published now crosses again.
-        ReceivedMessage? got = null;
-        for (int i = 0; i < 50 && got is null; i++)
-        {
-            await pub.PublishAsync("t/after", "2"u8.ToArray(), QoS.AtLeastOnce);
-            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-            try
-            {
-                do got = await remote.ReadMessageAsync(cts.Token);
-                while (got.Topic != "t/after");
-            }
-            catch (OperationCanceledException)
-            {
-                got = null;
-            }
-        }
-        Assert.NotNull(got);
+        Assert.True(await TestCluster.PublishUntilReceivedAsync(pub, remote, "t/after"));
     }
 
     [Fact]

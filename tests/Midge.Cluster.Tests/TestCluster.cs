@@ -18,6 +18,28 @@ internal sealed class TestCluster : IAsyncDisposable
     public static async Task<ReceivedMessage> NextAsync(MqttClient client) =>
         await client.ReadMessageAsync().AsTask().WaitAsync(Patience);
 
+    /// <summary>After NATS came back: NATS.Net subscribes again in the background, so publishes <paramref name="topic"/>
+    /// until one reaches <paramref name="subscriber"/> (at most 50 tries, 200 ms each); false when none did.</summary>
+    public static async Task<bool> PublishUntilReceivedAsync(MqttClient publisher, MqttClient subscriber, string topic)
+    {
+        for (int i = 0; i < 50; i++)
+        {
+            await publisher.PublishAsync(topic, "x"u8.ToArray(), Midge.Protocol.QoS.AtLeastOnce);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            try
+            {
+                while ((await subscriber.ReadMessageAsync(cts.Token)).Topic != topic)
+                {
+                }
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        return false;
+    }
+
     private TestCluster(NatsServer nats) => Nats = nats;
 
     public NatsServer Nats { get; }
@@ -96,6 +118,14 @@ internal sealed class TestCluster : IAsyncDisposable
                 SessionExpiryInterval = sessionExpiry,
             });
             await client.ConnectAsync();
+            return client;
+        }
+
+        /// <summary>A client connected to this node and subscribed to <paramref name="filter"/> at QoS 1.</summary>
+        public async Task<MqttClient> SubscriberAsync(string clientId, string filter)
+        {
+            var client = await ConnectAsync(clientId);
+            await client.SubscribeAsync(filter, QoS.AtLeastOnce);
             return client;
         }
 

@@ -1,3 +1,4 @@
+using Midge.Core.Messages;
 using Midge.Core.Security;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
@@ -288,6 +289,11 @@ public sealed partial class MqttChannel
             ? Math.Min(props?.TopicAliasMaximum ?? (ushort)0, config.MaxOutgoingTopicAlias)
             : 0;
         _broker.DrainSharedQueues(session);
+        if (_will is { } will && _broker.ClusterWills is { } wills)
+        {
+            wills.WillSet(clientId, this, Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, WillPublishProperties(will.Properties),
+                clientId, _broker.NowMs), will.Properties?.WillDelayInterval ?? 0);
+        }
         _broker.Stats.OnClientConnected();
         if (_broker.Hooks.ClientConnected.IsAttached)
         {

@@ -14,11 +14,7 @@ public sealed partial class MqttChannel
     private ValueTask HandleSubscribe(SubscribePacket subscribe)
     {
         var hooks = _broker.Hooks.Authorize;
-        if (!hooks.IsAttached)
-        {
-            Subscribe(subscribe, null);
-            return default;
-        }
+        if (!hooks.IsAttached) return Subscribe(subscribe, null);
         var verdicts = new Hooks.HookVerdict[subscribe.Subscriptions.Count];
         for (int i = 0; i < verdicts.Length; i++)
         {
@@ -26,8 +22,7 @@ public sealed partial class MqttChannel
             if (!pending.IsCompletedSuccessfully) return SubscribeAfterHooksAsync(subscribe, verdicts, i, pending);
             verdicts[i] = pending.Result;
         }
-        Subscribe(subscribe, verdicts);
-        return default;
+        return Subscribe(subscribe, verdicts);
     }
 
     private async ValueTask SubscribeAfterHooksAsync(SubscribePacket subscribe, Hooks.HookVerdict[] verdicts, int at,
@@ -39,16 +34,19 @@ public sealed partial class MqttChannel
             verdicts[i] = await AnswerInTime(_broker.Hooks.Authorize.DecideAsync(AuthorizeSubscription(subscribe.Subscriptions[i])))
                 .ConfigureAwait(false);
         }
-        if (Volatile.Read(ref _state) == 1) Subscribe(subscribe, verdicts);
+        if (Volatile.Read(ref _state) == 1) await Subscribe(subscribe, verdicts).ConfigureAwait(false);
     }
 
     private Hooks.AuthorizeContext AuthorizeSubscription(TopicSubscription request) =>
         new(_session!.ClientId, UserName, Hooks.AuthorizeAction.Subscribe, request.Filter, request.QoS, false);
 
     /// <summary>Takes the filters of a SUBSCRIBE; <paramref name="verdicts"/>: the authorise hooks' answers, one per
-    /// filter (null: no hook attached, the ACL file decides alone).</summary>
-    private void Subscribe(SubscribePacket subscribe, Hooks.HookVerdict[]? verdicts)
+    /// filter (null: no hook attached, the ACL file decides alone). In a cluster, the SUBACK waits (briefly, bounded)
+    /// until the filters new to this node are subscribed in the cluster (<see cref="IClusterRoute.SubscribedAsync"/>).</summary>
+    private async ValueTask Subscribe(SubscribePacket subscribe, Hooks.HookVerdict[]? verdicts)
     {
+        var cluster = _broker.Router.Cluster;
+        bool awaited = false;
         var session = _session!;
         var config = _broker.Config;
         uint subscriptionId = 0;
@@ -107,6 +105,18 @@ public sealed partial class MqttChannel
                 suback.ReasonCodes.Add(ReasonCode.QuotaExceeded); // another client holds it (0x80 for 3.x)
                 continue;
             }
+            if (exclusive && cluster is not null)
+            {
+                // One holder across the cluster too (docs/cluster.md): the only await of a SUBSCRIBE without hooks.
+                var claim = cluster.ClaimExclusiveAsync(filter, session.ClientId);
+                awaited |= !claim.IsCompleted;
+                if (!await claim.ConfigureAwait(false))
+                {
+                    _broker.ReleaseExclusive(filter, session);
+                    suback.ReasonCodes.Add(ReasonCode.QuotaExceeded); // a client of another node holds it
+                    continue;
+                }
+            }
             var sub = new Subscription(filter, granted)
             {
                 NoLocal = request.NoLocal,
@@ -129,6 +139,21 @@ public sealed partial class MqttChannel
             // Retained messages are not sent for shared subscriptions (MQTT 5.0 section 4.8.2).
             if (!shared && config.RetainAvailable) (retainedToSend ??= []).Add((sub, isNew));
         }
+        var inCluster = cluster?.SubscribedAsync(allChanges: awaited) ?? default;
+        if (!inCluster.IsCompleted)
+        {
+            await inCluster.ConfigureAwait(false);
+            if (Volatile.Read(ref _state) != 1) return;
+        }
+        Acknowledge(suback, joinedShared, retainedToSend);
+    }
+
+    /// <summary>Sends the SUBACK, then what the new subscriptions get at once: their shared groups' waiting messages,
+    /// and retained messages.</summary>
+    private void Acknowledge(SubAckPacket suback, bool joinedShared, List<(Subscription Sub, bool IsNew)>? retainedToSend)
+    {
+        var session = _session!;
+        var config = _broker.Config;
         Send(suback); // MQTT-3.8.4-1 before any retained message
         if (joinedShared) _broker.DrainSharedQueues(session);
 

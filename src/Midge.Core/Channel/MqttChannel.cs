@@ -127,7 +127,7 @@ public sealed partial class MqttChannel
 
     /// <summary>
     /// Handles one decoded packet. Completes synchronously unless a decision hook (authenticate, authorise) or an
-    /// asynchronous authenticator answers later: then the transport awaits the result before it hands over the next
+    /// asynchronous authenticator answers later, or a SUBSCRIBE waits for the cluster: then the transport awaits the result before it hands over the next
     /// packet, so packets keep their order and no thread waits.
     /// </summary>
     public ValueTask Handle(MqttPacket packet)
@@ -320,11 +320,13 @@ public sealed partial class MqttChannel
                     _broker.Publish(Message.Create(will.Topic, will.Payload, will.QoS, will.Retain,
                         WillPublishProperties(will.Properties), session.ClientId, now));
                 }
+                _broker.ClusterWills?.WillEnded(session.ClientId, this);
                 return;
             }
             bool ends = session.ExpiryInterval == 0;
             _broker.RequeueSharedMessages(session);
             PublishOrScheduleWill(session, now, ends);
+            _broker.ClusterWills?.WillEnded(session.ClientId, this);
             if (ends) _broker.Clients.Remove(session);
         }
         if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);

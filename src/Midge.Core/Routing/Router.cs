@@ -52,6 +52,9 @@ public sealed class Router
     /// <summary>The waiting queues and chosen members of shared groups.</summary>
     internal SharedGroups SharedGroups { get; }
 
+    /// <summary>The cluster this broker is a node of (docs/cluster.md); null when it runs alone.</summary>
+    public IClusterRoute? Cluster { get; set; }
+
     /// <summary>Routes every message from now on to <paramref name="destination"/> too (once, however many are
     /// added).</summary>
     public void AddDestination(IRouteDestination destination)
@@ -81,18 +84,23 @@ public sealed class Router
     }
 
     /// <summary>
-    /// Calls <paramref name="watcher"/> with <c>true</c> for every filter this broker's subscriptions hold now, then
-    /// whenever they gain a filter (<c>true</c>: its first subscriber or shared group) or lose one (<c>false</c>: its
-    /// last), in order: what a cluster node subscribes to on its clients' behalf. The watcher runs under the index's
-    /// lock, on the subscribing thread: it must be quick, must not block, and must not subscribe.
+    /// Calls <paramref name="watcher"/> with <c>true</c> for every filter this broker's plain subscriptions hold now
+    /// (group null) and every shared group (its name), then whenever a filter gains its first plain subscriber or a
+    /// group is made (<c>true</c>), or a filter loses its last plain subscriber or a group its last member
+    /// (<c>false</c>), in order: what a cluster node subscribes to on its clients' behalf. The watcher runs under the
+    /// index's lock, on the subscribing thread: it must be quick, must not block, and must not subscribe.
     /// </summary>
-    public void WatchFilters(Action<string, bool> watcher) => Subscriptions.WatchFilters(watcher);
+    public void WatchFilters(Action<string, string?, bool> watcher) => Subscriptions.WatchFilters(watcher);
 
-    /// <summary>Routes <paramref name="message"/> to every matching subscriber and, unless
-    /// <paramref name="toDestinations"/> is false, every destination. Returns how many subscriptions or shared groups
-    /// it matched.</summary>
-    internal int Route(Message message, bool toDestinations = true)
+    /// <summary>Routes <paramref name="message"/> to every matching subscriber and shared group, every destination and
+    /// the cluster; or, <paramref name="fromCluster"/>, a message another node published, to the plain subscriptions
+    /// only (its shared groups come through <see cref="DeliverToSharedGroup"/>). In a cluster the shared groups are left
+    /// to it while it takes them (<see cref="IClusterRoute.TakesSharedGroups"/>). Returns how many subscriptions or
+    /// shared groups it matched.</summary>
+    internal int Route(Message message, bool fromCluster = false)
     {
+        var cluster = fromCluster ? null : Cluster;
+        bool groupsServed = false;
         // Taken out of its slot while in use: a delivery may route another message on this thread (the log line of a
         // dropped message published to $SYS/broker/log), which must not reuse the lists this routing walks.
         var scratch = t_scratch ?? new RouteScratch();
@@ -119,18 +127,33 @@ public sealed class Router
                     if (rule.TryDecide(session, sub, out var delivery)) session.Deliver(message, delivery, now);
                 }
             }
-            foreach (var group in scratch.Groups) SharedGroups.Deliver(message, group, now);
+            if (scratch.Groups.Count > 0 && !fromCluster && (cluster is null || !cluster.TakesSharedGroups(message)))
+            {
+                foreach (var group in scratch.Groups) SharedGroups.Deliver(message, group, now);
+                groupsServed = true;
+            }
         }
         finally
         {
             scratch.Clear();
             t_scratch = scratch;
         }
-        if (toDestinations)
+        if (!fromCluster)
         {
             foreach (var destination in Volatile.Read(ref _destinations)) destination.Deliver(message);
+            cluster?.Deliver(message, groupsServed);
         }
         return matched;
+    }
+
+    /// <summary>A message for this node's shared group <paramref name="name"/> of <paramref name="filter"/>, which the
+    /// cluster chose: to one of its members, or (<paramref name="mayHandOff"/>) another node's, or its queue. False
+    /// when this node has no such group (any more).</summary>
+    internal bool DeliverToSharedGroup(Message message, string filter, string name, bool mayHandOff)
+    {
+        if (Subscriptions.FindGroup(filter, name) is not { } group) return false;
+        SharedGroups.Deliver(message, group, _broker.NowMs, mayHandOff: mayHandOff);
+        return true;
     }
 
     /// <summary>One delivery per session, at the highest QoS of its matching subscriptions and carrying every

@@ -28,8 +28,9 @@ internal sealed class SharedGroups(Broker broker)
         _states.GetOrAdd(group, static _ => new GroupState());
 
     /// <summary>Delivers to one online member; returns false when none is online and the message was queued
-    /// (or dropped at the group's limit).</summary>
-    public bool Deliver(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null)
+    /// (or dropped at the group's limit), or, <paramref name="mayHandOff"/> and in a cluster, handed to another node
+    /// holding the group (<see cref="IClusterRoute.HandOffShared"/>).</summary>
+    public bool Deliver(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null, bool mayHandOff = false)
     {
         var members = group.Members;
         if (members.Length == 0) return false;
@@ -38,6 +39,7 @@ internal sealed class SharedGroups(Broker broker)
         int chosen = Choose(message, group, members, strategy, exclude);
         if (chosen < 0)
         {
+            if (mayHandOff && broker.Router.Cluster is { } cluster && cluster.HandOffShared(message, group.Filter, group.Name)) return false;
             var state = StateOf(group);
             lock (state)
             {
@@ -120,7 +122,8 @@ internal sealed class SharedGroups(Broker broker)
         return (int)(h & int.MaxValue);
     }
 
-    /// <summary>A member's connection ended: its unfinished shared messages go to other members, or wait.</summary>
+    /// <summary>A member's connection ended: its unfinished shared messages go to other members (in a cluster, on
+    /// another node when none is online here), or wait.</summary>
     public void Requeue(Session session)
     {
         var taken = session.TakeSharedMessages();
@@ -129,7 +132,7 @@ internal sealed class SharedGroups(Broker broker)
         foreach (var (message, group) in taken)
         {
             if (message.IsExpired(now)) continue;
-            Deliver(message, (SharedGroup<Session, Subscription>)group, now, exclude: session);
+            Deliver(message, (SharedGroup<Session, Subscription>)group, now, exclude: session, mayHandOff: true);
         }
     }
 

@@ -31,29 +31,30 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
     private readonly Node _root = new();
     private int _count;
     private int _wildcardLeaves;
-    private Action<string, bool>? _filterWatcher;
+    private Action<string, string?, bool>? _filterWatcher;
 
     /// <summary>
-    /// Calls <paramref name="watcher"/> with (filter, true) for every filter held now, then each time a filter gains
-    /// its first subscriber or shared group, and with (filter, false) when it loses its last, for as long as the index
-    /// lives (one watcher). Every call happens under the writers' lock, so the calls are in the order of the changes,
-    /// and the watcher must be quick and must not call back into the index. A shared subscription counts for its
-    /// inner filter.
+    /// Calls <paramref name="watcher"/> with (filter, null, true) for every filter that has plain subscribers now and
+    /// (filter, group, true) for every shared group, then each time a filter gains its first plain subscriber or a
+    /// shared group is made, and with false when a filter loses its last plain subscriber or a group its last member,
+    /// for as long as the index lives (one watcher). A filter's plain subscribers and its groups are told apart: a
+    /// cluster node subscribes to each in its own way. Every call happens under the writers' lock, so the calls are in
+    /// the order of the changes, and the watcher must be quick and must not call back into the index.
     /// </summary>
-    public void WatchFilters(Action<string, bool> watcher)
+    public void WatchFilters(Action<string, string?, bool> watcher)
     {
         ArgumentNullException.ThrowIfNull(watcher);
         lock (_gate)
         {
             if (_filterWatcher is not null) throw new InvalidOperationException("the index already has a filter watcher");
             _filterWatcher = watcher;
-            foreach (var filter in _exact.Keys) watcher(filter, true);
+            foreach (var leaf in _exact.Values) Announce(leaf, watcher);
             var stack = new Stack<Node>();
             stack.Push(_root);
             while (stack.Count > 0)
             {
                 Node node = stack.Pop();
-                if (node.Leaf is { } leaf) watcher(leaf.Filter, true);
+                if (node.Leaf is { } leaf) Announce(leaf, watcher);
                 if (node.Plus is { } plus) stack.Push(plus);
                 if (node.Hash is { } hash) stack.Push(hash);
                 if (node.Children is { } children)
@@ -62,6 +63,27 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
                 }
             }
         }
+
+        static void Announce(Leaf leaf, Action<string, string?, bool> watcher)
+        {
+            if (leaf.Subscribers.Length > 0) watcher(leaf.Filter, null, true);
+            foreach (var group in leaf.Groups) watcher(leaf.Filter, group.Name, true);
+        }
+    }
+
+    /// <summary>The shared group <paramref name="name"/> of <paramref name="filter"/> (the filter without its
+    /// <c>$share/{group}/</c>), or null. Lock-free, like <see cref="Match"/>.</summary>
+    public SharedGroup<TKey, TValue>? FindGroup(string filter, string name)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        if (!TopicLevels.HasWildcardLevel(filter)) return _exact.TryGetValue(filter, out Leaf? exact) ? exact.FindGroup(name) : null;
+        Node? node = _root;
+        foreach (string level in TopicLevels.Split(filter))
+        {
+            node = node.GetChild(level);
+            if (node is null) return null;
+        }
+        return node.Leaf?.FindGroup(name);
     }
 
     /// <summary>Adds or replaces the subscription of <paramref name="subscriber"/> to <paramref name="filter"/>
@@ -74,8 +96,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
         string target = shared ? inner : filter;
         lock (_gate)
         {
-            Leaf leaf = GetOrCreateLeaf(target, out bool newLeaf);
-            if (newLeaf) _filterWatcher?.Invoke(target, true);
+            Leaf leaf = GetOrCreateLeaf(target, out _);
             bool added;
             if (shared)
             {
@@ -86,6 +107,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
                     group.AddOrReplace(subscriber, value);
                     leaf.AddGroup(group);
                     added = true;
+                    _filterWatcher?.Invoke(target, groupName, true);
                 }
                 else
                 {
@@ -95,6 +117,7 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
             else
             {
                 added = leaf.AddOrReplace(subscriber, value);
+                if (added && leaf.Subscribers.Length == 1) _filterWatcher?.Invoke(target, null, true);
             }
             if (added) Volatile.Write(ref _count, _count + 1);
             return added;
@@ -136,17 +159,24 @@ public sealed class SubscriptionIndex<TKey, TValue> where TKey : class
             {
                 SharedGroup<TKey, TValue>? group = leaf.FindGroup(groupName);
                 if (group is null || !group.Remove(subscriber)) return false;
-                if (group.Members.Length == 0) leaf.RemoveGroup(group);
+                if (group.Members.Length == 0)
+                {
+                    leaf.RemoveGroup(group);
+                    _filterWatcher?.Invoke(target, groupName, false);
+                }
             }
             else if (!leaf.Remove(subscriber))
             {
                 return false;
             }
+            else if (leaf.Subscribers.Length == 0)
+            {
+                _filterWatcher?.Invoke(target, null, false);
+            }
             Volatile.Write(ref _count, _count - 1);
 
             if (leaf.IsEmpty)
             {
-                _filterWatcher?.Invoke(target, false);
                 if (!wildcard)
                 {
                     _exact.TryRemove(target, out _);

@@ -279,4 +279,38 @@ public class SubscriptionIndexTests
         Assert.True(index.Unsubscribe(filter, "c"));
         Assert.Equal(0, index.TrieNodeCount);
     }
+
+    [Fact]
+    public void The_filter_watcher_tells_plain_subscriptions_and_shared_groups_apart()
+    {
+        var index = new SubscriptionIndex<string, int>();
+        index.Subscribe("x/+", "a", 1);
+        index.Subscribe("$share/h/e", "a", 1);
+        var seen = new List<(string, string?, bool)>();
+        index.WatchFilters((filter, group, added) => seen.Add((filter, group, added)));
+        Assert.Equal([("e", "h", true), ("x/+", null, true)], seen.Order());
+
+        seen.Clear();
+        index.Subscribe("$share/g/x/+", "a", 1); // a group is made
+        index.Subscribe("$share/g/x/+", "b", 1); // the same group: nothing
+        index.Subscribe("x/+", "b", 1); // another plain subscriber: nothing
+        index.Unsubscribe("x/+", "a"); // one is left: nothing
+        index.Unsubscribe("x/+", "b"); // the last plain one
+        index.Unsubscribe("$share/g/x/+", "a");
+        index.Unsubscribe("$share/g/x/+", "b"); // the group's last member
+        Assert.Equal([("x/+", "g", true), ("x/+", null, false), ("x/+", "g", false)], seen);
+    }
+
+    [Fact]
+    public void FindGroup_finds_a_shared_group_by_its_filter_and_name()
+    {
+        var index = new SubscriptionIndex<string, int>();
+        index.Subscribe("$share/g/x/+/#", "a", 1);
+        index.Subscribe("$share/g/exact", "a", 1);
+        Assert.Equal(("g", "x/+/#"), index.FindGroup("x/+/#", "g") is { } g ? (g.Name, g.Filter) : default);
+        Assert.Equal("exact", index.FindGroup("exact", "g")?.Filter);
+        Assert.Null(index.FindGroup("x/+/#", "h"));
+        Assert.Null(index.FindGroup("x/+", "g"));
+        Assert.Null(index.FindGroup("other", "g"));
+    }
 }

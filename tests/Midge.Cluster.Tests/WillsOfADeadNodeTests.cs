@@ -1,0 +1,74 @@
+using Midge.Client;
+using Midge.Protocol;
+using Midge.TestKit;
+
+namespace Midge.Cluster.Tests;
+
+/// <summary>The will of a client of a node that dies (SIGKILL: a real `midge` process) is published by another node,
+/// once; a node that stops cleanly takes its clients' wills out of the cluster.</summary>
+public class WillsOfADeadNodeTests
+{
+    /// <summary>The dead node's liveness lapses within <see cref="ClusterNode.AliveLease"/>; another node looks every
+    /// third of it.</summary>
+    private static readonly TimeSpan WillPatience = ClusterNode.AliveLease + ClusterNode.AliveLease / 3 + TestCluster.Patience;
+
+    [Fact]
+    public async Task The_will_of_a_client_of_a_node_killed_with_SIGKILL_is_published_once_by_another_node()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
+        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        await using var watcher1 = await cluster[0].SubscriberAsync("w1", "wills/#");
+        await using var watcher2 = await cluster[1].SubscriberAsync("w2", "wills/#");
+
+        await using var client = new MqttClient(new MqttClientOptions
+        {
+            Host = "127.0.0.1",
+            Port = doomed.Port,
+            ClientId = "doomed-client",
+            ProtocolVersion = ProtocolVersion.V500,
+            Will = new MqttWill("wills/doomed-client", "gone"u8.ToArray(), QoS.AtLeastOnce),
+        });
+        await client.ConnectAsync();
+        Assert.True(SpinWait.SpinUntil(() => cluster.Nodes.All(n => n.Cluster.KnowsWillOf("doomed-client")), TestCluster.Patience));
+
+        doomed.Signal(Signals.SIGKILL);
+        foreach (var watcher in new[] { watcher1, watcher2 })
+        {
+            var will = await watcher.ReadMessageAsync().AsTask().WaitAsync(WillPatience);
+            Assert.Equal(("wills/doomed-client", "gone"), (will.Topic, System.Text.Encoding.UTF8.GetString(will.Payload.Span)));
+        }
+        // Once: the two nodes raced for it; only one published it.
+        foreach (var watcher in new[] { watcher1, watcher2 })
+        {
+            using var cts = new CancellationTokenSource(ClusterNode.AliveLease / 3 + TimeSpan.FromSeconds(1));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await watcher.ReadMessageAsync(cts.Token));
+        }
+        Assert.False(cluster[0].Cluster.KnowsWillOf("doomed-client"));
+    }
+
+    [Fact]
+    public async Task A_node_that_stops_cleanly_takes_its_clients_wills_out_of_the_cluster_and_a_will_ends_with_its_connection()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var options = new MqttClientOptions
+        {
+            Host = "127.0.0.1",
+            Port = cluster[1].Port,
+            ProtocolVersion = ProtocolVersion.V500,
+            Will = new MqttWill("wills/x", "gone"u8.ToArray(), QoS.AtLeastOnce),
+        };
+        await using var leaving = new MqttClient(options with { ClientId = "leaving" });
+        await leaving.ConnectAsync();
+        await using var staying = new MqttClient(options with { ClientId = "staying" });
+        await staying.ConnectAsync();
+        Assert.True(SpinWait.SpinUntil(() => cluster[0].Cluster.KnowsWillOf("leaving") && cluster[0].Cluster.KnowsWillOf("staying"), TestCluster.Patience));
+
+        await leaving.DisconnectAsync(); // a normal DISCONNECT: no will, and none left in the cluster
+        Assert.True(SpinWait.SpinUntil(() => !cluster[0].Cluster.KnowsWillOf("leaving"), TestCluster.Patience));
+        Assert.True(cluster[0].Cluster.KnowsWillOf("staying"));
+
+        await cluster[1].DisposeAsync();
+        Assert.True(SpinWait.SpinUntil(() => !cluster[0].Cluster.KnowsWillOf("staying"), TestCluster.Patience));
+    }
+}
