@@ -47,6 +47,37 @@ internal sealed class RowReader : IDisposable
 
     public byte[]? Blob(int column) => IsNull(column) ? null : raw.sqlite3_column_blob(_statement, column).ToArray();
 
+    /// <summary>
+    /// A message's payload (empty for NULL). Payloads up to <see cref="MaxShared"/> bytes are copied into shared blocks
+    /// of <see cref="BlockSize"/> bytes rather than an array each: a restart reads millions of small payloads, and an
+    /// array per payload was a large part of the objects the collector marked and moved while the broker started. A
+    /// block lives as long as any message in it; what it holds never exceeds the payloads the read restored.
+    /// </summary>
+    public ReadOnlyMemory<byte> Payload(int column)
+    {
+        var bytes = raw.sqlite3_column_blob(_statement, column);
+        if (bytes.IsEmpty) return ReadOnlyMemory<byte>.Empty;
+        if (bytes.Length > MaxShared) return bytes.ToArray();
+        if (_block is null || _block.Length - _used < bytes.Length)
+        {
+            _block = GC.AllocateUninitializedArray<byte>(BlockSize);
+            _used = 0;
+        }
+        bytes.CopyTo(_block.AsSpan(_used));
+        var payload = new ReadOnlyMemory<byte>(_block, _used, bytes.Length);
+        _used += bytes.Length;
+        return payload;
+    }
+
+    /// <summary>The size of the blocks <see cref="Payload"/> shares (below the large object heap's threshold).</summary>
+    private const int BlockSize = 64 * 1024;
+
+    /// <summary>The largest payload <see cref="Payload"/> puts in a shared block; larger ones get an array each.</summary>
+    private const int MaxShared = 1024;
+
+    private byte[]? _block;
+    private int _used;
+
     public void Dispose() => _statement.Dispose();
 
     /// <summary>Runs <paramref name="sql"/> and hands each row to <paramref name="row"/>.</summary>

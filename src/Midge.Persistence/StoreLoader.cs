@@ -118,7 +118,7 @@ internal static class StoreLoader
     public static StoredMessage Message(RowReader r, int at)
     {
         int flags = r.Int32(at + 2);
-        return new(r.String(at), r.Blob(at + 1) ?? [], (QoS)(flags & 3), flags >> 2 != 0)
+        return new(r.String(at), r.Payload(at + 1), (QoS)(flags & 3), flags >> 2 != 0)
         {
             Properties = r.Blob(at + 3) is { } blob ? PropertiesCodec.Decode(blob) : null,
             OriginClientId = r.NullableString(at + 4),

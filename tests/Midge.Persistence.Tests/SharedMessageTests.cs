@@ -53,6 +53,32 @@ public sealed class SharedMessageTests : IDisposable
         await ReleaseAllButTheRetained(reopened);
     }
 
+    // Restored payloads share blocks (RowReader.Payload): sizes on both sides of the shared limit, an empty one, and
+    // enough of them to fill several blocks come back byte for byte, each its own length.
+    [Fact]
+    public async Task Payloads_ComeBack_ByteForByte_AcrossSharedBlocks()
+    {
+        int[] sizes = [0, 1, 64, 1023, 1024, 1025, 4000, 65_536, 70_000];
+        var written = new Dictionary<string, byte[]>();
+        using (var store = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions()))
+        {
+            for (int i = 0; i < 300; i++)
+            {
+                int size = sizes[i % sizes.Length];
+                var payload = new byte[size];
+                new Random(i).NextBytes(payload);
+                string topic = "p/" + i;
+                written[topic] = payload;
+                store.RetainedSet(new StoredMessage(topic, payload, QoS.AtLeastOnce, true));
+            }
+            await store.FlushAsync();
+        }
+        using var reopened = SqliteSessionStore.Open(StorePath, new SqliteStoreOptions());
+        var retained = reopened.LoadRetained();
+        Assert.Equal(written.Count, retained.Count);
+        foreach (var message in retained) Assert.Equal(written[message.Topic], message.Payload.ToArray());
+    }
+
     /// <summary>A store with one message held by a queue, a window, a will and the retained store, closed.</summary>
     private StoredMessage WriteSharedMessage()
     {
