@@ -101,6 +101,60 @@ public class SessionsOfADeadNodeTests
     }
 
     [Fact]
+    public async Task An_MQTT_3_1_1_session_gets_the_QoS_2_messages_its_dead_node_acknowledged_exactly_once()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
+        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        var v3 = Options(doomed.Port, "keeper3") with { ProtocolVersion = ProtocolVersion.V311, SessionExpiryInterval = null };
+        await using (var keeper = new MqttClient(v3))
+        {
+            await keeper.ConnectAsync();
+            await keeper.SubscribeAsync("q2/#", QoS.ExactlyOnce);
+            await keeper.DisconnectAsync();
+        }
+
+        // PUBCOMPed by the doomed node, which dies at once.
+        await using (var pub = new MqttClient(v3 with { ClientId = "pub3", CleanStart = true }))
+        {
+            await pub.ConnectAsync();
+            for (int i = 1; i <= 3; i++) await pub.PublishAsync($"q2/{i}", Encoding.UTF8.GetBytes($"m {i}"), QoS.ExactlyOnce);
+            doomed.Signal(Signals.SIGKILL);
+        }
+        Assert.True(SpinWait.SpinUntil(() => doomed.HasExited, TestCluster.Patience));
+
+        await using var back = new MqttClient(v3 with { Port = cluster[0].Port });
+        await back.ConnectAsync();
+        Assert.True(back.ServerConnAck!.SessionPresent);
+        for (int i = 1; i <= 3; i++)
+        {
+            var message = await NextAsync(back);
+            Assert.Equal(($"q2/{i}", QoS.ExactlyOnce), (message.Topic, message.QoS));
+        }
+        using var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await back.ReadMessageAsync(quiet.Token));
+    }
+
+    [Fact]
+    public async Task The_PUBACK_of_a_message_queued_for_a_persistent_session_of_its_node_waits_until_the_bucket_has_it()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using (var keeper = await cluster[0].ConnectAsync("held", cleanStart: false, sessionExpiry: 600))
+        {
+            await keeper.SubscribeAsync("held/#", QoS.AtLeastOnce);
+            await keeper.DisconnectAsync();
+        }
+        await using var pub = await cluster[0].ConnectAsync("held-pub");
+        for (int i = 1; i <= 20; i++)
+        {
+            await pub.PublishAsync($"held/{i}", "x"u8.ToArray(), QoS.AtLeastOnce);
+            // Read at once, no polling: the PUBACK came only once the bucket had the message.
+            var replicated = await cluster[0].Cluster.ReplicatedSessionAsync("held");
+            Assert.Equal(i, replicated?.State?.Queued.Count);
+        }
+    }
+
+    [Fact]
     public async Task A_session_handed_over_between_live_nodes_is_replicated_by_its_new_node_only()
     {
         await using var cluster = await TestCluster.StartAsync(2);
