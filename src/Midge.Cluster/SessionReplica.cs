@@ -42,6 +42,9 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
     private bool _slowLogged;
     private Func<bool> _connected = static () => false;
 
+    // The client ids whose last write failed (logged once until one succeeds). Touched by the loop only.
+    private readonly HashSet<string> _failing = new(StringComparer.Ordinal);
+
     // The revision of this node's last write of each key: a later write or delete is made against it, so a node
     // that took the client id over (and wrote since) is never overwritten by this one. Touched by the loop only.
     private readonly Dictionary<string, ulong> _revisions = new(StringComparer.Ordinal);
@@ -110,18 +113,22 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
                 {
                     if (!await WriteAsync(bucket, clientId, stop).ConfigureAwait(false)) (failed ??= []).Add(clientId);
                 }
-                if (failed is not null)
-                {
-                    // Written again in a while (nothing counts as written meanwhile: acknowledgements wait, at most FlushWait).
-                    await Task.Delay(RetryDelay, stop).ConfigureAwait(false);
-                    lock (_gate) _dirty.UnionWith(failed);
-                    continue;
-                }
+                // A failed write does not hold acknowledgements (they go as without replication; logged): the session is
+                // written again after a pause.
                 lock (_gate)
                 {
                     _written = upTo;
                     _wrote.TrySetResult();
                     _wrote = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+                if (failed is not null)
+                {
+                    await Task.Delay(RetryDelay, stop).ConfigureAwait(false);
+                    lock (_gate)
+                    {
+                        _dirty.UnionWith(failed);
+                        _changed.TrySetResult();
+                    }
                 }
             }
         }
@@ -131,7 +138,7 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
     }
 
     /// <summary>Writes one session as the mirror has it now (or deletes it when the mirror has none); false when NATS
-    /// failed (logged: written again later).</summary>
+    /// failed (logged once: written again later).</summary>
     private async Task<bool> WriteAsync(INatsKVStore bucket, string clientId, CancellationToken stop)
     {
         var key = ClusterNode.OwnerKey(clientId);
@@ -149,6 +156,7 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
             _revisions[key] = own
                 ? await bucket.UpdateAsync(key, value, revision, cancellationToken: stop).ConfigureAwait(false)
                 : await bucket.PutAsync(key, value, cancellationToken: stop).ConfigureAwait(false);
+            _failing.Remove(clientId);
             return true;
         }
         catch (NatsKVWrongLastRevisionException)
@@ -159,7 +167,7 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
         }
         catch (NatsException e)
         {
-            Log.WriteFailed(log, clientId, e.Message);
+            if (_failing.Add(clientId)) Log.WriteFailed(log, clientId, e.Message); // once until a write succeeds
             return false;
         }
     }
@@ -289,7 +297,7 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1430, Level = LogLevel.Warning, Message = "Cluster: cannot replicate the session of client {ClientId}: {Error}; trying again in a second")]
+        [LoggerMessage(EventId = 1430, Level = LogLevel.Warning, Message = "Cluster: cannot replicate the session of client {ClientId}: {Error}; acknowledging without it, trying again every second")]
         public static partial void WriteFailed(ILogger logger, string clientId, string error);
 
         [LoggerMessage(EventId = 1431, Level = LogLevel.Warning, Message = "Cluster: the sessions bucket did not confirm within {Seconds} s; acknowledging anyway (a node's death may lose what it did not have)")]
