@@ -135,22 +135,34 @@ public class SessionsOfADeadNodeTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await back.ReadMessageAsync(quiet.Token));
     }
 
-    [Fact]
-    public async Task The_PUBACK_of_a_message_queued_for_a_persistent_session_of_its_node_waits_until_the_bucket_has_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // in front of the node's own file
+    public async Task The_PUBACK_of_a_message_queued_for_a_persistent_session_of_its_node_waits_until_the_bucket_has_it(bool persistence)
     {
-        await using var cluster = await TestCluster.StartAsync(1);
-        await using (var keeper = await cluster[0].ConnectAsync("held", cleanStart: false, sessionExpiry: 600))
+        var dir = Directory.CreateTempSubdirectory("midge-replica-");
+        var cluster = await TestCluster.StartAsync(1, persistence ? $"persistence true\npersistence_location {dir.FullName}/" : "");
+        try
         {
-            await keeper.SubscribeAsync("held/#", QoS.AtLeastOnce);
-            await keeper.DisconnectAsync();
+            await using (var keeper = await cluster[0].ConnectAsync("held", cleanStart: false, sessionExpiry: 600))
+            {
+                await keeper.SubscribeAsync("held/#", QoS.AtLeastOnce);
+                await keeper.DisconnectAsync();
+            }
+            await using var pub = await cluster[0].ConnectAsync("held-pub");
+            for (int i = 1; i <= 20; i++)
+            {
+                await pub.PublishAsync($"held/{i}", "x"u8.ToArray(), QoS.AtLeastOnce);
+                // Read at once, no polling: the PUBACK came only once the bucket had the message.
+                var replicated = await cluster[0].Cluster.ReplicatedSessionAsync("held");
+                Assert.Equal(i, replicated?.State?.Queued.Count);
+            }
+            Assert.Equal(persistence, cluster[0].Server.Broker.SessionStore is SessionReplica { Inner: not null });
         }
-        await using var pub = await cluster[0].ConnectAsync("held-pub");
-        for (int i = 1; i <= 20; i++)
+        finally
         {
-            await pub.PublishAsync($"held/{i}", "x"u8.ToArray(), QoS.AtLeastOnce);
-            // Read at once, no polling: the PUBACK came only once the bucket had the message.
-            var replicated = await cluster[0].Cluster.ReplicatedSessionAsync("held");
-            Assert.Equal(i, replicated?.State?.Queued.Count);
+            await cluster.DisposeAsync();
+            dir.Delete(recursive: true);
         }
     }
 
