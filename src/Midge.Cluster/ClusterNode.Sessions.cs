@@ -18,12 +18,17 @@ public sealed partial class ClusterNode : ISessionClaims
     /// the client alone.</summary>
     public static readonly TimeSpan ClaimTimeout = TimeSpan.FromSeconds(3);
 
-    private INatsKVStore? _owners;
+    private INatsKVStore? _owners, _sessions;
+    private SessionReplica? _replica;
     private INatsSub<byte[]>? _handOvers;
     private Task? _handOverLoop;
 
     /// <summary>The bucket of client id owners: <c>midge-{cluster}-clients</c>.</summary>
     private string OwnersBucket => $"midge-{Config.Name}-clients";
+
+    /// <summary>The bucket of this cluster's persistent sessions, as their nodes last wrote them:
+    /// <c>midge-{cluster}-sessions</c>.</summary>
+    private string SessionsBucket => $"midge-{Config.Name}-sessions";
 
     private string HandOverSubject(string node) => $"{_prefix}.handover.{node}";
 
@@ -33,6 +38,8 @@ public sealed partial class ClusterNode : ISessionClaims
     {
         _owners = await OpenBucketAsync(OwnersBucket, "Midge: the node that owns each client id").ConfigureAwait(false);
         if (_owners is null) return;
+        _sessions = await OpenBucketAsync(SessionsBucket, "Midge: the persistent sessions, by client id, as their nodes last wrote them").ConfigureAwait(false);
+        if (_sessions is not null && _replica is not null) _ = _replica.RunAsync(_sessions, Config.NodeName, () => IsConnected, _stop.Token);
         _handOvers = await _nats.SubscribeCoreAsync<byte[]>(HandOverSubject(Config.NodeName), cancellationToken: _stop.Token).ConfigureAwait(false);
         _handOverLoop = Task.Run(HandOverLoopAsync);
         _broker.SessionClaims = this;
@@ -149,12 +156,55 @@ public sealed partial class ClusterNode : ISessionClaims
         catch (NatsNoRespondersException)
         {
             Log.OwnerGone(_log, clientId, owner);
+            return cleanStart ? null : await LoadReplicatedAsync(clientId, owner, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FormatException e)
+        {
+            Counters.OnMalformed();
+            Log.Malformed(_log, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>The session of <paramref name="clientId"/> as the sessions bucket has it: what its node, gone, last
+    /// wrote (null: none, expired, or no bucket).</summary>
+    private async Task<SessionState?> LoadReplicatedAsync(string clientId, string owner, CancellationToken cancellationToken)
+    {
+        if (_sessions is not { } sessions) return null;
+        try
+        {
+            var entry = await sessions.GetEntryAsync<byte[]>(OwnerKey(clientId), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (entry.Value is not { Length: > 0 } value) return null;
+            var state = SessionReplica.Decode(value, _broker.UtcNow);
+            if (state is not null) Log.Resumed(_log, clientId, owner, state.Subscriptions.Count, state.Queued.Count + state.Inflight.Count);
+            return state;
+        }
+        catch (Exception e) when (e is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
+        {
             return null;
         }
         catch (FormatException e)
         {
             Counters.OnMalformed();
             Log.Malformed(_log, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>The node that last wrote <paramref name="clientId"/>'s session to the sessions bucket, and the session
+    /// (for tests); null when the bucket has none.</summary>
+    internal async Task<(string Node, SessionState? State)?> ReplicatedSessionAsync(string clientId)
+    {
+        if (_sessions is not { } sessions) return null;
+        try
+        {
+            var entry = await sessions.GetEntryAsync<byte[]>(OwnerKey(clientId)).ConfigureAwait(false);
+            if (entry.Value is not { Length: > 0 } value) return null;
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(value));
+            return (ClusterWire.ReadString(ref reader) ?? "", SessionReplica.Decode(value, _broker.UtcNow));
+        }
+        catch (Exception e) when (e is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
+        {
             return null;
         }
     }
@@ -206,7 +256,7 @@ public sealed partial class ClusterNode : ISessionClaims
         [LoggerMessage(EventId = 1412, Level = LogLevel.Information, Message = "Cluster: client {ClientId} handed over to another node (session moved: {Moved})")]
         public static partial void HandedOver(ILogger logger, string clientId, bool moved);
 
-        [LoggerMessage(EventId = 1413, Level = LogLevel.Warning, Message = "Cluster: client {ClientId} belonged to node {Node}, which does not answer; its session did not move")]
+        [LoggerMessage(EventId = 1413, Level = LogLevel.Warning, Message = "Cluster: client {ClientId} belonged to node {Node}, which does not answer; it resumes the session that node replicated, if any")]
         public static partial void OwnerGone(ILogger logger, string clientId, string node);
 
         [LoggerMessage(EventId = 1414, Level = LogLevel.Warning, Message = "Cluster: claiming client {ClientId} took longer than {Seconds} s; serving it on this node alone")]
@@ -214,6 +264,9 @@ public sealed partial class ClusterNode : ISessionClaims
 
         [LoggerMessage(EventId = 1415, Level = LogLevel.Warning, Message = "Cluster: cannot claim client {ClientId}: {Error}; serving it on this node alone")]
         public static partial void ClaimFailed(ILogger logger, string clientId, string error);
+
+        [LoggerMessage(EventId = 1417, Level = LogLevel.Information, Message = "Cluster: client {ClientId} resumes the session node {Node} replicated ({Subscriptions} subscriptions, {Messages} messages)")]
+        public static partial void Resumed(ILogger logger, string clientId, string node, int subscriptions, int messages);
 
         [LoggerMessage(EventId = 1416, Level = LogLevel.Warning, Message = "Cluster: client {ClientId} is claimed by other nodes again and again; serving it on this node")]
         public static partial void ClaimContended(ILogger logger, string clientId);

@@ -97,6 +97,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         broker.Router.WatchFilters(node.OnFilterChanged);
         broker.Router.Cluster = node;
         broker.Cluster = node;
+        broker.WrapSessionStore(inner => node._replica = new SessionReplica(inner, node._log));
         node._loops = node.RunAsync();
         return node;
     }
@@ -367,6 +368,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         _outbound.Writer.TryComplete();
         _interest.Writer.TryComplete();
         _handOffs.Writer.TryComplete();
+        _replica?.Detach();
         await Bounded(_loops ?? Task.CompletedTask).ConfigureAwait(false);
         await Bounded(StopNodesAsync()).ConfigureAwait(false);
         await Bounded(StopWillsAsync()).ConfigureAwait(false);

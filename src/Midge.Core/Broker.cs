@@ -84,7 +84,20 @@ public sealed partial class Broker
     public IClusterWills? ClusterWills { get; set; }
 
     /// <summary>The store sessions are recorded in; null when there is none.</summary>
-    public ISessionStore? SessionStore { get; }
+    public ISessionStore? SessionStore { get; private set; }
+
+    /// <summary>
+    /// Puts a store in front of the one the broker was made with (null: none), before any client connects: a cluster
+    /// node replicates its sessions through it (docs/cluster.md). From then on every session change goes to
+    /// <paramref name="wrap"/>'s store, which passes them on to the first one; with <c>persistence_mode durable</c>
+    /// (the default) acknowledgements wait for its <see cref="ISessionStore.FlushAsync"/>. Sessions the broker holds
+    /// already are not told to it.
+    /// </summary>
+    public void WrapSessionStore(Func<ISessionStore?, ISessionStore> wrap)
+    {
+        ArgumentNullException.ThrowIfNull(wrap);
+        SessionStore = wrap(SessionStore);
+    }
 
     /// <summary>Whether PUBACK, PUBREC and PUBCOMP wait until the store has what they acknowledge
     /// (<c>persistence_mode durable</c>, the default, with a store).</summary>

@@ -1,0 +1,195 @@
+using System.Text;
+using Midge.Client;
+using Midge.Protocol;
+using Midge.Protocol.Packets;
+using Midge.TestKit;
+
+namespace Midge.Cluster.Tests;
+
+/// <summary>Persistent sessions survive a node's death (SIGKILL: a real `midge` process): each node replicates its
+/// persistent sessions to the cluster's sessions bucket, and the node a client reconnects to resumes the session there
+/// (a real nats-server with JetStream, the other nodes in process).</summary>
+public class SessionsOfADeadNodeTests
+{
+    private static async Task<ReceivedMessage> NextAsync(MqttClient client) => await TestCluster.NextAsync(client);
+
+    private static MqttClientOptions Options(int port, string clientId) => new()
+    {
+        Host = "127.0.0.1",
+        Port = port,
+        ClientId = clientId,
+        ProtocolVersion = ProtocolVersion.V500,
+        CleanStart = false,
+        SessionExpiryInterval = 600,
+    };
+
+    /// <summary>Polls the bucket, as <paramref name="node"/> reads it, until <paramref name="done"/> holds of the
+    /// replicated session (within <see cref="TestCluster.Patience"/>).</summary>
+    private static async Task<bool> ReplicatedAsync(TestCluster.Node node, string clientId, Func<string, Core.Sessions.Store.SessionState?, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TestCluster.Patience;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await node.Cluster.ReplicatedSessionAsync(clientId) is { } r && done(r.Node, r.State)) return true;
+            await Task.Delay(50);
+        }
+        return false;
+    }
+
+    [Fact]
+    public async Task A_persistent_subscriber_of_a_node_killed_with_SIGKILL_resumes_its_session_on_another_node_with_every_acknowledged_message()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
+        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+
+        // A persistent session on the doomed node, subscribed with a subscription identifier.
+        var keeper = new MqttClient(Options(doomed.Port, "keeper"));
+        await keeper.ConnectAsync();
+        Assert.False(keeper.ServerConnAck!.SessionPresent);
+        await keeper.SubscribeAsync([new TopicSubscription("jobs/#", QoS.AtLeastOnce)], new MqttProperties { SubscriptionIdentifiers = [7] });
+        await using (var probe = await cluster[0].ConnectAsync("probe"))
+        {
+            Assert.True(await TestCluster.PublishUntilReceivedAsync(probe, keeper, "jobs/probe"), "the doomed node's subscription never reached NATS");
+        }
+        await keeper.DisconnectAsync();
+        await keeper.DisposeAsync();
+
+        // Published on node 1 while the subscriber is away: PUBACKed by node 1, queued in the session on the doomed node.
+        await using (var pub = await cluster[0].ConnectAsync("pub"))
+        {
+            for (int i = 1; i <= 3; i++) await pub.PublishAsync($"jobs/{i}", Encoding.UTF8.GetBytes($"job {i}"), QoS.AtLeastOnce);
+        }
+        // A message published on another node is in the bucket once its node wrote the session (docs/cluster.md); one may
+        // be in flight (sent as the DISCONNECT came), to be sent again.
+        Assert.True(await ReplicatedAsync(cluster[0], "keeper", (node, s) => node == "doomed" && s is not null
+            && s.Queued.Select(q => q.Message).Concat(s.Inflight.Select(f => f.Message)).Count(m => m.Topic != "jobs/probe") == 3), doomed.Log);
+
+        // Published on the doomed node itself: its PUBACK waits until the bucket has the message, so the node may die
+        // the moment the publisher has it.
+        await using (var pub = new MqttClient(Options(doomed.Port, "pub-on-doomed") with { CleanStart = true, SessionExpiryInterval = null }))
+        {
+            await pub.ConnectAsync();
+            for (int i = 4; i <= 5; i++) await pub.PublishAsync($"jobs/{i}", Encoding.UTF8.GetBytes($"job {i}"), QoS.AtLeastOnce);
+            doomed.Signal(Signals.SIGKILL);
+        }
+        Assert.True(SpinWait.SpinUntil(() => doomed.HasExited, TestCluster.Patience));
+
+        // The subscriber comes back on node 2: its session, with every acknowledged message, in order.
+        await using var back = new MqttClient(Options(cluster[1].Port, "keeper"));
+        await back.ConnectAsync();
+        Assert.True(back.ServerConnAck!.SessionPresent);
+        for (int i = 1; i <= 5; i++)
+        {
+            var message = await NextAsync(back);
+            while (message.Topic == "jobs/probe") message = await NextAsync(back); // a probe that came after the first
+            Assert.Equal(($"jobs/{i}", $"job {i}"), (message.Topic, Encoding.UTF8.GetString(message.Payload.Span)));
+            Assert.Equal([7u], message.Properties?.SubscriptionIdentifiers);
+        }
+
+        // Its subscription lives on node 2 now: a new message reaches it.
+        await cluster.SettledAsync();
+        await using (var pub = await cluster[0].ConnectAsync("pub2"))
+        {
+            await pub.PublishAsync("jobs/6", "job 6"u8.ToArray(), QoS.AtLeastOnce);
+        }
+        var sixth = await NextAsync(back);
+        while (sixth.Topic == "jobs/probe") sixth = await NextAsync(back);
+        Assert.Equal("jobs/6", sixth.Topic);
+        Assert.Equal([7u], sixth.Properties?.SubscriptionIdentifiers);
+        Assert.True(await ReplicatedAsync(cluster[0], "keeper", (node, s) => node == "n2" && s?.Subscriptions.Count == 1));
+    }
+
+    [Fact]
+    public async Task An_MQTT_3_1_1_session_gets_the_QoS_2_messages_its_dead_node_acknowledged_exactly_once()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
+        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        var v3 = Options(doomed.Port, "keeper3") with { ProtocolVersion = ProtocolVersion.V311, SessionExpiryInterval = null };
+        await using (var keeper = new MqttClient(v3))
+        {
+            await keeper.ConnectAsync();
+            await keeper.SubscribeAsync("q2/#", QoS.ExactlyOnce);
+            await keeper.DisconnectAsync();
+        }
+
+        // PUBCOMPed by the doomed node, which dies at once.
+        await using (var pub = new MqttClient(v3 with { ClientId = "pub3", CleanStart = true }))
+        {
+            await pub.ConnectAsync();
+            for (int i = 1; i <= 3; i++) await pub.PublishAsync($"q2/{i}", Encoding.UTF8.GetBytes($"m {i}"), QoS.ExactlyOnce);
+            doomed.Signal(Signals.SIGKILL);
+        }
+        Assert.True(SpinWait.SpinUntil(() => doomed.HasExited, TestCluster.Patience));
+
+        await using var back = new MqttClient(v3 with { Port = cluster[0].Port });
+        await back.ConnectAsync();
+        Assert.True(back.ServerConnAck!.SessionPresent);
+        for (int i = 1; i <= 3; i++)
+        {
+            var message = await NextAsync(back);
+            Assert.Equal(($"q2/{i}", QoS.ExactlyOnce), (message.Topic, message.QoS));
+        }
+        using var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await back.ReadMessageAsync(quiet.Token));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // in front of the node's own file
+    public async Task The_PUBACK_of_a_message_queued_for_a_persistent_session_of_its_node_waits_until_the_bucket_has_it(bool persistence)
+    {
+        var dir = Directory.CreateTempSubdirectory("midge-replica-");
+        var cluster = await TestCluster.StartAsync(1, persistence ? $"persistence true\npersistence_location {dir.FullName}/" : "");
+        try
+        {
+            await using (var keeper = await cluster[0].ConnectAsync("held", cleanStart: false, sessionExpiry: 600))
+            {
+                await keeper.SubscribeAsync("held/#", QoS.AtLeastOnce);
+                await keeper.DisconnectAsync();
+            }
+            await using var pub = await cluster[0].ConnectAsync("held-pub");
+            for (int i = 1; i <= 20; i++)
+            {
+                await pub.PublishAsync($"held/{i}", "x"u8.ToArray(), QoS.AtLeastOnce);
+                // Read at once, no polling: the PUBACK came only once the bucket had the message.
+                var replicated = await cluster[0].Cluster.ReplicatedSessionAsync("held");
+                Assert.Equal(i, replicated?.State?.Queued.Count);
+            }
+            Assert.Equal(persistence, cluster[0].Server.Broker.SessionStore is SessionReplica { Inner: not null });
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_session_handed_over_between_live_nodes_is_replicated_by_its_new_node_only()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var first = await cluster[0].ConnectAsync("mover", cleanStart: false, sessionExpiry: 600);
+        await first.SubscribeAsync("a/#", QoS.AtLeastOnce);
+        await first.DisconnectAsync();
+        await first.DisposeAsync();
+        Assert.True(await ReplicatedAsync(cluster[1], "mover", (node, s) => node == "n1" && s?.Subscriptions.Count == 1));
+
+        // Handed over by node 1 (alive), not read from the bucket; node 1's removal does not delete node 2's copy.
+        await using var moved = await cluster[1].ConnectAsync("mover", cleanStart: false, sessionExpiry: 600);
+        Assert.True(moved.ServerConnAck!.SessionPresent);
+        Assert.False(cluster[0].Server.Broker.Clients.TryGet("mover", out _));
+        await moved.SubscribeAsync("b/#", QoS.AtLeastOnce);
+        Assert.True(await ReplicatedAsync(cluster[0], "mover", (node, s) => node == "n2" && s?.Subscriptions.Count == 2));
+        await Task.Delay(500);
+        Assert.True(await ReplicatedAsync(cluster[0], "mover", (node, s) => node == "n2" && s?.Subscriptions.Count == 2));
+
+        // A session that ends (clean start) leaves the bucket.
+        await moved.DisconnectAsync();
+        await using var fresh = await cluster[1].ConnectAsync("mover", cleanStart: true);
+        var deadline = DateTime.UtcNow + TestCluster.Patience;
+        while (await cluster[0].Cluster.ReplicatedSessionAsync("mover") is not null && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Null(await cluster[0].Cluster.ReplicatedSessionAsync("mover"));
+    }
+}
