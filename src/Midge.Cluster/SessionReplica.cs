@@ -46,7 +46,8 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
     private readonly HashSet<string> _failing = new(StringComparer.Ordinal);
 
     // The revision of this node's last write of each key: a later write or delete is made against it, so a node
-    // that took the client id over (and wrote since) is never overwritten by this one. Touched by the loop only.
+    // that took the client id over (and wrote since) is never overwritten by this one. One entry per session this node
+    // wrote and still holds (a delete removes it), so it is bounded as the sessions are. Touched by the loop only.
     private readonly Dictionary<string, ulong> _revisions = new(StringComparer.Ordinal);
 
     /// <summary>The store this one passes changes on to (null: none).</summary>
@@ -195,16 +196,12 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
     public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
     {
         long upTo;
-        Task wrote;
-        lock (_gate)
-        {
-            upTo = _recorded;
-            wrote = _wrote.Task;
-        }
+        lock (_gate) upTo = _recorded;
         if (inner is not null) await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
         long deadline = Environment.TickCount64 + (long)FlushWait.TotalMilliseconds;
         while (Volatile.Read(ref _bucket) is not null && _connected())
         {
+            Task wrote;
             lock (_gate)
             {
                 if (_written >= upTo) return;

@@ -54,21 +54,6 @@ internal sealed partial class MqttConnection
         }
     }
 
-    /// <summary><see cref="HandleFrames"/> with the deliveries it claims on plain-TCP subscribers drained on this
-    /// thread when it is done, as the plain-TCP read loop does (DeliveryBatch, MqttConnection.Socket.cs).</summary>
-    private Frames HandleFramesInBatch(ref ReadOnlySequence<byte> buffer, out ValueTask pending)
-    {
-        DeliveryBatch.Open();
-        try
-        {
-            return HandleFrames(ref buffer, out pending);
-        }
-        finally
-        {
-            DeliveryBatch.Close();
-        }
-    }
-
     private async Task PipeWriteLoopAsync()
     {
         var output = _context.Transport.Output;

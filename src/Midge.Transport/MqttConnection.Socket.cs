@@ -124,21 +124,7 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
                 // gives the thread back; the rest of the buffer is handled when the answer is in.
                 var frames = new ReadOnlySequence<byte>(buffer, start, end - start);
                 Frames outcome;
-                while (true)
-                {
-                    ValueTask pending;
-                    DeliveryBatch.Open();
-                    try
-                    {
-                        outcome = HandleFrames(ref frames, out pending);
-                    }
-                    finally
-                    {
-                        DeliveryBatch.Close();
-                    }
-                    if (outcome != Frames.Pending) break;
-                    await pending;
-                }
+                while ((outcome = HandleFramesInBatch(ref frames, out var pending)) == Frames.Pending) await pending;
                 start = end - (int)frames.Length;
                 if (outcome == Frames.End) return;
             }
@@ -363,6 +349,21 @@ internal sealed partial class MqttConnection : IThreadPoolWorkItem
 
         static async ValueTask SendRestAsync(Socket socket, ReadOnlyMemory<byte> rest) =>
             await socket.SendAsync(rest, SocketFlags.None);
+    }
+
+    /// <summary><see cref="HandleFrames"/> with the deliveries it claims on plain-TCP subscribers drained on this
+    /// thread when it is done (<see cref="DeliveryBatch"/>): both read loops, on the socket and on pipes, call it.</summary>
+    private Frames HandleFramesInBatch(ref ReadOnlySequence<byte> buffer, out ValueTask pending)
+    {
+        DeliveryBatch.Open();
+        try
+        {
+            return HandleFrames(ref buffer, out pending);
+        }
+        finally
+        {
+            DeliveryBatch.Close();
+        }
     }
 
     /// <summary>

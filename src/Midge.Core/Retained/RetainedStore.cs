@@ -28,17 +28,7 @@ public sealed class RetainedStore<TMessage> where TMessage : class
         ArgumentNullException.ThrowIfNull(message);
         lock (_gate)
         {
-            var node = _root;
-            int start = 0;
-            while (true)
-            {
-                int end = topic.IndexOf('/', start);
-                if (end < 0) end = topic.Length;
-                var level = topic.AsSpan(start, end - start);
-                node = node.GetChild(level) ?? node.AddChild(level.ToString());
-                if (end == topic.Length) break;
-                start = end + 1;
-            }
+            var node = Walk(topic, create: true)!;
             var previous = node.Message;
             if (previous is null) Volatile.Write(ref _count, _count + 1);
             node.Message = message;
@@ -56,7 +46,7 @@ public sealed class RetainedStore<TMessage> where TMessage : class
         lock (_gate)
         {
             removed = null;
-            if (Find(topic) is not { Message: { } message } node) return false;
+            if (Walk(topic, create: false) is not { Message: { } message } node) return false;
             removed = message;
             node.Message = null;
             Volatile.Write(ref _count, _count - 1);
@@ -73,20 +63,22 @@ public sealed class RetainedStore<TMessage> where TMessage : class
     public bool TryGet(string topic, out TMessage? message)
     {
         ArgumentNullException.ThrowIfNull(topic);
-        message = Find(topic)?.Message;
+        message = Walk(topic, create: false)?.Message;
         return message is not null;
     }
 
-    /// <summary>The node of <paramref name="topic"/>, null when the tree has none (it may hold no message).</summary>
-    private Node? Find(string topic)
+    /// <summary>The node of <paramref name="topic"/> (it may hold no message); null when the tree has none, unless
+    /// <paramref name="create"/> (writers only, under the lock) makes the missing levels.</summary>
+    private Node? Walk(string topic, bool create)
     {
-        var node = _root;
+        Node? node = _root;
         int start = 0;
         while (true)
         {
             int end = topic.IndexOf('/', start);
             if (end < 0) end = topic.Length;
-            node = node.GetChild(topic.AsSpan(start, end - start));
+            var level = topic.AsSpan(start, end - start);
+            node = node.GetChild(level) ?? (create ? node.AddChild(level.ToString()) : null);
             if (node is null || end == topic.Length) return node;
             start = end + 1;
         }
