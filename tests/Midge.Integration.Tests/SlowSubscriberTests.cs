@@ -52,8 +52,17 @@ public sealed class SlowSubscriberTests
         var one = RawMqttClient.Publish("flood", payload);
         var batch = new byte[one.Length * 500];
         for (int i = 0; i < 500; i++) one.CopyTo(batch, i * one.Length);
+        // The publisher keeps at most 10,000 messages (5 MB) ahead of the healthy subscriber, well inside its 16 MiB
+        // writer bound, so a test reader starved of CPU on a loaded machine is not a drop; the stalled subscriber
+        // gets all 52 MB and must drop. Before: an unpaced flood made the healthy one drop too under CI load.
+        const int Window = 20;
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        for (int i = 0; i < Messages / 500; i++) await publisher.SendAsync(batch);
+        for (int i = 0; i < Messages / 500; i++)
+        {
+            while (Interlocked.Read(ref received) < (long)(i - Window) * 500 && !counting.IsCompleted && sw.Elapsed < TimeSpan.FromSeconds(60))
+                await Task.Delay(1);
+            await publisher.SendAsync(batch);
+        }
         var publishTime = sw.Elapsed;
 
         await counting.WaitAsync(TimeSpan.FromSeconds(60));
