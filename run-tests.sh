@@ -37,6 +37,11 @@ dotnet build Midge.slnx -c Release -nologo -v q
 set +e
 dotnet test Midge.slnx -c Release --no-build --logger "trx" --results-directory "$results" -- RunConfiguration.TestSessionTimeout=1200000
 rc=$?
+# The protocol suites again through a three-node cluster (a nats-server with JetStream, three nodes, a balancer that
+# sends each connection to a random node: docs/cluster.md): every client on a random node must see one broker.
+MIDGE_TEST_CLUSTER_NODES=3 dotnet test tests/Midge.Integration.Tests -c Release --no-build --filter "Suite=Protocol" \
+  --logger "trx;LogFileName=integration-cluster.trx" --results-directory "$results" \
+  -- RunConfiguration.TestSessionTimeout=1200000 || rc=1
 # Code style (.editorconfig): what `dotnet format` would change fails the run, as a reviewer would refuse it.
 if ! dotnet format Midge.slnx --verify-no-changes --severity warn --no-restore -v q; then
   echo "error: the code is not formatted as .editorconfig says; run: dotnet format Midge.slnx --severity warn"

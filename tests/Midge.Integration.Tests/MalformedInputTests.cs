@@ -8,11 +8,11 @@ public sealed class SmallPacketBrokerFixture : IAsyncLifetime
 {
     public const int MaxPacketSize = 200;
 
-    private MidgeProcess? _broker;
+    private BrokerUnderTest? _broker;
 
-    public MidgeProcess Broker => _broker ?? throw new InvalidOperationException("broker not started");
+    public BrokerUnderTest Broker => _broker ?? throw new InvalidOperationException("broker not started");
 
-    public async Task InitializeAsync() => _broker = await MidgeProcess.StartAsync($"max_packet_size {MaxPacketSize}");
+    public async Task InitializeAsync() => _broker = await BrokerUnderTest.StartAsync([$"max_packet_size {MaxPacketSize}"]);
 
     public async Task DisposeAsync()
     {
@@ -25,6 +25,7 @@ public sealed class SmallPacketBrokerFixture : IAsyncLifetime
 /// (with the MQTT 5 reason code where one is due), while a well-behaved subscriber connected beforehand keeps
 /// receiving and new clients still get served.
 /// </summary>
+[Trait("Suite", "Protocol")] // also run through a three-node cluster (run-tests.sh, BrokerUnderTest)
 public sealed class MalformedInputTests(SmallPacketBrokerFixture fixture) : IClassFixture<SmallPacketBrokerFixture>
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);

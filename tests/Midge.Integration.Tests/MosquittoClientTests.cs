@@ -3,6 +3,7 @@ using Midge.TestKit;
 namespace Midge.Integration.Tests;
 
 /// <summary>Debian's mosquitto_pub/mosquitto_sub (libmosquitto 2.0) against Midge, MQTT 3.1, 3.1.1 and 5.</summary>
+[Trait("Suite", "Protocol")] // also run through a three-node cluster (run-tests.sh, BrokerUnderTest)
 public sealed class MosquittoClientTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
 {
     private int Port => fixture.Port;

@@ -10,9 +10,9 @@ public sealed class Mqtt5BrokerFixture : IAsyncLifetime
 {
     public const string ServerReference = "elsewhere.example:1883";
 
-    private MidgeProcess? _broker;
+    private BrokerUnderTest? _broker;
 
-    public MidgeProcess Broker => _broker ?? throw new InvalidOperationException("broker not started");
+    public BrokerUnderTest Broker => _broker ?? throw new InvalidOperationException("broker not started");
 
     public int Port => Broker.Port;
 
@@ -22,13 +22,9 @@ public sealed class Mqtt5BrokerFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         RedirectPort = FreePort.Next();
-        _broker = await MidgeProcess.StartAsync(
-            "response_information reply/%c",
-            "validate_payload_format true",
-            "exclusive_subscriptions true",
-            "max_keepalive 10",
-            $"listener {RedirectPort} 127.0.0.1",
-            $"server_reference {ServerReference}");
+        _broker = await BrokerUnderTest.StartAsync(
+            ["response_information reply/%c", "validate_payload_format true", "exclusive_subscriptions true", "max_keepalive 10"],
+            firstNodeOnly: [$"listener {RedirectPort} 127.0.0.1", $"server_reference {ServerReference}"]);
     }
 
     public async Task DisposeAsync()

@@ -8,6 +8,7 @@ namespace Midge.Integration.Tests;
 /// MQTT 5 subscriptions with paho-mqtt 1.6 (peers/mqtt5_subscriptions.py), a second client implementation beside
 /// the MQTT.js tests. Session expiry with paho is in <see cref="PahoTests"/> (peers/mqtt5.py).
 /// </summary>
+[Trait("Suite", "Protocol")] // also run through a three-node cluster (run-tests.sh, BrokerUnderTest)
 public sealed class PahoMqtt5Tests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
 {
     [Fact]

@@ -5,6 +5,7 @@ using Midge.TestKit;
 namespace Midge.Integration.Tests;
 
 /// <summary>Python paho-mqtt 1.6 scripts (peers/*.py) against Midge; each prints one JSON object we assert.</summary>
+[Trait("Suite", "Protocol")] // also run through a three-node cluster (run-tests.sh, BrokerUnderTest)
 public sealed class PahoTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
 {
     private async Task<JsonElement> RunAsync(string script, params string[] arguments)

@@ -8,6 +8,7 @@ namespace Midge.Integration.Tests;
 /// many frames in one read, frames larger than the receive buffer and than one send batch, and an unanswered
 /// socket that the broker must still close.
 /// </summary>
+[Trait("Suite", "Protocol")] // also run through a three-node cluster (run-tests.sh, BrokerUnderTest)
 public sealed class SocketTransportTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
 {
     private static async Task<RawPacket> ExpectAsync(RawMqttClient client, int type)

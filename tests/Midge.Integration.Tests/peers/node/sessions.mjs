@@ -36,6 +36,39 @@ const scenarios = {
     report(result);
   },
 
+  // A persistent subscriber is sent a QoS 1 and a QoS 2 message and acknowledges neither (MQTT.js reads nothing more
+  // until the first is answered), then its connection drops; on its return (through a cluster: perhaps on another
+  // node) both come again, the first with DUP.
+  async redelivery() {
+    const topic = unique('js/redeliver');
+    const id = unique('js-unacked');
+    const withheld = [];
+    const first = await open(id, {
+      clean: true,
+      properties: { sessionExpiryInterval: 60 },
+      customHandleAcks: (t, message) => withheld.push(message.toString()), // never answers: no PUBACK
+    });
+    await subscribe(first, topic, { qos: 2 });
+    const pub = await open(unique('js-pub'));
+    await publish(pub, topic, 'one', { qos: 1 });
+    await publish(pub, topic, 'two', { qos: 2 });
+    await until(() => withheld.length >= 1, 3000);
+    drop(first);
+    await sleep(200);
+    const back = await open(id, { clean: false, properties: { sessionExpiryInterval: 60 } });
+    await until(() => back.messages.length >= 2, 3000);
+    await sleep(300);
+    const result = {
+      withheld,
+      session_present: back.connack.sessionPresent,
+      received: payloads(back),
+      dup: back.messages.map((m) => m.dup),
+      qos: back.messages.map((m) => m.qos),
+    };
+    await close(pub, back);
+    report(result);
+  },
+
   // While the subscriber is away a 1 s message expires and a 60 s one waits; the one delivered carries the
   // interval that remains.
   async 'message-expiry'() {
