@@ -3,7 +3,7 @@ namespace Midge.Cluster;
 /// <summary>What crossed between this node and the others (<c>$SYS/broker/cluster/</c>).</summary>
 public sealed class ClusterCounters
 {
-    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff;
+    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal;
 
     /// <summary>Messages published to the other nodes.</summary>
     public long Sent => Interlocked.Read(ref _sent);
@@ -27,6 +27,12 @@ public sealed class ClusterCounters
     /// <summary>Messages of shared groups this node handed on to another node of the group (none of its members was
     /// online).</summary>
     public long HandedOff => Interlocked.Read(ref _handedOff);
+
+    /// <summary>Messages no other node wanted (no filter or shared group of theirs matched, nor a group of this node's):
+    /// not published to NATS.</summary>
+    public long KeptLocal => Interlocked.Read(ref _keptLocal);
+
+    internal void OnKeptLocal() => Interlocked.Increment(ref _keptLocal);
 
     internal void OnHandedOff() => Interlocked.Increment(ref _handedOff);
 

@@ -75,6 +75,7 @@ public sealed partial class ClusterNode
                 var parts = Encoding.ASCII.GetString(msg.Data).Split(' ');
                 if (parts.Length < 6 || !parts.All(p => long.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out _))) continue;
                 var n = Array.ConvertAll(parts, p => long.Parse(p, CultureInfo.InvariantCulture));
+                OnPeerHeartbeat(name, running: n[0] == 1);
                 _peers[name] = new ClusterNodeStatus(name, IsSelf: false, Running: n[0] == 1, (int)n[1], (int)n[2], _broker.UtcNow)
                 {
                     MessagesSent = n[3],
@@ -122,6 +123,7 @@ public sealed partial class ClusterNode
         Set("messages/sent", Counters.Sent);
         Set("messages/received", Counters.Received);
         Set("messages/dropped", Counters.Dropped);
+        Set("messages/local", Counters.KeptLocal);
         Set("takeovers", Counters.Takeovers);
         Set("total/clients/connected", running.Sum(n => (long)n.Connections));
         Set("total/sessions", running.Sum(n => (long)n.Sessions));

@@ -39,7 +39,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     private readonly NatsConnection _groupsNats;
     private readonly string _prefix;
     private readonly string _queueGroup;
-    private readonly Channel<(Message Message, bool GroupsServed)> _outbound = Channel.CreateBounded<(Message, bool)>(
+    private readonly Channel<(Message Message, bool GroupsServed, bool Wanted)> _outbound = Channel.CreateBounded<(Message, bool, bool)>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Channel<(string Filter, string? Group, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, string?, bool, long)>(
         new UnboundedChannelOptions { SingleReader = true });
@@ -117,6 +117,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         await StartRetainedAsync().ConfigureAwait(false);
         await StartExclusiveAsync().ConfigureAwait(false);
         await StartWillsAsync().ConfigureAwait(false);
+        await StartInterestAsync().ConfigureAwait(false);
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);
@@ -129,7 +130,14 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     {
         // $SYS belongs to each node ($SYS/broker/... says what this node did).
         if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal)) return;
-        if (!_outbound.Writer.TryWrite((message, groupsServed))) Counters.OnDropped();
+        // Nobody else wants it: it stays here (a retained one still goes to the cluster's bucket).
+        bool wanted = IsWanted(message.Topic);
+        if (!wanted)
+        {
+            Counters.OnKeptLocal();
+            if (!message.Retain) return;
+        }
+        if (!_outbound.Writer.TryWrite((message, groupsServed, wanted))) Counters.OnDropped();
     }
 
     private async Task PublishLoopAsync()
@@ -154,9 +162,12 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
                     ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed);
                     try
                     {
-                        await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
+                        if (item.Wanted)
+                        {
+                            await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
+                            Counters.OnSent();
+                        }
                         if (message.Retain) await PutRetainedAsync(buffer.WrittenMemory, message.Topic).ConfigureAwait(false);
-                        Counters.OnSent();
                     }
                     catch (NatsException e)
                     {
@@ -183,6 +194,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     /// <summary>Called by the routing index under its lock, on the subscribing thread: only queues the change.</summary>
     private void OnFilterChanged(string filter, string? group, bool added)
     {
+        if (group is not null) OnOwnGroupChanged(filter, group, added);
         long seq = Interlocked.Increment(ref _interestQueued);
         t_changedBy = this;
         t_changeSeq = seq;
@@ -248,13 +260,16 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
             while (true)
             {
                 long last = 0;
+                var changes = new List<(bool Added, string Key)>();
                 while (reader.TryRead(out var change))
                 {
-                    if (change.Added) await SubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
-                    else await UnsubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
+                    bool changed = change.Added
+                        ? await SubscribeAsync(change.Filter, change.Group).ConfigureAwait(false)
+                        : await UnsubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
+                    if (changed) changes.Add((change.Added, InterestKey(change.Filter, change.Group)));
                     last = change.Seq;
                 }
-                if (last > 0) await ConfirmAsync(last).ConfigureAwait(false);
+                if (last > 0) await ConfirmAsync(last, changes).ConfigureAwait(false);
                 if (!_joined.Task.IsCompleted)
                 {
                     Log.Joined(_log, Config.Name, Config.NodeName, _subscriptions.Count);
@@ -269,16 +284,18 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     }
 
     /// <summary>Confirms the changes up to <paramref name="seq"/> once NATS answered a PING sent after them on both
-    /// connections (when NATS is reachable: otherwise NATS.Net subscribes again on reconnecting, and nobody waits).</summary>
-    private async Task ConfirmAsync(long seq)
+    /// connections and every running node has applied <paramref name="changes"/> (when NATS is reachable: otherwise
+    /// NATS.Net subscribes again on reconnecting, the others ask for this node's set, and nobody waits).</summary>
+    private async Task ConfirmAsync(long seq, List<(bool Added, string Key)> changes)
     {
+        var announced = changes.Count > 0 ? AnnounceInterestAsync(changes) : Task.CompletedTask;
         if (BothConnected)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             timeout.CancelAfter(SubscribeWait);
             try
             {
-                await Task.WhenAll(_nats.PingAsync(timeout.Token).AsTask(), _groupsNats.PingAsync(timeout.Token).AsTask()).ConfigureAwait(false);
+                await Task.WhenAll(_nats.PingAsync(timeout.Token).AsTask(), _groupsNats.PingAsync(timeout.Token).AsTask(), announced).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
             {
@@ -287,21 +304,23 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
             {
             }
         }
+        await announced.ConfigureAwait(false);
         Volatile.Write(ref _interestConfirmed, seq);
         Interlocked.Exchange(ref _interestSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     /// <summary>Subscribes in NATS to a filter's plain subscriptions (queue group: this node) or to one of its shared
     /// groups (queue group: the group, cluster-wide, on the second connection).</summary>
-    private async Task SubscribeAsync(string filter, string? group)
+    /// <returns>Whether it subscribed (not when it was already, or cannot be).</returns>
+    private async Task<bool> SubscribeAsync(string filter, string? group)
     {
         var key = InterestKey(filter, group);
-        if (_subscriptions.ContainsKey(key) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return;
+        if (_subscriptions.ContainsKey(key) || filter.StartsWith("$SYS/", StringComparison.Ordinal)) return false;
         var subjects = Subjects.ForFilter(_prefix, filter);
         if (subjects.Count == 0)
         {
             Log.FilterTooLong(_log, filter.Length);
-            return;
+            return false;
         }
         var (nats, queueGroup) = group is null ? (_nats, _queueGroup) : (_groupsNats, SharedQueueGroup(filter, group));
         var subs = new List<RouteSubscription>(subjects.Count + 1);
@@ -319,12 +338,14 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
             subs.Add(sub);
         }
         _subscriptions[key] = subs;
+        return true;
     }
 
-    private async Task UnsubscribeAsync(string filter, string? group)
+    private async Task<bool> UnsubscribeAsync(string filter, string? group)
     {
-        if (!_subscriptions.Remove(InterestKey(filter, group), out var subs)) return;
+        if (!_subscriptions.Remove(InterestKey(filter, group), out var subs)) return false;
         foreach (var sub in subs) await sub.DisposeAsync().ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>The key of a filter's plain subscriptions (the filter) or of a shared group (as MQTT writes it).</summary>
