@@ -3,7 +3,7 @@ namespace Midge.Cluster;
 /// <summary>What crossed between this node and the others (<c>$SYS/broker/cluster/</c>).</summary>
 public sealed class ClusterCounters
 {
-    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal;
+    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal, _confirmSlow;
 
     /// <summary>Messages published to the other nodes.</summary>
     public long Sent => Interlocked.Read(ref _sent);
@@ -31,6 +31,12 @@ public sealed class ClusterCounters
     /// <summary>Messages no other node wanted (no filter or shared group of theirs matched, nor a group of this node's):
     /// not published to NATS.</summary>
     public long KeptLocal => Interlocked.Read(ref _keptLocal);
+
+    /// <summary>Acknowledgements that went without every other node's confirmation (it did not come within
+    /// <see cref="ClusterNode.ConfirmWait"/>).</summary>
+    public long ConfirmSlow => Interlocked.Read(ref _confirmSlow);
+
+    internal void OnConfirmSlow() => Interlocked.Increment(ref _confirmSlow);
 
     internal void OnKeptLocal() => Interlocked.Increment(ref _keptLocal);
 

@@ -100,7 +100,7 @@ public sealed partial class ClusterNode
             _ = Task.Run(SyncInterestAsync);
             return ValueTask.CompletedTask;
         };
-        await PublishInterestAsync(InterestSubject, FullSet()).ConfigureAwait(false);
+        await PublishOrLogAsync(InterestSubject, FullSet()).ConfigureAwait(false);
         _ = Task.Run(SyncInterestAsync);
     }
 
@@ -210,7 +210,7 @@ public sealed partial class ClusterNode
             await foreach (var msg in _interestSyncSub!.Msgs.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
                 if (msg.ReplyTo is null || msg.Data is null || Encoding.UTF8.GetString(msg.Data) == Config.NodeName) continue;
-                await PublishInterestAsync(msg.ReplyTo, FullSet()).ConfigureAwait(false);
+                await PublishOrLogAsync(msg.ReplyTo, FullSet()).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -249,7 +249,7 @@ public sealed partial class ClusterNode
         int expected = RunningPeerCount();
         if (expected == 0 || !IsConnected)
         {
-            await PublishInterestAsync(InterestSubject, payload).ConfigureAwait(false);
+            await PublishOrLogAsync(InterestSubject, payload).ConfigureAwait(false);
             return;
         }
         int answered = 0;
@@ -277,7 +277,7 @@ public sealed partial class ClusterNode
         return _peers.Values.Count(p => p.Running && now - p.LastSeen <= HeartbeatTimeout);
     }
 
-    private async Task PublishInterestAsync(string subject, byte[] payload)
+    private async Task PublishOrLogAsync(string subject, byte[] payload)
     {
         try
         {

@@ -39,7 +39,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     private readonly NatsConnection _groupsNats;
     private readonly string _prefix;
     private readonly string _queueGroup;
-    private readonly Channel<(Message Message, bool GroupsServed, bool Wanted)> _outbound = Channel.CreateBounded<(Message, bool, bool)>(
+    private readonly Channel<(Message Message, bool GroupsServed, bool Wanted, long Seq)> _outbound = Channel.CreateBounded<(Message, bool, bool, long)>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Channel<(string Filter, string? Group, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, string?, bool, long)>(
         new UnboundedChannelOptions { SingleReader = true });
@@ -97,7 +97,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         broker.Router.WatchFilters(node.OnFilterChanged);
         broker.Router.Cluster = node;
         broker.Cluster = node;
-        broker.WrapSessionStore(inner => node._replica = new SessionReplica(inner, node._log));
+        broker.WrapSessionStore(inner => node._replica = new SessionReplica(inner, node._log, node.TakePendingConfirmation));
         node._loops = node.RunAsync();
         return node;
     }
@@ -118,6 +118,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         await StartExclusiveAsync().ConfigureAwait(false);
         await StartWillsAsync().ConfigureAwait(false);
         await StartInterestAsync().ConfigureAwait(false);
+        await StartConfirmationsAsync().ConfigureAwait(false);
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);
@@ -137,7 +138,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
             Counters.OnKeptLocal();
             if (!message.Retain) return;
         }
-        if (!_outbound.Writer.TryWrite((message, groupsServed, wanted))) Counters.OnDropped();
+        Enqueue(message, groupsServed, wanted);
     }
 
     private async Task PublishLoopAsync()
@@ -159,7 +160,8 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
                         continue;
                     }
                     buffer.ResetWrittenCount();
-                    ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed);
+                    ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed,
+                        item.Seq > 0 ? new ClusterWire.Confirmation(Config.NodeName, item.Seq) : null);
                     try
                     {
                         if (item.Wanted)
@@ -358,9 +360,10 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     {
         Message message;
         bool groupsServed;
+        ClusterWire.Confirmation? confirm;
         try
         {
-            message = ClusterWire.Read(payload, _broker.NowMs, out groupsServed);
+            message = ClusterWire.Read(payload, _broker.NowMs, out groupsServed, out confirm);
         }
         catch (FormatException e)
         {
@@ -369,7 +372,11 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
             return;
         }
         Counters.OnReceived();
-        if (group is null) _broker.RouteFromCluster(message);
+        if (group is null)
+        {
+            _broker.RouteFromCluster(message);
+            if (confirm is { } c) NoteToConfirm(c); // its publisher's acknowledgement waits until this node kept it
+        }
         else if (groupsServed) return; // its node's groups had it while NATS was away: no group has it twice
         else if (!_broker.SharedFromCluster(message, filter, group, mayHandOff: true)) Counters.OnDropped(); // the group just went
     }

@@ -24,24 +24,44 @@ internal static class ClusterWire
     /// <summary>The publishing node's shared groups had the message (NATS was away): no node's group may have it.</summary>
     private const byte GroupsServed = 1;
 
+    /// <summary>The publishing node waits for the receiving nodes to confirm the message (its publisher's
+    /// acknowledgement waits): the flags byte is followed by the publishing node's name and its number for the
+    /// message (<see cref="Confirmation"/>).</summary>
+    private const byte Confirm = 2;
+
+    /// <summary>Who wants to hear that a message is kept: the publishing node, and its number for the message.</summary>
+    public readonly record struct Confirmation(string Node, long Seq);
+
     /// <summary>Writes <paramref name="message"/> as it crosses to another node.</summary>
-    public static void Write(IBufferWriter<byte> output, Message message, long nowMs, bool groupsServed = false)
+    public static void Write(IBufferWriter<byte> output, Message message, long nowMs, bool groupsServed = false, Confirmation? confirm = null)
     {
         WriteByte(output, Version);
-        WriteByte(output, groupsServed ? GroupsServed : (byte)0);
+        WriteByte(output, (byte)((groupsServed ? GroupsServed : 0) | (confirm is null ? 0 : Confirm)));
+        if (confirm is { } c)
+        {
+            WriteString(output, c.Node);
+            WriteInt64(output, c.Seq);
+        }
         WriteMessage(output, message, nowMs);
     }
 
     /// <summary>Reads a message another node wrote with <see cref="Write"/>.</summary>
     /// <exception cref="FormatException">The bytes are not a message this version writes.</exception>
-    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs) => Read(bytes, nowMs, out _);
+    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs) => Read(bytes, nowMs, out _, out _);
 
     /// <inheritdoc cref="Read(ReadOnlySequence{byte}, long)"/>
-    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs, out bool groupsServed)
+    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs, out bool groupsServed, out Confirmation? confirm)
     {
         var reader = new SequenceReader<byte>(bytes);
         if (!reader.TryRead(out byte version) || version is not (1 or Version)) throw new FormatException($"unknown cluster message format {version}");
-        groupsServed = version == Version && (ReadByte(ref reader) & GroupsServed) != 0;
+        byte flags = version == Version ? ReadByte(ref reader) : (byte)0;
+        groupsServed = (flags & GroupsServed) != 0;
+        confirm = null;
+        if ((flags & Confirm) != 0)
+        {
+            var node = ReadString(ref reader) ?? throw new FormatException("a confirmation without a node");
+            confirm = new Confirmation(node, ReadInt64(ref reader));
+        }
         return ReadMessage(ref reader, nowMs);
     }
 

@@ -23,7 +23,7 @@ namespace Midge.Cluster;
 /// <see cref="FlushWait"/>, and at once while the bucket is not open or NATS is unreachable: then acknowledgements
 /// go as without replication (logged). What waits is bounded by the sessions: one entry per changed client id.
 /// </remarks>
-internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) : ISessionStore, IDisposable
+internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, Func<Task?>? takeConfirmation = null) : ISessionStore, IDisposable
 {
     /// <summary>How long an acknowledgement may wait for the bucket before it goes anyway.</summary>
     public static readonly TimeSpan FlushWait = TimeSpan.FromSeconds(3);
@@ -193,7 +193,19 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log) 
         return expired || state.ExpiryInterval == 0 ? null : state;
     }
 
+    /// <summary>What an acknowledgement waits for: every change recorded before the call kept (<see cref="FlushKeptAsync"/>)
+    /// and, for the message routed last on this thread, the other nodes that want it (<c>takeConfirmation</c>, taken
+    /// before anything is awaited: it is the calling thread's).</summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken = default)
+    {
+        var confirmed = takeConfirmation?.Invoke();
+        await FlushKeptAsync(cancellationToken).ConfigureAwait(false);
+        if (confirmed is not null) await confirmed.ConfigureAwait(false);
+    }
+
+    /// <summary>Completes once every change recorded before the call is in the node's own store and in the bucket (at
+    /// most <see cref="FlushWait"/>; at once while the bucket is not open or NATS is unreachable).</summary>
+    public async ValueTask FlushKeptAsync(CancellationToken cancellationToken = default)
     {
         long upTo;
         lock (_gate) upTo = _recorded;

@@ -49,14 +49,29 @@ public class ClusterWireTests
         var sent = Message.Create("t", "p"u8.ToArray(), QoS.AtLeastOnce, retain: false, null, "c", nowMs: 0);
         var buffer = new ArrayBufferWriter<byte>();
         ClusterWire.Write(buffer, sent, nowMs: 0, groupsServed: true);
-        Assert.Equal("t", ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory), 0, out bool served).Topic);
+        Assert.Equal("t", ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory), 0, out bool served, out _).Topic);
         Assert.True(served);
 
         buffer.ResetWrittenCount();
         ClusterWire.Write(buffer, sent, nowMs: 0);
         var version1 = buffer.WrittenMemory.ToArray() is var bytes && bytes[1] == 0 ? [1, .. bytes[2..]] : bytes;
-        Assert.Equal(("t", "c"), ClusterWire.Read(new ReadOnlySequence<byte>(version1), 0, out served) is var got ? (got.Topic, got.OriginClientId) : default);
+        Assert.Equal(("t", "c"), ClusterWire.Read(new ReadOnlySequence<byte>(version1), 0, out served, out _) is var got ? (got.Topic, got.OriginClientId) : default);
         Assert.False(served);
+    }
+
+    [Fact]
+    public void A_confirmation_request_crosses_with_the_publishing_node_and_its_number()
+    {
+        var sent = Message.Create("t/x", "p"u8.ToArray(), QoS.ExactlyOnce, retain: false, null, "c", nowMs: 0);
+        var buffer = new ArrayBufferWriter<byte>();
+        ClusterWire.Write(buffer, sent, nowMs: 0, groupsServed: true, confirm: new ClusterWire.Confirmation("node-a", 1L << 40));
+        var got = ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory), 0, out bool served, out var confirm);
+        Assert.Equal(("t/x", "c", QoS.ExactlyOnce), (got.Topic, got.OriginClientId, got.QoS));
+        Assert.True(served);
+        Assert.Equal(new ClusterWire.Confirmation("node-a", 1L << 40), confirm);
+
+        // Truncated inside the confirmation: refused, not misread.
+        Assert.Throws<FormatException>(() => ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory[..12]), 0, out _, out _));
     }
 
     [Theory]

@@ -10,23 +10,13 @@ namespace Midge.Cluster.Tests;
 /// publishes everything.</summary>
 public class InterestTests
 {
-    private static async Task AllSyncedAsync(TestCluster cluster)
-    {
-        var deadline = DateTime.UtcNow + TestCluster.Patience;
-        while (!cluster.Nodes.All(n => n.Cluster.InterestSynced))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the nodes did not learn each other's subscriptions in time");
-            await Task.Delay(50);
-        }
-    }
-
     [Fact]
     public async Task A_message_only_its_own_node_wants_stays_there_and_one_another_node_wants_crosses_right_after_its_SUBACK()
     {
         await using var cluster = await TestCluster.StartAsync(2);
         await using var local = await cluster[0].SubscriberAsync("local", "only/here/#");
         await using var pub = await cluster[0].ConnectAsync("pub");
-        await AllSyncedAsync(cluster);
+        await cluster.InterestSyncedAsync();
         var a = cluster[0].Cluster.Counters;
         long sentBefore = a.Sent, keptBefore = a.KeptLocal;
 
@@ -63,7 +53,7 @@ public class InterestTests
         await using var cluster = await TestCluster.StartAsync(2);
         await using var member = await cluster[1].SubscriberAsync("member", "$share/g/jobs/+");
         await using var pub = await cluster[0].ConnectAsync("pub");
-        await AllSyncedAsync(cluster);
+        await cluster.InterestSyncedAsync();
 
         await pub.PublishAsync("jobs/1", "1"u8.ToArray(), QoS.AtLeastOnce);
         Assert.Equal("jobs/1", (await TestCluster.NextAsync(member)).Topic);
@@ -92,7 +82,7 @@ public class InterestTests
     public async Task Malformed_announcements_are_counted_and_a_gap_makes_the_node_ask_again()
     {
         await using var cluster = await TestCluster.StartAsync(2);
-        await AllSyncedAsync(cluster);
+        await cluster.InterestSyncedAsync();
         var node = cluster[0].Cluster;
         long malformed = node.Counters.Malformed;
         node.ApplyInterest("nonsense"u8.ToArray());

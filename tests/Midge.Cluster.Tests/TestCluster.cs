@@ -81,6 +81,18 @@ internal sealed class TestCluster : IAsyncDisposable
         return node;
     }
 
+    /// <summary>Waits until every node knows what every other node subscribes to (until then a node publishes
+    /// everything, and its acknowledgements wait for no other node).</summary>
+    public async Task InterestSyncedAsync()
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!_nodes.All(n => n.Cluster.InterestSynced))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the nodes did not learn each other's subscriptions in time");
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>Waits until every node's subscriptions so far are in NATS.</summary>
     public async Task SettledAsync()
     {
