@@ -122,19 +122,30 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
                     _wrote.TrySetResult();
                     _wrote = new(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
-                if (failed is not null)
-                {
-                    await Task.Delay(RetryDelay, stop).ConfigureAwait(false);
-                    lock (_gate)
-                    {
-                        _dirty.UnionWith(failed);
-                        _changed.TrySetResult();
-                    }
-                }
+                // Written again after a pause, without pausing the others: a session that cannot be written (larger than
+                // NATS's max_payload) must not hold every other session's acknowledgements for the pause.
+                if (failed is not null) _ = RetryLaterAsync(failed, stop);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
+        }
+    }
+
+    private async Task RetryLaterAsync(List<string> failed, CancellationToken stop)
+    {
+        try
+        {
+            await Task.Delay(RetryDelay, stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            _dirty.UnionWith(failed);
+            _changed.TrySetResult();
         }
     }
 

@@ -185,6 +185,29 @@ public class SessionsOfADeadNodeTests
     }
 
     [Fact]
+    public async Task A_session_too_large_to_replicate_is_logged_and_holds_no_other_sessions_acknowledgements()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        foreach (var id in new[] { "huge", "small" })
+        {
+            await using var keeper = await cluster[0].ConnectAsync(id, cleanStart: false, sessionExpiry: 600);
+            await keeper.SubscribeAsync(id + "/#", QoS.AtLeastOnce);
+            await keeper.DisconnectAsync();
+        }
+        await using var pub = await cluster[0].ConnectAsync("pub");
+        // 12 x 100 KB queued: past NATS's max_payload (1 MiB), the session cannot be written.
+        for (int i = 0; i < 12; i++) await pub.PublishAsync("huge/x", new byte[100_000], QoS.AtLeastOnce);
+
+        // The other session's messages are acknowledged as they are written, not a retry pause (1 s) each: before,
+        // each waited for the pause the failed write put the whole loop in (40 took about 20 s).
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 1; i <= 40; i++) await pub.PublishAsync("small/x", "x"u8.ToArray(), QoS.AtLeastOnce);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(8), $"40 acknowledgements took {started.Elapsed}");
+        Assert.Equal(40, (await cluster[0].Cluster.ReplicatedSessionAsync("small"))?.State?.Queued.Count);
+        Assert.InRange((await cluster[0].Cluster.ReplicatedSessionAsync("huge"))?.State?.Queued.Count ?? 0, 0, 11); // its last write that fit
+    }
+
+    [Fact]
     public async Task A_session_handed_over_between_live_nodes_is_replicated_by_its_new_node_only()
     {
         await using var cluster = await TestCluster.StartAsync(2);
