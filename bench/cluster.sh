@@ -7,7 +7,9 @@
 # Debian's nats-server with JetStream on loopback. On two cores the nodes, NATS and the generator share them: read
 # the ratio, not the absolute numbers. Two more nodes, C and D, form a second cluster with persistence_mode snapshot:
 # there a QoS 1/2 PUBACK does not wait for the subscriber's node to confirm it kept the message (docs/cluster.md,
-# "What is acknowledged when"), so two-nodes against two-nodes-snapshot is what that confirmation costs.
+# "What is acknowledged when"), so two-nodes against two-nodes-snapshot is what that confirmation costs. The
+# persistent-* runs repeat the flat-out ones with persistent sessions (--persistent): every session change is then
+# replicated to the sessions bucket, and with durable acknowledgements each PUBACK waits for it.
 #
 #   bench/cluster.sh
 #   DURATION=10 CLIENTS=20 QOS=0 OUT=/tmp/c bench/cluster.sh
@@ -75,6 +77,10 @@ bench one-node -p "$ALONE"
 bench same-node-of-cluster -p "$A"
 bench two-nodes -p "$A" --sub-port "$B"
 bench two-nodes-snapshot -p "$C" --sub-port "$D"
+bench persistent-one-node -p "$ALONE" --persistent
+bench persistent-same-node-of-cluster -p "$A" --persistent
+bench persistent-two-nodes -p "$A" --sub-port "$B" --persistent
+bench persistent-two-nodes-snapshot -p "$C" --sub-port "$D" --persistent
 bench one-node-at-rate -p "$ALONE" --rate "$RATE"
 bench same-node-of-cluster-at-rate -p "$A" --rate "$RATE"
 bench two-nodes-at-rate -p "$A" --sub-port "$B" --rate "$RATE"
@@ -83,17 +89,18 @@ bench two-nodes-snapshot-at-rate -p "$C" --sub-port "$D" --rate "$RATE"
 python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
-print(f"{'run':30} {'msg/s':>10} {'vs one node':>12} {'p50 us':>9} {'p99 us':>9}")
+print(f"{'run':34} {'msg/s':>10} {'vs one node':>12} {'p50 us':>9} {'p99 us':>9}")
 base = None
-for name in ["one-node", "same-node-of-cluster", "two-nodes", "two-nodes-snapshot", "one-node-at-rate", "same-node-of-cluster-at-rate",
+for name in ["one-node", "same-node-of-cluster", "two-nodes", "two-nodes-snapshot", "persistent-one-node", "persistent-same-node-of-cluster",
+             "persistent-two-nodes", "persistent-two-nodes-snapshot", "one-node-at-rate", "same-node-of-cluster-at-rate",
              "two-nodes-at-rate", "two-nodes-snapshot-at-rate"]:
-    if name == "one-node-at-rate": base = None
+    if name in ("persistent-one-node", "one-node-at-rate"): base = None
     try:
         r = json.load(open(os.path.join(out, name + ".json")))
     except Exception:
-        print(f"{name:30} {'failed':>10}"); continue
+        print(f"{name:34} {'failed':>10}"); continue
     rate = r.get("received_per_s") or 0
     lat = r.get("latency_us") or {}
     base = base or rate
-    print(f"{name:30} {rate:10.0f} {rate / base if base else 0:11.2f}x {lat.get('p50', '-'):>9} {lat.get('p99', '-'):>9}")
+    print(f"{name:34} {rate:10.0f} {rate / base if base else 0:11.2f}x {lat.get('p50', '-'):>9} {lat.get('p99', '-'):>9}")
 PY

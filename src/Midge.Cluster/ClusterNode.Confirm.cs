@@ -11,7 +11,7 @@ namespace Midge.Cluster;
 
 // A publisher's acknowledgement waits for the other nodes that want the message (docs/cluster.md, "What a subscriber
 // may miss, and what is acknowledged when"): with persistence_mode durable, a QoS 1 or 2 message that plain filters
-// of other nodes match crosses numbered (this node's number for it, in the order it publishes), each of those nodes
+// of other nodes' persistent sessions match (the nodes say which of their filters those are) crosses numbered (this node's number for it, in the order it publishes), each of those nodes
 // routes it, waits until what that changed is in the cluster's sessions bucket (and its own file), and says so on
 // midge.{cluster}.confirm.{publishing node} with the highest number it has kept, one answer for many messages. The
 // PUBACK, PUBREC or PUBCOMP of the message waits for those answers (with this node's own flush), at most
@@ -41,6 +41,9 @@ public sealed partial class ClusterNode
     private sealed record PendingConfirmation(ClusterNode Node, long Seq, List<string> Nodes);
 
     private string ConfirmSubject(string node) => $"{_prefix}.confirm.{node}";
+
+    /// <summary>How many messages this node has sent asking for confirmation (tests).</summary>
+    internal long ConfirmationsAsked => Volatile.Read(ref _confirmSeq);
 
     /// <summary>Whether acknowledgements wait for what they acknowledge to be kept (<c>persistence_mode durable</c>,
     /// the default).</summary>
@@ -75,7 +78,8 @@ public sealed partial class ClusterNode
         if (!_outbound.Writer.TryWrite((message, groupsServed, wanted, 0))) Counters.OnDropped();
     }
 
-    /// <summary>The other nodes whose plain filters match <paramref name="topic"/> (null: none).</summary>
+    /// <summary>The other nodes whose plain filters held by persistent sessions match <paramref name="topic"/> (null:
+    /// none): only their copies outlive a node's death, so only they are waited for.</summary>
     private List<string>? NodesWanting(string topic)
     {
         var collect = new CollectNodes();
@@ -89,6 +93,7 @@ public sealed partial class ClusterNode
 
         public void OnSubscription(string subscriber, string filter, byte value)
         {
+            if (value == 0) return;
             Nodes ??= [];
             if (!Nodes.Contains(subscriber)) Nodes.Add(subscriber);
         }

@@ -19,6 +19,11 @@ public sealed partial class ClusterNode
 
     private const char DeltaKind = 'D', FullKind = 'F';
 
+    // What an entry of an announcement says of its key: held (no persistent session holds it, or a group), held by
+    // persistent sessions (acknowledgements of messages for it wait for this node), no longer held, no longer held by
+    // persistent sessions. A full set's entries are Added or DurableOn.
+    private const char Added = '+', DurableOn = '*', Removed = '-', DurableOff = '~';
+
     // The plain filters and shared groups ($share/{group}/{filter}) of the other nodes, and this node's own shared
     // groups (its own plain filters are served without NATS), each keyed by the node that holds it.
     private readonly SubscriptionIndex<string, byte> _wanted = new();
@@ -26,8 +31,10 @@ public sealed partial class ClusterNode
     // Guarded by _interestGate: what each other node announced, in which of its runs, up to which announcement, and
     // whether it is complete (a full set was applied, and no announcement was missed since).
     private readonly Dictionary<string, PeerInterest> _interestOf = new(StringComparer.Ordinal);
-    // Guarded by _interestGate: this node's announced keys and the number of its last announcement.
+    // Guarded by _interestGate: this node's announced keys, the plain filters its persistent sessions hold (announced
+    // as such while they are announced keys), and the number of its last announcement.
     private readonly HashSet<string> _ownInterest = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _ownDurable = new(StringComparer.Ordinal);
     private long _ownInterestSeq;
     // This run of the node: a node restarted under the same name starts its announcements again.
     private readonly string _incarnation = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray(), 0, 8);
@@ -218,13 +225,13 @@ public sealed partial class ClusterNode
         }
     }
 
-    /// <summary>This node's set, as a full announcement: <c>F{seq}\0{node}\0{incarnation}\0{key}\0{key}…</c>.</summary>
+    /// <summary>This node's set, as a full announcement: <c>F{seq}\0{node}\0{incarnation}\0+{key}\0*{key}…</c>.</summary>
     private byte[] FullSet()
     {
         lock (_interestGate)
         {
             var text = new StringBuilder().Append(FullKind).Append(_ownInterestSeq).Append('\0').Append(Config.NodeName).Append('\0').Append(_incarnation);
-            foreach (var key in _ownInterest) text.Append('\0').Append(key);
+            foreach (var key in _ownInterest) text.Append('\0').Append(_ownDurable.Contains(key) ? DurableOn : Added).Append(key);
             return Encoding.UTF8.GetBytes(text.ToString());
         }
     }
@@ -232,17 +239,34 @@ public sealed partial class ClusterNode
     /// <summary>Announces a batch of this node's changes (<c>D{seq}\0{node}\0{incarnation}\0+{key}\0-{key}…</c>) and
     /// waits, at most <see cref="SubscribeWait"/>, until every running node has applied it: from then on each of them
     /// publishes what this node's new filters want.</summary>
-    private async Task AnnounceInterestAsync(List<(bool Added, string Key)> changes)
+    private async Task AnnounceInterestAsync(List<(char Op, string Key)> changes)
     {
         byte[] payload;
         lock (_interestGate)
         {
             var text = new StringBuilder().Append(DeltaKind).Append(++_ownInterestSeq).Append('\0').Append(Config.NodeName).Append('\0').Append(_incarnation);
-            foreach (var (added, key) in changes)
+            foreach (var (op, key) in changes)
             {
-                if (added) _ownInterest.Add(key);
-                else _ownInterest.Remove(key);
-                text.Append('\0').Append(added ? '+' : '-').Append(key);
+                char said = op;
+                switch (op)
+                {
+                    case Added:
+                        _ownInterest.Add(key);
+                        if (_ownDurable.Contains(key)) said = DurableOn;
+                        break;
+                    case Removed:
+                        _ownInterest.Remove(key);
+                        break;
+                    case DurableOn:
+                        _ownDurable.Add(key);
+                        if (!_ownInterest.Contains(key)) continue; // said when it is added (a filter NATS cannot carry never is)
+                        break;
+                    default:
+                        _ownDurable.Remove(key);
+                        if (!_ownInterest.Contains(key)) continue;
+                        break;
+                }
+                text.Append('\0').Append(said).Append(key);
             }
             payload = Encoding.UTF8.GetBytes(text.ToString());
         }
@@ -320,7 +344,7 @@ public sealed partial class ClusterNode
                     if (known.Complete && seq <= known.Seq) return true; // an older answer: later changes are applied already
                     if (known.Complete)
                     {
-                        var keys = new HashSet<string>(parts.Skip(3), StringComparer.Ordinal);
+                        var keys = new HashSet<string>(parts.Skip(3).Where(e => e.Length > 1).Select(e => e[1..]), StringComparer.Ordinal);
                         foreach (var stale in known.Keys.Where(k => !keys.Contains(k)).ToList())
                         {
                             known.Keys.Remove(stale);
@@ -328,7 +352,10 @@ public sealed partial class ClusterNode
                         }
                     }
                     // Incomplete: what changes said is kept too (a change newer than this set must not be lost).
-                    for (int i = 3; i < parts.Length; i++) Remember(node, known, parts[i]);
+                    for (int i = 3; i < parts.Length; i++)
+                    {
+                        if (parts[i].Length > 1) Remember(node, known, parts[i][1..], durable: parts[i][0] == DurableOn);
+                    }
                     known.Seq = Math.Max(known.Seq, seq);
                     known.Complete = true;
                     return true;
@@ -344,8 +371,19 @@ public sealed partial class ClusterNode
                 {
                     var entry = parts[i];
                     if (entry.Length < 2) continue;
-                    if (entry[0] == '+') Remember(node, known, entry[1..]);
-                    else if (known.Keys.Remove(entry[1..])) _wanted.Unsubscribe(entry[1..], node);
+                    var key = entry[1..];
+                    switch (entry[0])
+                    {
+                        case Added or DurableOn:
+                            Remember(node, known, key, durable: entry[0] == DurableOn);
+                            break;
+                        case DurableOff:
+                            if (known.Keys.Contains(key)) _wanted.Subscribe(key, node, 0);
+                            break;
+                        default:
+                            if (known.Keys.Remove(key)) _wanted.Unsubscribe(key, node);
+                            break;
+                    }
                 }
             }
         }
@@ -362,9 +400,11 @@ public sealed partial class ClusterNode
         return true;
     }
 
-    private void Remember(string node, PeerInterest known, string key)
+    /// <summary>Enters (or updates) a key of another node: durable when its persistent sessions hold it.</summary>
+    private void Remember(string node, PeerInterest known, string key, bool durable)
     {
-        if (known.Keys.Add(key)) _wanted.Subscribe(key, node, 0);
+        known.Keys.Add(key);
+        _wanted.Subscribe(key, node, durable ? (byte)1 : (byte)0);
     }
 
     private void Forget(string node, IEnumerable<string> keys)

@@ -41,7 +41,10 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     private readonly string _queueGroup;
     private readonly Channel<(Message Message, bool GroupsServed, bool Wanted, long Seq)> _outbound = Channel.CreateBounded<(Message, bool, bool, long)>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-    private readonly Channel<(string Filter, string? Group, bool Added, long Seq)> _interest = Channel.CreateUnbounded<(string, string?, bool, long)>(
+    // A change of this node's filters: added or removed (Durable false), or a plain filter that persistent sessions
+    // hold now, or no longer (Durable true).
+    private readonly Channel<(string Filter, string? Group, bool Added, long Seq, bool Durable)> _interest =
+        Channel.CreateUnbounded<(string, string?, bool, long, bool)>(
         new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, List<RouteSubscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -97,7 +100,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         broker.Router.WatchFilters(node.OnFilterChanged);
         broker.Router.Cluster = node;
         broker.Cluster = node;
-        broker.WrapSessionStore(inner => node._replica = new SessionReplica(inner, node._log, node.TakePendingConfirmation));
+        broker.WrapSessionStore(inner => node._replica = new SessionReplica(inner, node._log, node.TakePendingConfirmation, node.OnDurableFilterChanged));
         node._loops = node.RunAsync();
         return node;
     }
@@ -197,10 +200,20 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     private void OnFilterChanged(string filter, string? group, bool added)
     {
         if (group is not null) OnOwnGroupChanged(filter, group, added);
+        QueueInterestChange(filter, group, added, durable: false);
+    }
+
+    /// <summary>Called by the session store (<see cref="SessionReplica"/>) on the subscribing thread when a plain filter
+    /// gains its first persistent session or loses its last: acknowledgements of messages for it then wait (or no
+    /// longer wait) for this node to keep them.</summary>
+    internal void OnDurableFilterChanged(string filter, bool durable) => QueueInterestChange(filter, null, durable, durable: true);
+
+    private void QueueInterestChange(string filter, string? group, bool added, bool durable)
+    {
         long seq = Interlocked.Increment(ref _interestQueued);
         t_changedBy = this;
         t_changeSeq = seq;
-        _interest.Writer.TryWrite((filter, group, added, seq));
+        _interest.Writer.TryWrite((filter, group, added, seq, durable));
     }
 
     /// <inheritdoc/>
@@ -262,14 +275,19 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
             while (true)
             {
                 long last = 0;
-                var changes = new List<(bool Added, string Key)>();
+                var changes = new List<(char Op, string Key)>();
                 while (reader.TryRead(out var change))
                 {
+                    last = change.Seq;
+                    if (change.Durable)
+                    {
+                        changes.Add((change.Added ? DurableOn : DurableOff, change.Filter));
+                        continue;
+                    }
                     bool changed = change.Added
                         ? await SubscribeAsync(change.Filter, change.Group).ConfigureAwait(false)
                         : await UnsubscribeAsync(change.Filter, change.Group).ConfigureAwait(false);
-                    if (changed) changes.Add((change.Added, InterestKey(change.Filter, change.Group)));
-                    last = change.Seq;
+                    if (changed) changes.Add((change.Added ? Added : Removed, InterestKey(change.Filter, change.Group)));
                 }
                 if (last > 0) await ConfirmAsync(last, changes).ConfigureAwait(false);
                 if (!_joined.Task.IsCompleted)
@@ -288,7 +306,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     /// <summary>Confirms the changes up to <paramref name="seq"/> once NATS answered a PING sent after them on both
     /// connections and every running node has applied <paramref name="changes"/> (when NATS is reachable: otherwise
     /// NATS.Net subscribes again on reconnecting, the others ask for this node's set, and nobody waits).</summary>
-    private async Task ConfirmAsync(long seq, List<(bool Added, string Key)> changes)
+    private async Task ConfirmAsync(long seq, List<(char Op, string Key)> changes)
     {
         var announced = changes.Count > 0 ? AnnounceInterestAsync(changes) : Task.CompletedTask;
         if (BothConnected)

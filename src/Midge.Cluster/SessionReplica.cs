@@ -23,7 +23,8 @@ namespace Midge.Cluster;
 /// <see cref="FlushWait"/>, and at once while the bucket is not open or NATS is unreachable: then acknowledgements
 /// go as without replication (logged). What waits is bounded by the sessions: one entry per changed client id.
 /// </remarks>
-internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, Func<Task?>? takeConfirmation = null) : ISessionStore, IDisposable
+internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, Func<Task?>? takeConfirmation = null,
+    Action<string, bool>? durableFilterChanged = null) : ISessionStore, IDisposable
 {
     /// <summary>How long an acknowledgement may wait for the bucket before it goes anyway.</summary>
     public static readonly TimeSpan FlushWait = TimeSpan.FromSeconds(3);
@@ -49,6 +50,12 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
     // that took the client id over (and wrote since) is never overwritten by this one. One entry per session this node
     // wrote and still holds (a delete removes it), so it is bounded as the sessions are. Touched by the loop only.
     private readonly Dictionary<string, ulong> _revisions = new(StringComparer.Ordinal);
+
+    // The plain filters of the persistent sessions (what the store sees is theirs only): each client's, and how many
+    // clients hold each filter. A filter's first holder and its last one are told to durableFilterChanged, on the
+    // thread that made the change. Bounded as the sessions' subscriptions are.
+    private readonly Dictionary<string, HashSet<string>> _filtersOf = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _holders = new(StringComparer.Ordinal);
 
     /// <summary>The store this one passes changes on to (null: none).</summary>
     public ISessionStore? Inner => inner;
@@ -247,18 +254,73 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
 
     public IReadOnlyList<SessionState> LoadAll() => inner?.LoadAll() ?? [];
 
-    public void SessionSaved(SessionState state) => Record(state.ClientId, state, static (store, _, s) => store.SessionSaved(s));
+    public void SessionSaved(SessionState state)
+    {
+        Record(state.ClientId, state, static (store, _, s) => store.SessionSaved(s));
+        HoldExactly(state.ClientId, state.Subscriptions.Select(s => s.Filter));
+    }
 
-    public void SessionRemoved(string clientId) => Record(clientId, 0, static (store, id, _) => store.SessionRemoved(id));
+    public void SessionRemoved(string clientId)
+    {
+        Record(clientId, 0, static (store, id, _) => store.SessionRemoved(id));
+        HoldExactly(clientId, []);
+    }
 
     public void SessionUpdated(string clientId, uint expiryInterval, DateTimeOffset? disconnectedAt) =>
         Record(clientId, (expiryInterval, disconnectedAt), static (store, id, s) => store.SessionUpdated(id, s.expiryInterval, s.disconnectedAt));
 
-    public void SubscriptionSet(string clientId, Subscription subscription) =>
+    public void SubscriptionSet(string clientId, Subscription subscription)
+    {
         Record(clientId, subscription, static (store, id, s) => store.SubscriptionSet(id, s));
+        Hold(clientId, subscription.Filter);
+    }
 
-    public void SubscriptionRemoved(string clientId, string filter) =>
+    public void SubscriptionRemoved(string clientId, string filter)
+    {
         Record(clientId, filter, static (store, id, f) => store.SubscriptionRemoved(id, f));
+        Release(clientId, filter);
+    }
+
+    private void Hold(string clientId, string filter)
+    {
+        if (durableFilterChanged is null || Midge.Protocol.Topics.TryParseShared(filter, out _, out _)) return;
+        lock (_filtersOf)
+        {
+            if (!_filtersOf.TryGetValue(clientId, out var filters)) _filtersOf[clientId] = filters = new(StringComparer.Ordinal);
+            if (!filters.Add(filter)) return;
+            int holders = _holders.GetValueOrDefault(filter) + 1;
+            _holders[filter] = holders;
+            if (holders == 1) durableFilterChanged(filter, true);
+        }
+    }
+
+    private void Release(string clientId, string filter)
+    {
+        if (durableFilterChanged is null) return;
+        lock (_filtersOf)
+        {
+            if (!_filtersOf.TryGetValue(clientId, out var filters) || !filters.Remove(filter)) return;
+            if (filters.Count == 0) _filtersOf.Remove(clientId);
+            if (_holders[filter] > 1)
+            {
+                _holders[filter]--;
+                return;
+            }
+            _holders.Remove(filter);
+            durableFilterChanged(filter, false);
+        }
+    }
+
+    /// <summary>The client holds these filters now, and no others (a whole session saved, or removed).</summary>
+    private void HoldExactly(string clientId, IEnumerable<string> filters)
+    {
+        if (durableFilterChanged is null) return;
+        var now = filters.ToHashSet(StringComparer.Ordinal);
+        List<string> gone;
+        lock (_filtersOf) gone = _filtersOf.TryGetValue(clientId, out var held) ? [.. held.Where(f => !now.Contains(f))] : [];
+        foreach (var filter in gone) Release(clientId, filter);
+        foreach (var filter in now) Hold(clientId, filter);
+    }
 
     public void MessageQueued(string clientId, QueuedMessage message) =>
         Record(clientId, message, static (store, id, m) => store.MessageQueued(id, m));

@@ -48,6 +48,44 @@ public class InterestTests
     }
 
     [Fact]
+    public async Task Only_messages_for_persistent_sessions_of_other_nodes_ask_for_confirmation()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        await cluster.InterestSyncedAsync();
+        await using var clean = await cluster[1].SubscriberAsync("clean", "conf/clean");
+        await using var kept = await cluster[1].ConnectAsync("kept", cleanStart: false, sessionExpiry: 600);
+        await kept.SubscribeAsync("conf/kept", QoS.AtLeastOnce);
+        await using var pub = await cluster[0].ConnectAsync("pub");
+        var a = cluster[0].Cluster;
+
+        long asked = a.ConfirmationsAsked;
+        await pub.PublishAsync("conf/clean", "1"u8.ToArray(), QoS.AtLeastOnce);
+        Assert.Equal("conf/clean", (await TestCluster.NextAsync(clean)).Topic);
+        Assert.Equal(asked, a.ConfirmationsAsked); // a clean session's copy dies with its node anyway: no wait
+
+        await pub.PublishAsync("conf/kept", "1"u8.ToArray(), QoS.AtLeastOnce);
+        Assert.Equal("conf/kept", (await TestCluster.NextAsync(kept)).Topic);
+        Assert.Equal(asked + 1, a.ConfirmationsAsked);
+        await pub.PublishAsync("conf/kept", "2"u8.ToArray(), QoS.AtMostOnce);
+        Assert.Equal("conf/kept", (await TestCluster.NextAsync(kept)).Topic);
+        Assert.Equal(asked + 1, a.ConfirmationsAsked); // QoS 0: nothing is acknowledged
+
+        // The persistent session leaves the filter: the other node stops asking.
+        await kept.UnsubscribeAsync("conf/kept");
+        await using var cleanToo = await cluster[1].SubscriberAsync("clean-too", "conf/kept");
+        var deadline = DateTime.UtcNow + TestCluster.Patience;
+        long before;
+        do
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the first node kept asking for confirmation");
+            before = a.ConfirmationsAsked;
+            await pub.PublishAsync("conf/kept", "3"u8.ToArray(), QoS.AtLeastOnce);
+        }
+        while (a.ConfirmationsAsked != before);
+        Assert.Equal(0, a.Counters.ConfirmSlow);
+    }
+
+    [Fact]
     public async Task A_shared_group_on_another_node_and_a_retained_message_still_go_to_the_cluster()
     {
         await using var cluster = await TestCluster.StartAsync(2);
