@@ -43,7 +43,7 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
     private bool _slowLogged;
     private Func<bool> _connected = static () => false;
 
-    // The client ids whose last write failed (logged once until one succeeds). Touched by the loop only.
+    // The client ids whose last write failed (logged once until one succeeds). Touched by the loop only (ApplyAsync).
     private readonly HashSet<string> _failing = new(StringComparer.Ordinal);
 
     // The revision of this node's last write of each key: a later write or delete is made against it, so a node
@@ -116,11 +116,16 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
                     await changed.WaitAsync(stop).ConfigureAwait(false);
                     continue;
                 }
+                // The sessions of a pass are written side by side (at most WritesAtOnce in flight): a pass takes about one
+                // round trip to JetStream, not one per session, and so does the acknowledgement that waits for it.
                 List<string>? failed = null;
+                var batch = new List<Task<Written>>(Math.Min(dirty.Count, WritesAtOnce));
                 foreach (var clientId in dirty)
                 {
-                    if (!await WriteAsync(bucket, clientId, stop).ConfigureAwait(false)) (failed ??= []).Add(clientId);
+                    batch.Add(WriteAsync(bucket, clientId, stop));
+                    if (batch.Count == WritesAtOnce) failed = await ApplyAsync(batch, failed).ConfigureAwait(false);
                 }
+                failed = await ApplyAsync(batch, failed).ConfigureAwait(false);
                 // A failed write does not hold acknowledgements (they go as without replication; logged): the session is
                 // written again after a pause.
                 lock (_gate)
@@ -156,9 +161,37 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
         }
     }
 
-    /// <summary>Writes one session as the mirror has it now (or deletes it when the mirror has none); false when NATS
-    /// failed (logged once: written again later).</summary>
-    private async Task<bool> WriteAsync(INatsKVStore bucket, string clientId, CancellationToken stop)
+    /// <summary>How many session writes of one pass may be in flight at once.</summary>
+    private const int WritesAtOnce = 256;
+
+    /// <summary>What became of one write: the key's new revision (null: the key is no longer this node's to write:
+    /// deleted, or taken by another node), or the error that failed it.</summary>
+    private readonly record struct Written(string ClientId, string Key, ulong? Revision, string? Error);
+
+    /// <summary>Waits for a batch of writes and records what they did (on the loop: the maps are the loop's alone);
+    /// returns the client ids to write again.</summary>
+    private async Task<List<string>?> ApplyAsync(List<Task<Written>> batch, List<string>? failed)
+    {
+        foreach (var write in batch)
+        {
+            var w = await write.ConfigureAwait(false);
+            if (w.Error is not null)
+            {
+                if (_failing.Add(w.ClientId)) Log.WriteFailed(log, w.ClientId, w.Error); // once until a write succeeds
+                (failed ??= []).Add(w.ClientId);
+                continue;
+            }
+            if (w.Revision is { } revision) _revisions[w.Key] = revision;
+            else _revisions.Remove(w.Key);
+            _failing.Remove(w.ClientId);
+        }
+        batch.Clear();
+        return failed;
+    }
+
+    /// <summary>Writes one session as the mirror has it now (or deletes it when the mirror has none). What it reads of
+    /// the loop's maps it reads before its first await, on the loop; what it changes is left to <see cref="ApplyAsync"/>.</summary>
+    private async Task<Written> WriteAsync(INatsKVStore bucket, string clientId, CancellationToken stop)
     {
         var key = ClusterNode.OwnerKey(clientId);
         bool own = _revisions.TryGetValue(key, out ulong revision);
@@ -166,28 +199,22 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
         {
             if (_mirror.Get(clientId) is not { } state)
             {
-                if (!own) return true;
-                await bucket.DeleteAsync(key, new NatsKVDeleteOpts { Revision = revision }, stop).ConfigureAwait(false);
-                _revisions.Remove(key);
-                return true;
+                if (own) await bucket.DeleteAsync(key, new NatsKVDeleteOpts { Revision = revision }, stop).ConfigureAwait(false);
+                return new Written(clientId, key, null, null);
             }
             var value = Encode(_node, state, DateTimeOffset.UtcNow);
-            _revisions[key] = own
+            return new Written(clientId, key, own
                 ? await bucket.UpdateAsync(key, value, revision, cancellationToken: stop).ConfigureAwait(false)
-                : await bucket.PutAsync(key, value, cancellationToken: stop).ConfigureAwait(false);
-            _failing.Remove(clientId);
-            return true;
+                : await bucket.PutAsync(key, value, cancellationToken: stop).ConfigureAwait(false), null);
         }
         catch (NatsKVWrongLastRevisionException)
         {
             // Another node wrote the client's session since: the client id is that node's now.
-            _revisions.Remove(key);
-            return true;
+            return new Written(clientId, key, null, null);
         }
         catch (NatsException e)
         {
-            if (_failing.Add(clientId)) Log.WriteFailed(log, clientId, e.Message); // once until a write succeeds
-            return false;
+            return new Written(clientId, key, own ? revision : null, e.Message);
         }
     }
 
