@@ -120,6 +120,7 @@ public sealed partial class ClusterNode : ISessionClaims
                     continue; // another node took it meanwhile: take it from that one
                 }
                 Counters.OnTakeover();
+                _ = CancelDelayedWillAsync(clientId, owner);
                 return await RequestHandOverAsync(owner, clientId, cleanStart, timeout.Token).ConfigureAwait(false);
             }
             Log.ClaimContended(_log, clientId);

@@ -88,6 +88,21 @@ public sealed partial class ClusterNode : IClusterWills
         if (!_willChanges.Writer.TryWrite((clientId, connection, value.WrittenSpan.ToArray())) && _broker.ClusterWills == this) Log.WillDropped(_log, clientId);
     }
 
+    /// <summary>In a will's value in place of its delay: the will waits for a due time (the int64 that follows, Unix
+    /// milliseconds): its connection has ended.</summary>
+    private const uint DueFollows = uint.MaxValue;
+
+    /// <inheritdoc/>
+    public void WillDelayed(string clientId, object connection, Message will, DateTimeOffset dueAt)
+    {
+        var value = new ArrayBufferWriter<byte>(256);
+        ClusterWire.WriteString(value, Config.NodeName);
+        ClusterWire.WriteUInt32(value, DueFollows);
+        ClusterWire.WriteInt64(value, dueAt.ToUnixTimeMilliseconds());
+        ClusterWire.Write(value, will, _broker.NowMs);
+        if (!_willChanges.Writer.TryWrite((clientId, connection, value.WrittenSpan.ToArray())) && _broker.ClusterWills == this) Log.WillDropped(_log, clientId);
+    }
+
     /// <inheritdoc/>
     public void WillEnded(string clientId, object connection)
     {
@@ -164,6 +179,57 @@ public sealed partial class ClusterNode : IClusterWills
         }
     }
 
+    /// <summary>The client id is back (claimed from <paramref name="owner"/>): a will of its that was to wait for its
+    /// delay is not sent (MQTT-3.1.3-9). A live owner cancels its own when it hands the session over; this is for an
+    /// owner that died, whose will would otherwise be published by some node when due. Deleted by revision: a will
+    /// put since (the returning connection's own) stays.</summary>
+    private async Task CancelDelayedWillAsync(string clientId, string owner)
+    {
+        if (_wills is null) return;
+        var key = OwnerKey(clientId);
+        try
+        {
+            var entry = await _wills.GetEntryAsync<byte[]>(key, cancellationToken: _stop.Token).ConfigureAwait(false);
+            if (entry.Value is not { } value || NodeOf(value) != owner || !IsDelayed(value)) return;
+            await _wills.DeleteAsync(key, new NatsKVDeleteOpts { Revision = entry.Revision }, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NatsException or OperationCanceledException)
+        {
+            // None, changed since, or NATS away: nothing to cancel here.
+        }
+    }
+
+    /// <summary>Whether a will waits for a delay (its connection ended, or it has a Will Delay Interval).</summary>
+    private static bool IsDelayed(byte[] value)
+    {
+        try
+        {
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(value));
+            ClusterWire.ReadString(ref reader);
+            return ClusterWire.ReadUInt32(ref reader) != 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>When a will whose connection ended is due (null: its connection was up, so it is due when its node
+    /// dies).</summary>
+    private static DateTimeOffset? DueOf(byte[] value)
+    {
+        try
+        {
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(value));
+            ClusterWire.ReadString(ref reader);
+            return ClusterWire.ReadUInt32(ref reader) == DueFollows ? DateTimeOffset.FromUnixTimeMilliseconds(ClusterWire.ReadInt64(ref reader)) : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     private static string? NodeOf(byte[] value)
     {
         try
@@ -216,6 +282,7 @@ public sealed partial class ClusterNode : IClusterWills
             {
                 entry = await _wills!.GetEntryAsync<byte[]>(key, cancellationToken: _stop.Token).ConfigureAwait(false);
                 if (entry.Value is not { } value || NodeOf(value) != node) continue; // changed since
+                if (DueOf(value) > _broker.UtcNow) continue; // a will that waits for its delay: at a later look
                 // Only the node whose delete succeeds publishes it: once, cluster-wide.
                 await _wills.DeleteAsync(key, new NatsKVDeleteOpts { Revision = entry.Revision }, _stop.Token).ConfigureAwait(false);
             }
@@ -227,7 +294,7 @@ public sealed partial class ClusterNode : IClusterWills
             {
                 var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(entry.Value));
                 ClusterWire.ReadString(ref reader);
-                ClusterWire.ReadUInt32(ref reader);
+                if (ClusterWire.ReadUInt32(ref reader) == DueFollows) ClusterWire.ReadInt64(ref reader);
                 var will = ClusterWire.Read(reader.UnreadSequence, _broker.NowMs);
                 _broker.PublishForCluster(will);
                 Log.DeadNodesWill(_log, will.OriginClientId ?? "", node);

@@ -308,13 +308,21 @@ public sealed partial class Broker
     /// <summary>The client id connected again before its will was due: the will is not sent (MQTT-3.1.3-9).</summary>
     internal void CancelDelayedWill(string clientId)
     {
-        if (!_delayedWills.IsEmpty) _delayedWills.TryRemove(clientId, out _);
+        if (!_delayedWills.IsEmpty && _delayedWills.TryRemove(clientId, out var will)) DelayedWillGone(clientId, will);
     }
 
     /// <summary>The session of <paramref name="clientId"/> ended: a will still waiting for its delay goes now.</summary>
     internal void PublishDelayedWill(string clientId)
     {
-        if (!_delayedWills.IsEmpty && _delayedWills.TryRemove(clientId, out var will)) Publish(will.Will);
+        if (_delayedWills.IsEmpty || !_delayedWills.TryRemove(clientId, out var will)) return;
+        Publish(will.Will);
+        DelayedWillGone(clientId, will);
+    }
+
+    /// <summary>A delayed will left this node (published or cancelled): the cluster that kept it forgets it.</summary>
+    private void DelayedWillGone(string clientId, DelayedWill will)
+    {
+        if (will.Connection is { } connection) ClusterWills?.WillEnded(clientId, connection);
     }
 
     /// <summary>The will waiting for its delay for <paramref name="clientId"/>, as a session store keeps it; null when none.</summary>
@@ -524,6 +532,7 @@ public sealed partial class Broker
                 if (now >= will.DueMs && _delayedWills.TryRemove(new KeyValuePair<string, DelayedWill>(clientId, will)))
                 {
                     Publish(will.Will);
+                    DelayedWillGone(clientId, will);
                     OnDelayedWillPublished(clientId);
                 }
             }

@@ -48,6 +48,50 @@ public class WillsOfADeadNodeTests
     }
 
     [Fact]
+    public async Task A_will_waiting_for_its_delay_on_a_node_killed_with_SIGKILL_is_published_when_due_unless_its_client_came_back()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
+        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        await using var watcher = await cluster[0].SubscriberAsync("w", "wills/#");
+
+        MqttClientOptions Options(string id, uint delay) => new()
+        {
+            Host = "127.0.0.1",
+            Port = doomed.Port,
+            ClientId = id,
+            ProtocolVersion = ProtocolVersion.V500,
+            CleanStart = false,
+            SessionExpiryInterval = 600,
+            Will = new MqttWill("wills/" + id, "gone"u8.ToArray(), QoS.AtLeastOnce) { Properties = new MqttProperties { WillDelayInterval = delay } },
+        };
+        // Both end their connections with "disconnect with will": each will waits for its delay on the doomed node.
+        var ended = DateTime.UtcNow;
+        foreach (var (id, delay) in new[] { ("late", 4u), ("returner", 30u) })
+        {
+            var client = new MqttClient(Options(id, delay));
+            await client.ConnectAsync();
+            await client.DisconnectAsync(ReasonCode.DisconnectWithWillMessage);
+            await client.DisposeAsync();
+        }
+        Assert.True(SpinWait.SpinUntil(() => cluster[0].Cluster.KnowsWillOf("late") && cluster[0].Cluster.KnowsWillOf("returner"), TestCluster.Patience));
+        doomed.Signal(Signals.SIGKILL);
+        Assert.True(SpinWait.SpinUntil(() => doomed.HasExited, TestCluster.Patience));
+
+        // The returner comes back on the other node before its delay: its will is not sent (MQTT-3.1.3-9).
+        await using var back = new MqttClient(Options("returner", 30) with { Port = cluster[0].Port, Will = null });
+        await back.ConnectAsync();
+
+        // The late one's will comes once the dead node is found dead (and not before it was due), once.
+        var will = await watcher.ReadMessageAsync().AsTask().WaitAsync(WillPatience);
+        Assert.Equal(("wills/late", "gone"), (will.Topic, System.Text.Encoding.UTF8.GetString(will.Payload.Span)));
+        Assert.True(DateTime.UtcNow - ended >= TimeSpan.FromSeconds(4));
+        using var cts = new CancellationTokenSource(ClusterNode.AliveLease / 3 + TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await watcher.ReadMessageAsync(cts.Token));
+        Assert.False(cluster[0].Cluster.KnowsWillOf("returner"));
+    }
+
+    [Fact]
     public async Task A_node_that_stops_cleanly_takes_its_clients_wills_out_of_the_cluster_and_a_will_ends_with_its_connection()
     {
         await using var cluster = await TestCluster.StartAsync(2);

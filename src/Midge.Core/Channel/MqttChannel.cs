@@ -325,8 +325,7 @@ public sealed partial class MqttChannel
             }
             bool ends = session.ExpiryInterval == 0;
             _broker.RequeueSharedMessages(session);
-            PublishOrScheduleWill(session, now, ends);
-            _broker.ClusterWills?.WillEnded(session.ClientId, this);
+            if (!PublishOrScheduleWill(session, now, ends)) _broker.ClusterWills?.WillEnded(session.ClientId, this);
             if (ends) _broker.Clients.Remove(session);
         }
         if (_broker.Config.ConnectionMessages) Log.ClientDisconnected(_broker.Logger, session.ClientId);
@@ -338,13 +337,14 @@ public sealed partial class MqttChannel
     /// with its connection (Session Expiry 0) keeps the will waiting for the whole delay, as Mosquitto does:
     /// users count on it as a grace period for a reconnection.
     /// </summary>
-    private void PublishOrScheduleWill(Session session, long now, bool sessionEnds)
+    /// <returns>Whether the will waits for its delay (the cluster, if any, was told: <see cref="IClusterWills.WillDelayed"/>).</returns>
+    private bool PublishOrScheduleWill(Session session, long now, bool sessionEnds)
     {
         var will = Interlocked.Exchange(ref _will, null);
         if (will is null)
         {
             session.RecordWill(null); // none, or discarded by a normal DISCONNECT
-            return;
+            return false;
         }
         var publishProperties = WillPublishProperties(will.Properties);
         var message = Message.Create(will.Topic, will.Payload, will.QoS, will.Retain, publishProperties, session.ClientId, now);
@@ -353,16 +353,20 @@ public sealed partial class MqttChannel
         {
             _broker.Publish(message);
             session.RecordWill(null);
-            return;
+            return false;
         }
         long delayMs = delay * 1000L;
         long expiryMs = sessionEnds ? -1 : Broker.SessionExpiryMs(session, _broker.Config);
         if (expiryMs >= 0 && expiryMs < delayMs) delayMs = expiryMs;
-        _broker.ScheduleWill(session.ClientId, new DelayedWill(message, now + delayMs));
+        var cluster = _broker.ClusterWills;
+        var dueAt = _broker.UtcNow.AddMilliseconds(delayMs);
+        _broker.ScheduleWill(session.ClientId, new DelayedWill(message, now + delayMs, cluster is null ? null : this));
         if (_broker.SessionStore is not null)
         {
-            session.RecordWill(StoredForms.ToStored(will, publishProperties, session.ClientId) with { DueAt = _broker.UtcNow.AddMilliseconds(delayMs) });
+            session.RecordWill(StoredForms.ToStored(will, publishProperties, session.ClientId) with { DueAt = dueAt });
         }
+        cluster?.WillDelayed(session.ClientId, this, message, dueAt);
+        return cluster is not null;
     }
 
     /// <summary>This connection's will as a session store keeps it; null when it has none (or no longer has one).</summary>

@@ -13,7 +13,13 @@ public interface IClusterWills
     /// <paramref name="will"/>, as it would be published, after <paramref name="delaySeconds"/>.</summary>
     void WillSet(string clientId, object connection, Message will, uint delaySeconds);
 
-    /// <summary>That connection has ended and this node dealt with its will (published it, scheduled it, or discarded
-    /// it): the cluster forgets it, unless a later connection of the client id has set its own.</summary>
+    /// <summary>That connection has ended and this node dealt with its will (published it or discarded it), or a will
+    /// it waited with (<see cref="WillDelayed"/>) was published or cancelled: the cluster forgets it, unless a later
+    /// connection of the client id has set its own.</summary>
     void WillEnded(string clientId, object connection);
+
+    /// <summary>That connection has ended without DISCONNECT and its will waits on this node until
+    /// <paramref name="dueAt"/> (its Will Delay Interval, or its session's expiry if sooner): the cluster keeps it, so
+    /// that another node publishes it then if this node is gone, and forgets it at <see cref="WillEnded"/>.</summary>
+    void WillDelayed(string clientId, object connection, Message will, DateTimeOffset dueAt);
 }

@@ -594,7 +594,9 @@ public sealed class Session : ISession
 
 /// <summary>A will held back by its Will Delay Interval until <paramref name="DueMs"/> (broker clock). A reference,
 /// not a nullable tuple in every session: 8 bytes instead of 24, and read whole by the broker's tick.</summary>
-internal sealed record DelayedWill(Message Will, long DueMs);
+/// <summary>A will waiting for its delay; <paramref name="Connection"/> is the connection whose will it was, when the
+/// cluster was told of it (<see cref="IClusterWills.WillDelayed"/>) and must be told when it goes.</summary>
+internal sealed record DelayedWill(Message Will, long DueMs, object? Connection = null);
 
 /// <summary>How the session took an acknowledgement from its client.</summary>
 internal enum AckOutcome
