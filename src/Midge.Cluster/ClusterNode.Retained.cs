@@ -1,5 +1,4 @@
 using System.Buffers;
-using Microsoft.Extensions.Logging;
 using Midge.Core.Messages;
 using NATS.Client.Core;
 using NATS.Client.KeyValueStore;
@@ -39,37 +38,25 @@ public sealed partial class ClusterNode
     }
 
     /// <summary>Applies every retained message of the bucket, in the bucket's order (the last one of a topic wins on
-    /// every node), including this node's own: the bucket is the truth.</summary>
-    private async Task WatchRetainedAsync()
+    /// every node), including this node's own: the bucket is the truth. The watch outlives a NATS server's death
+    /// (<see cref="WatchBucketAsync"/>).</summary>
+    private Task WatchRetainedAsync() => WatchBucketAsync(_retained!, entry =>
     {
-        try
+        if (entry.Operation == NatsKVOperation.Put && entry.Value is { Length: > 0 } value)
         {
-            await foreach (var entry in _retained!.WatchAsync<byte[]>(">", cancellationToken: _stop.Token).ConfigureAwait(false))
+            try
             {
-                if (entry.Operation == NatsKVOperation.Put && entry.Value is { Length: > 0 } value)
-                {
-                    try
-                    {
-                        var message = ClusterWire.Read(new ReadOnlySequence<byte>(value), _broker.NowMs);
-                        _broker.RetainFromCluster(Aged(message, entry.Created));
-                    }
-                    catch (FormatException e)
-                    {
-                        Counters.OnMalformed();
-                        Log.Malformed(_log, e.Message);
-                    }
-                }
-                if (entry.Delta == 0) _retainedLoaded.TrySetResult();
+                var message = ClusterWire.Read(new ReadOnlySequence<byte>(value), _broker.NowMs);
+                _broker.RetainFromCluster(Aged(message, entry.Created));
+            }
+            catch (FormatException e)
+            {
+                Counters.OnMalformed();
+                Log.Malformed(_log, e.Message);
             }
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-        }
-        catch (NatsException e)
-        {
-            Log.RetainedWatchFailed(_log, e.Message);
-        }
-    }
+        if (entry.Delta == 0) _retainedLoaded.TrySetResult();
+    });
 
     /// <summary>The message with its expiry counted from when it was put in the bucket, not from now.</summary>
     private Message Aged(Message message, DateTimeOffset put)
@@ -86,10 +73,4 @@ public sealed partial class ClusterNode
         _retained is null
             ? ValueTask.CompletedTask
             : _nats.PublishAsync($"$KV.{RetainedBucket}.{RetainedKey(topic)}", encoded, cancellationToken: _stop.Token);
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 1417, Level = LogLevel.Warning, Message = "Cluster: watching the retained messages failed: {Error}")]
-        public static partial void RetainedWatchFailed(ILogger logger, string error);
-    }
 }

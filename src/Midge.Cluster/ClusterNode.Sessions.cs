@@ -45,27 +45,38 @@ public sealed partial class ClusterNode : ISessionClaims
         _broker.SessionClaims = this;
     }
 
+    /// <summary>How many times a bucket is opened when JetStream does not answer (it is there, but slow: a loaded
+    /// server, leaders being elected after a NATS server died) before the node runs as without JetStream.</summary>
+    private const int OpenBucketTries = 4;
+
     /// <summary>Opens (or makes) one of the cluster's JetStream key-value buckets, with <c>cluster_replicas</c> copies
     /// on disk and one value per key (each kept at most <paramref name="maxAge"/>, when given); null, logged, when NATS
-    /// has no JetStream.</summary>
+    /// has no JetStream, or JetStream did not answer <see cref="OpenBucketTries"/> times.</summary>
     private async Task<INatsKVStore?> OpenBucketAsync(string name, string description, TimeSpan maxAge = default)
     {
-        try
+        for (int attempt = 1; ; attempt++)
         {
-            var kv = new NatsKVContext(new NatsJSContext(_nats));
-            return await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(name)
+            try
             {
-                History = 1,
-                Storage = NatsKVStorageType.File,
-                NumberOfReplicas = Config.Replicas,
-                Description = description,
-                MaxAge = maxAge,
-            }, _stop.Token).ConfigureAwait(false);
-        }
-        catch (NatsException e)
-        {
-            Log.NoJetStream(_log, e.Message);
-            return null;
+                var kv = new NatsKVContext(new NatsJSContext(_nats));
+                return await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(name)
+                {
+                    History = 1,
+                    Storage = NatsKVStorageType.File,
+                    NumberOfReplicas = Config.Replicas,
+                    Description = description,
+                    MaxAge = maxAge,
+                }, _stop.Token).ConfigureAwait(false);
+            }
+            catch (NatsJSApiNoResponseException e) when (attempt < OpenBucketTries && !_stop.IsCancellationRequested)
+            {
+                Log.BucketSlow(_log, name, e.Message);
+            }
+            catch (NatsException e)
+            {
+                Log.NoJetStream(_log, e.Message);
+                return null;
+            }
         }
     }
 
@@ -250,6 +261,9 @@ public sealed partial class ClusterNode : ISessionClaims
     {
         [LoggerMessage(EventId = 1410, Level = LogLevel.Warning, Message = "Cluster: no JetStream on NATS ({Error}): client ids are not claimed across the cluster; start nats-server with -js")]
         public static partial void NoJetStream(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 1433, Level = LogLevel.Warning, Message = "Cluster: JetStream did not answer opening bucket {Bucket} ({Error}); trying again")]
+        public static partial void BucketSlow(ILogger logger, string bucket, string error);
 
         [LoggerMessage(EventId = 1411, Level = LogLevel.Information, Message = "Cluster: client {ClientId} taken over from node {Node}")]
         public static partial void TookOver(ILogger logger, string clientId, string node);

@@ -150,34 +150,22 @@ public sealed partial class ClusterNode : IClusterWills
         }
     }
 
-    /// <summary>Keeps which node holds each will in the bucket (the node's name only).</summary>
-    private async Task WatchWillsAsync()
+    /// <summary>Keeps which node holds each will in the bucket (the node's name only). The watch outlives a NATS
+    /// server's death (<see cref="WatchBucketAsync"/>).</summary>
+    private Task WatchWillsAsync() => WatchBucketAsync(_wills!, entry =>
     {
-        try
+        lock (_willNodes)
         {
-            await foreach (var entry in _wills!.WatchAsync<byte[]>(">", cancellationToken: _stop.Token).ConfigureAwait(false))
+            if (entry.Operation == NatsKVOperation.Put && entry.Value is { Length: > 0 } value && NodeOf(value) is { } node)
             {
-                lock (_willNodes)
-                {
-                    if (entry.Operation == NatsKVOperation.Put && entry.Value is { Length: > 0 } value && NodeOf(value) is { } node)
-                    {
-                        _willNodes[entry.Key] = node;
-                    }
-                    else
-                    {
-                        _willNodes.Remove(entry.Key);
-                    }
-                }
+                _willNodes[entry.Key] = node;
+            }
+            else
+            {
+                _willNodes.Remove(entry.Key);
             }
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-        }
-        catch (NatsException e)
-        {
-            Log.WillsWatchFailed(_log, e.Message);
-        }
-    }
+    });
 
     /// <summary>The client id is back (claimed from <paramref name="owner"/>): a will of its that was to wait for its
     /// delay is not sent (MQTT-3.1.3-9). A live owner cancels its own when it hands the session over; this is for an
@@ -324,9 +312,6 @@ public sealed partial class ClusterNode : IClusterWills
     {
         [LoggerMessage(EventId = 1421, Level = LogLevel.Warning, Message = "Cluster: the will of client {ClientId} could not be queued for the cluster; if this node dies, it is lost")]
         public static partial void WillDropped(ILogger logger, string clientId);
-
-        [LoggerMessage(EventId = 1423, Level = LogLevel.Warning, Message = "Cluster: watching the wills failed: {Error}; the wills of nodes that die from now on are not published by this node")]
-        public static partial void WillsWatchFailed(ILogger logger, string error);
 
         [LoggerMessage(EventId = 1422, Level = LogLevel.Information, Message = "Cluster: published the will of client {ClientId} of node {Node}, which is gone")]
         public static partial void DeadNodesWill(ILogger logger, string clientId, string node);

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Midge.Client;
 using Midge.Hosting;
 using Midge.Protocol;
@@ -5,8 +7,9 @@ using Midge.TestKit;
 
 namespace Midge.Cluster.Tests;
 
-/// <summary>A nats-server with JetStream and brokers in this process, each a node of one cluster on it, on free
-/// loopback ports. Disposed nodes first, then NATS.</summary>
+/// <summary>A nats-server with JetStream (or a three-server NATS cluster: <see cref="StartOnNatsClusterAsync"/>) and
+/// brokers in this process, each a node of one cluster on it, on free loopback ports. Disposed nodes first, then
+/// NATS.</summary>
 internal sealed class TestCluster : IAsyncDisposable
 {
     /// <summary>How long a test waits for something that should happen within milliseconds.</summary>
@@ -40,17 +43,39 @@ internal sealed class TestCluster : IAsyncDisposable
         return false;
     }
 
-    private TestCluster(NatsServer nats) => Nats = nats;
+    private readonly NatsServer? _nats;
+    private readonly string _natsConfig;
 
-    public NatsServer Nats { get; }
+    private TestCluster(NatsServer? nats, NatsCluster? natsCluster)
+    {
+        _nats = nats;
+        NatsCluster = natsCluster;
+        // A node on the three servers names each (docs/cluster.md, "Three nodes behind a TCP load balancer").
+        _natsConfig = natsCluster is null
+            ? $"cluster_nats_url {nats!.Url}"
+            : string.Join("\n", natsCluster.Urls.Select(u => $"cluster_nats_url {u}")) + $"\ncluster_replicas {NatsCluster.Size}";
+    }
+
+    /// <summary>The one nats-server (not for a cluster on <see cref="NatsCluster"/>).</summary>
+    public NatsServer Nats => _nats ?? throw new InvalidOperationException("this cluster runs on a NATS cluster");
+
+    /// <summary>The three NATS servers, for a cluster started with <see cref="StartOnNatsClusterAsync"/>.</summary>
+    public NatsCluster? NatsCluster { get; }
 
     public IReadOnlyList<Node> Nodes => _nodes;
 
     public Node this[int index] => _nodes[index];
 
-    public static async Task<TestCluster> StartAsync(int nodes, string extraConfig = "")
+    public static async Task<TestCluster> StartAsync(int nodes, string extraConfig = "") =>
+        await StartNodesAsync(new TestCluster(await NatsServer.StartAsync(), null), nodes, extraConfig);
+
+    /// <summary>Nodes on a three-server NATS cluster, each configured with the three URLs and
+    /// <c>cluster_replicas 3</c>.</summary>
+    public static async Task<TestCluster> StartOnNatsClusterAsync(int nodes, string extraConfig = "") =>
+        await StartNodesAsync(new TestCluster(null, await NatsCluster.StartAsync()), nodes, extraConfig);
+
+    private static async Task<TestCluster> StartNodesAsync(TestCluster cluster, int nodes, string extraConfig)
     {
-        var cluster = new TestCluster(await NatsServer.StartAsync());
         try
         {
             for (int i = 0; i < nodes; i++) await cluster.AddNodeAsync($"n{i + 1}", extraConfig);
@@ -67,15 +92,16 @@ internal sealed class TestCluster : IAsyncDisposable
     public async Task<Node> AddNodeAsync(string name, string extraConfig = "")
     {
         int port = FreePort.Next();
+        var log = new ClusterLog();
         var server = await MidgeServer.StartAsync(o => o.UseConfig($"""
             listener {port} 127.0.0.1
             allow_anonymous true
-            cluster_nats_url {Nats.Url}
+            {_natsConfig}
             cluster_name test
             cluster_node_name {name}
             {extraConfig}
-            """));
-        var node = new Node(name, port, server);
+            """), logging => logging.AddProvider(log));
+        var node = new Node(name, port, server, log);
         _nodes.Add(node);
         await node.Cluster.Joined.WaitAsync(Patience);
         return node;
@@ -102,12 +128,16 @@ internal sealed class TestCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var node in _nodes) await node.DisposeAsync();
-        await Nats.DisposeAsync();
+        if (_nats is not null) await _nats.DisposeAsync();
+        if (NatsCluster is not null) await NatsCluster.DisposeAsync();
     }
 
-    internal sealed class Node(string name, int port, MidgeServer server) : IAsyncDisposable
+    internal sealed class Node(string name, int port, MidgeServer server, ClusterLog log) : IAsyncDisposable
     {
         private bool _disposed;
+
+        /// <summary>What the node's cluster part logged (<c>Midge.Cluster</c>), line by line.</summary>
+        public ClusterLog Log { get; } = log;
 
         public string Name { get; } = name;
 
@@ -146,6 +176,41 @@ internal sealed class TestCluster : IAsyncDisposable
             if (_disposed) return;
             _disposed = true;
             await Server.DisposeAsync();
+        }
+    }
+
+    /// <summary>The lines a node's cluster part logs (the <c>Midge.Cluster</c> category only: NATS.Net's own are many).</summary>
+    internal sealed class ClusterLog : ILoggerProvider
+    {
+        private readonly List<string> _lines = [];
+
+        public IReadOnlyList<string> Lines
+        {
+            get
+            {
+                lock (_lines) return [.. _lines];
+            }
+        }
+
+        public override string ToString() => string.Join("\n", Lines);
+
+        public ILogger CreateLogger(string categoryName) => categoryName == "Midge.Cluster" ? new Logger(this) : NullLogger.Instance;
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ClusterLog log) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (!IsEnabled(logLevel)) return;
+                lock (log._lines) log._lines.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel}: {formatter(state, exception)}");
+            }
         }
     }
 }
