@@ -40,8 +40,7 @@ public class SessionsOfADeadNodeTests
     public async Task A_persistent_subscriber_of_a_node_killed_with_SIGKILL_resumes_its_session_on_another_node_with_every_acknowledged_message()
     {
         await using var cluster = await TestCluster.StartAsync(2);
-        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
-        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        await using var doomed = await cluster.StartProcessNodeAsync("doomed");
 
         // A persistent session on the doomed node, subscribed with a subscription identifier.
         var keeper = new MqttClient(Options(doomed.Port, "keeper"));
@@ -100,8 +99,7 @@ public class SessionsOfADeadNodeTests
     public async Task An_MQTT_3_1_1_session_gets_the_QoS_2_messages_its_dead_node_acknowledged_exactly_once()
     {
         await using var cluster = await TestCluster.StartAsync(1);
-        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
-        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        await using var doomed = await cluster.StartProcessNodeAsync("doomed");
         var v3 = Options(doomed.Port, "keeper3") with { ProtocolVersion = ProtocolVersion.V311, SessionExpiryInterval = null };
         await using (var keeper = new MqttClient(v3))
         {

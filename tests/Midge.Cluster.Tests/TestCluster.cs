@@ -107,6 +107,19 @@ internal sealed class TestCluster : IAsyncDisposable
         return node;
     }
 
+    /// <summary>Starts a node of this cluster as a real <c>midge</c> process (one a test can kill with SIGKILL), named
+    /// <paramref name="name"/>, and waits until it has joined.</summary>
+    public async Task<MidgeProcess> StartProcessNodeAsync(string name)
+    {
+        var node = await MidgeProcess.StartAsync($"cluster_nats_url {Nats.Url}", "cluster_name test", $"cluster_node_name {name}");
+        if (!await node.WaitForLogAsync($"Cluster test: node {name} joined", Patience))
+        {
+            await node.DisposeAsync();
+            throw new TimeoutException($"node {name} did not join: {node.Log}");
+        }
+        return node;
+    }
+
     /// <summary>Waits until every node knows what every other node subscribes to (until then a node publishes
     /// everything, and its acknowledgements wait for no other node).</summary>
     public async Task InterestSyncedAsync()

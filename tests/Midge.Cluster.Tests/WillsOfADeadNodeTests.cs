@@ -16,8 +16,7 @@ public class WillsOfADeadNodeTests
     public async Task The_will_of_a_client_of_a_node_killed_with_SIGKILL_is_published_once_by_another_node()
     {
         await using var cluster = await TestCluster.StartAsync(2);
-        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
-        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        await using var doomed = await cluster.StartProcessNodeAsync("doomed");
         await using var watcher1 = await cluster[0].SubscriberAsync("w1", "wills/#");
         await using var watcher2 = await cluster[1].SubscriberAsync("w2", "wills/#");
 
@@ -51,8 +50,7 @@ public class WillsOfADeadNodeTests
     public async Task A_will_waiting_for_its_delay_on_a_node_killed_with_SIGKILL_is_published_when_due_unless_its_client_came_back()
     {
         await using var cluster = await TestCluster.StartAsync(1);
-        await using var doomed = await MidgeProcess.StartAsync($"cluster_nats_url {cluster.Nats.Url}", "cluster_name test", "cluster_node_name doomed");
-        Assert.True(await doomed.WaitForLogAsync("Cluster test: node doomed joined", TestCluster.Patience), doomed.Log);
+        await using var doomed = await cluster.StartProcessNodeAsync("doomed");
         await using var watcher = await cluster[0].SubscriberAsync("w", "wills/#");
 
         MqttClientOptions Options(string id, uint delay) => new()
