@@ -63,10 +63,18 @@ public sealed class UnixSocketTests : IDisposable
         Assert.Equal(0, (await PeerProcess.RunAsync("mosquitto_pub", ["--unix", path, "-t", "t", "-m", "m"], TimeSpan.FromSeconds(10))).ExitCode);
     }
 
+    /// <summary>mosquitto_sub over the socket, once it has its SUBACK. The broker logs the listener as the socket opens,
+    /// a moment before it accepts: a subscriber refused then (it exits at once) is started again, up to 50 times.</summary>
     private static async Task<MosquittoClients.Subscriber> PeerSubscribeAsync(string path, params string[] arguments)
     {
-        var process = PeerProcess.Start("stdbuf", ["-oL", "mosquitto_sub", "--unix", path, "-d", "-W", "10", "-F", MosquittoClients.Marker + "%t %p", .. arguments]);
-        Assert.True(await process.WaitForOutputAsync("received SUBACK", TimeSpan.FromSeconds(5)), "mosquitto_sub got no SUBACK");
-        return new MosquittoClients.Subscriber(process);
+        for (int attempt = 0; ; attempt++)
+        {
+            var process = PeerProcess.Start("stdbuf", ["-oL", "mosquitto_sub", "--unix", path, "-d", "-W", "10", "-F", MosquittoClients.Marker + "%t %p", .. arguments]);
+            if (await process.WaitForOutputAsync("received SUBACK", TimeSpan.FromSeconds(5))) return new MosquittoClients.Subscriber(process);
+            bool refused = process.HasExited;
+            process.Dispose();
+            Assert.True(refused && attempt < 50, "mosquitto_sub got no SUBACK");
+            await Task.Delay(100);
+        }
     }
 }
