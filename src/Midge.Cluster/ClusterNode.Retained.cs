@@ -32,8 +32,16 @@ public sealed partial class ClusterNode
             _retainedLoaded.TrySetResult();
             return;
         }
-        var status = await _retained.GetStatusAsync(_stop.Token).ConfigureAwait(false);
-        if (status.Info.State.Messages == 0) _retainedLoaded.TrySetResult();
+        try
+        {
+            var status = await _retained.GetStatusAsync(_stop.Token).ConfigureAwait(false);
+            if (status.Info.State.Messages == 0) _retainedLoaded.TrySetResult();
+        }
+        catch (NatsException e)
+        {
+            // JetStream slow to answer: the watch says when the bucket is loaded; the node must not stay out for it.
+            Log.PublishFailed(_log, e.Message);
+        }
         _ = Task.Run(WatchRetainedAsync);
     }
 

@@ -45,7 +45,16 @@ public sealed partial class ClusterNode : IClusterWills
         _wills = await OpenBucketAsync(WillsBucket, "Midge: the wills of connected clients, by client id").ConfigureAwait(false);
         _alive = await OpenBucketAsync(AliveBucket, "Midge: the nodes alive", AliveLease).ConfigureAwait(false);
         if (_wills is null || _alive is null) return;
-        await _alive.PutAsync(Config.NodeName, new byte[] { 1 }, cancellationToken: _stop.Token).ConfigureAwait(false);
+        try
+        {
+            await _alive.PutAsync(Config.NodeName, new byte[] { 1 }, cancellationToken: _stop.Token).ConfigureAwait(false);
+        }
+        catch (NatsException e)
+        {
+            // JetStream slow to answer (a leader being elected): the alive loop says it again within a third of the lease,
+            // and the node must not stay out of the cluster for it.
+            Log.PublishFailed(_log, e.Message);
+        }
         _broker.ClusterWills = this;
         _willLoop = Task.Run(WillLoopAsync);
         _ = Task.Run(WatchWillsAsync);
