@@ -339,52 +339,8 @@ public sealed partial class ClusterNode
                     _interestOf[node] = known = new PeerInterest(incarnation);
                 }
                 known.LastHeard = Environment.TickCount64;
-                if (parts[0][0] == FullKind)
-                {
-                    if (known.Complete && seq <= known.Seq) return true; // an older answer: later changes are applied already
-                    if (known.Complete)
-                    {
-                        var keys = new HashSet<string>(parts.Skip(3).Where(e => e.Length > 1).Select(e => e[1..]), StringComparer.Ordinal);
-                        foreach (var stale in known.Keys.Where(k => !keys.Contains(k)).ToList())
-                        {
-                            known.Keys.Remove(stale);
-                            _wanted.Unsubscribe(stale, node);
-                        }
-                    }
-                    // Incomplete: what changes said is kept too (a change newer than this set must not be lost).
-                    for (int i = 3; i < parts.Length; i++)
-                    {
-                        if (parts[i].Length > 1) Remember(node, known, parts[i][1..], durable: parts[i][0] == DurableOn);
-                    }
-                    known.Seq = Math.Max(known.Seq, seq);
-                    known.Complete = true;
-                    return true;
-                }
-                if (known.Complete && seq <= known.Seq) return true;
-                if (!known.Complete || seq != known.Seq + 1)
-                {
-                    known.Complete = false;
-                    unsure = true;
-                }
-                known.Seq = seq;
-                for (int i = 3; i < parts.Length; i++)
-                {
-                    var entry = parts[i];
-                    if (entry.Length < 2) continue;
-                    var key = entry[1..];
-                    switch (entry[0])
-                    {
-                        case Added or DurableOn:
-                            Remember(node, known, key, durable: entry[0] == DurableOn);
-                            break;
-                        case DurableOff:
-                            if (known.Keys.Contains(key)) _wanted.Subscribe(key, node, 0);
-                            break;
-                        default:
-                            if (known.Keys.Remove(key)) _wanted.Unsubscribe(key, node);
-                            break;
-                    }
-                }
+                if (parts[0][0] == FullKind) ApplyFull(node, known, seq, parts);
+                else unsure = ApplyChanges(node, known, seq, parts);
             }
         }
         catch (ArgumentException)
@@ -398,6 +354,58 @@ public sealed partial class ClusterNode
             _ = Task.Run(SyncInterestAsync);
         }
         return true;
+    }
+
+    /// <summary>A node's whole set (entries from <paramref name="parts"/>[3]), under the gate: replaces what is known of
+    /// it, unless what is known is newer; when what is known is incomplete, it is kept too (a change newer than this
+    /// set must not be lost: an extra key costs an unneeded publish, a missing one a lost message).</summary>
+    private void ApplyFull(string node, PeerInterest known, long seq, string[] parts)
+    {
+        if (known.Complete && seq <= known.Seq) return; // an older answer: later changes are applied already
+        if (known.Complete)
+        {
+            var keys = new HashSet<string>(parts.Skip(3).Where(e => e.Length > 1).Select(e => e[1..]), StringComparer.Ordinal);
+            foreach (var stale in known.Keys.Where(k => !keys.Contains(k)).ToList())
+            {
+                known.Keys.Remove(stale);
+                _wanted.Unsubscribe(stale, node);
+            }
+        }
+        for (int i = 3; i < parts.Length; i++)
+        {
+            if (parts[i].Length > 1) Remember(node, known, parts[i][1..], durable: parts[i][0] == DurableOn);
+        }
+        known.Seq = Math.Max(known.Seq, seq);
+        known.Complete = true;
+    }
+
+    /// <summary>A batch of a node's changes, under the gate. Returns whether this node is now unsure of that node's set
+    /// (a gap in its numbers, or no complete set of it yet).</summary>
+    private bool ApplyChanges(string node, PeerInterest known, long seq, string[] parts)
+    {
+        if (known.Complete && seq <= known.Seq) return false; // in a full set applied already
+        bool unsure = !known.Complete || seq != known.Seq + 1;
+        if (unsure) known.Complete = false;
+        known.Seq = seq;
+        for (int i = 3; i < parts.Length; i++)
+        {
+            var entry = parts[i];
+            if (entry.Length < 2) continue;
+            var key = entry[1..];
+            switch (entry[0])
+            {
+                case Added or DurableOn:
+                    Remember(node, known, key, durable: entry[0] == DurableOn);
+                    break;
+                case DurableOff:
+                    if (known.Keys.Contains(key)) _wanted.Subscribe(key, node, 0);
+                    break;
+                default:
+                    if (known.Keys.Remove(key)) _wanted.Unsubscribe(key, node);
+                    break;
+            }
+        }
+        return unsure;
     }
 
     /// <summary>Enters (or updates) a key of another node: durable when its persistent sessions hold it.</summary>
