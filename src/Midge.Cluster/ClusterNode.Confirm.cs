@@ -24,13 +24,14 @@ public sealed partial class ClusterNode
 
     private readonly Lock _confirmGate = new();
     private long _confirmSeq;
-    // The highest number each other node confirmed keeping.
+    // The highest number each other node confirmed keeping: one entry per node that ever answered.
     private readonly ConcurrentDictionary<string, long> _confirmedBy = new(StringComparer.Ordinal);
     private TaskCompletionSource _confirmSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private INatsSub<byte[]>? _confirmations;
     private bool _confirmSlowLogged;
 
-    // The receiving side: for each publishing node, the highest number routed here and not yet confirmed.
+    // The receiving side: for each publishing node, the highest number routed here and not yet confirmed (one entry per
+    // node; a batch of many messages from one node is one entry).
     private readonly Dictionary<string, long> _toConfirm = new(StringComparer.Ordinal);
     private TaskCompletionSource _toConfirmSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -122,7 +123,7 @@ public sealed partial class ClusterNode
         foreach (var node in pending.Nodes)
         {
             if (_confirmedBy.TryGetValue(node, out long seq) && seq >= pending.Seq) continue;
-            if (_peers.TryGetValue(node, out var peer) && (!peer.Running || now - peer.LastSeen > HeartbeatTimeout)) continue;
+            if (_peers.TryGetValue(node, out var peer) && !RunsNow(peer, now)) continue;
             return false;
         }
         return true;

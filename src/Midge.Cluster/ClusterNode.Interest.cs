@@ -25,14 +25,17 @@ public sealed partial class ClusterNode
     private const char Added = '+', DurableOn = '*', Removed = '-', DurableOff = '~';
 
     // The plain filters and shared groups ($share/{group}/{filter}) of the other nodes, and this node's own shared
-    // groups (its own plain filters are served without NATS), each keyed by the node that holds it.
+    // groups (its own plain filters are served without NATS), each keyed by the node that holds it. Bounded as the
+    // nodes' filters and groups are: one entry per (node, filter), whatever the clients publish.
     private readonly SubscriptionIndex<string, byte> _wanted = new();
     private readonly Lock _interestGate = new();
     // Guarded by _interestGate: what each other node announced, in which of its runs, up to which announcement, and
-    // whether it is complete (a full set was applied, and no announcement was missed since).
+    // whether it is complete (a full set was applied, and no announcement was missed since). One entry per node heard
+    // from (a node that stops cleanly takes its entry with it), its keys bounded as that node's filters are.
     private readonly Dictionary<string, PeerInterest> _interestOf = new(StringComparer.Ordinal);
     // Guarded by _interestGate: this node's announced keys, the plain filters its persistent sessions hold (announced
-    // as such while they are announced keys), and the number of its last announcement.
+    // as such while they are announced keys), and the number of its last announcement. Bounded as this node's
+    // filters and groups are (the routing index and the persistent sessions' subscriptions).
     private readonly HashSet<string> _ownInterest = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ownDurable = new(StringComparer.Ordinal);
     private long _ownInterestSeq;
@@ -167,7 +170,7 @@ public sealed partial class ClusterNode
         {
             foreach (var (name, peer) in _peers)
             {
-                if (!peer.Running || now - peer.LastSeen > HeartbeatTimeout) continue;
+                if (!RunsNow(peer, now)) continue;
                 if (!_interestOf.TryGetValue(name, out var known) || !known.Complete) return false;
             }
             foreach (var known in _interestOf.Values)
@@ -298,7 +301,7 @@ public sealed partial class ClusterNode
     private int RunningPeerCount()
     {
         var now = _broker.UtcNow;
-        return _peers.Values.Count(p => p.Running && now - p.LastSeen <= HeartbeatTimeout);
+        return _peers.Values.Count(p => RunsNow(p, now));
     }
 
     private async Task PublishOrLogAsync(string subject, byte[] payload)

@@ -89,6 +89,9 @@ public sealed partial class ClusterNode
         }
     }
 
+    /// <summary>Whether <paramref name="peer"/> said it runs and was heard from within <see cref="HeartbeatTimeout"/>.</summary>
+    private static bool RunsNow(ClusterNodeStatus peer, DateTimeOffset now) => peer.Running && now - peer.LastSeen <= HeartbeatTimeout;
+
     /// <inheritdoc/>
     public IReadOnlyList<ClusterNodeStatus> Nodes()
     {
@@ -96,7 +99,7 @@ public sealed partial class ClusterNode
         var list = new List<ClusterNodeStatus> { Self() };
         foreach (var (_, peer) in _peers.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            list.Add(peer.Running && now - peer.LastSeen > HeartbeatTimeout ? peer with { Running = false } : peer);
+            list.Add(peer.Running && !RunsNow(peer, now) ? peer with { Running = false } : peer);
         }
         return list;
     }
