@@ -115,8 +115,7 @@ public sealed partial class Bridge : IAsyncDisposable
                 delay.Reset();
                 if (connectedBefore) Counters.OnReconnect();
                 connectedBefore = true;
-                Log.Connected(_logger, _config.Name, target.Host, target.Port, connAck.SessionPresent);
-                ended = await RunConnectedAsync(client, address, cleanLocal: !KeepsLocalSession, ct).ConfigureAwait(false);
+                ended = await RunConnectedAsync(client, address, connAck.SessionPresent, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -218,7 +217,7 @@ public sealed partial class Bridge : IAsyncDisposable
         };
     }
 
-    private async Task<EndReason> RunConnectedAsync(MqttClient client, int address, bool cleanLocal, CancellationToken ct)
+    private async Task<EndReason> RunConnectedAsync(MqttClient client, int address, bool sessionPresent, CancellationToken ct)
     {
         var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnLost(object? sender, MqttDisconnectedEventArgs e) => lost.TrySetResult();
@@ -226,10 +225,13 @@ public sealed partial class Bridge : IAsyncDisposable
         try
         {
             if (!client.IsConnected) return EndReason.Lost;
-            var link = await OpenLocalAsync(cleanLocal, ct).ConfigureAwait(false);
+            var link = await OpenLocalAsync(cleanStart: !KeepsLocalSession, ct).ConfigureAwait(false);
             if (link is null) return EndReason.Failed;
             _lastActivityMs = _broker.NowMs;
             await SetUpRemoteAsync(client, ct).ConfigureAwait(false);
+            // Logged once both sides are set up, so the line means what a reader takes it to: messages flow now.
+            var target = _config.Addresses[address];
+            Log.Connected(_logger, _config.Name, target.Host, target.Port, sessionPresent);
             Counters.Connected = true;
             var incoming = Task.Run(() => IncomingLoopAsync(client, link, ct), CancellationToken.None);
             var ended = await WatchAsync(lost.Task, link, address, ct).ConfigureAwait(false);
@@ -417,7 +419,19 @@ public sealed partial class Bridge : IAsyncDisposable
             .Select(t => new TopicSubscription(t.LocalFilter, (QoS)t.QoS) { NoLocal = true, RetainAsPublished = true })
             .DistinctBy(s => s.Filter)
             .ToList();
-        if (outgoing.Count > 0) link.Post(new SubscribePacket { PacketId = 1, Subscriptions = outgoing });
+        if (outgoing.Count > 0)
+        {
+            // The bridge is up once its local subscriptions are: what is published after "connected" is forwarded.
+            link.Post(new SubscribePacket { PacketId = 1, Subscriptions = outgoing });
+            try
+            {
+                await Task.WhenAny(link.Subscribed, link.Closed).WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                Log.LocalRefused(_logger, _config.Name, _config.LocalClientId, "no SUBACK within 30 s");
+            }
+        }
         return link;
     }
 

@@ -21,6 +21,7 @@ internal sealed class LocalLink : IClientOutput
     private readonly MqttChannel _channel;
     private readonly TaskCompletionSource<ConnAckPacket> _connAck = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Action<LocalLink, Message, OutgoingPublish> _onPublish;
     private readonly Task _pump;
     private int _backlog;
@@ -35,6 +36,9 @@ internal sealed class LocalLink : IClientOutput
 
     /// <summary>The CONNACK the local broker answered (faults when the link closed first).</summary>
     public Task<ConnAckPacket> ConnAck => _connAck.Task;
+
+    /// <summary>Completes when the local broker answered the link's SUBSCRIBE (the bridge sends one per link).</summary>
+    public Task Subscribed => _subscribed.Task;
 
     /// <summary>Completes when the local broker closed the link, or <see cref="Close"/> did.</summary>
     public Task Closed => _closed.Task;
@@ -63,6 +67,9 @@ internal sealed class LocalLink : IClientOutput
         {
             case ConnAckPacket connAck:
                 _connAck.TrySetResult(connAck);
+                break;
+            case SubAckPacket:
+                _subscribed.TrySetResult();
                 break;
             case PublishAckPacket { Type: PacketType.PubRel } rel:
                 // Our outgoing QoS 2 message was acknowledged by the remote, then by us (PUBREC): finish it.
