@@ -3,7 +3,7 @@ namespace Midge.Cluster;
 /// <summary>What crossed between this node and the others (<c>$SYS/broker/cluster/</c>).</summary>
 public sealed class ClusterCounters
 {
-    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal, _confirmSlow;
+    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal, _confirmSlow, _resent, _duplicates, _gapsSkipped;
 
     /// <summary>Messages published to the other nodes.</summary>
     public long Sent => Interlocked.Read(ref _sent);
@@ -35,6 +35,23 @@ public sealed class ClusterCounters
     /// <summary>Acknowledgements that went without every other node's confirmation (it did not come within
     /// <see cref="ClusterNode.ConfirmWait"/>).</summary>
     public long ConfirmSlow => Interlocked.Read(ref _confirmSlow);
+
+    /// <summary>Numbered messages sent again to a node that had not confirmed them (a message lost between nodes, or a
+    /// confirmation late or lost).</summary>
+    public long Resent => Interlocked.Read(ref _resent);
+
+    /// <summary>Numbered messages that arrived here a second time (sent again): not routed again.</summary>
+    public long Duplicates => Interlocked.Read(ref _duplicates);
+
+    /// <summary>Gaps in another node's numbered messages this node stopped waiting for (what was missing had been let go
+    /// by its node, or did not come within the gap's wait): the messages after them were routed without them.</summary>
+    public long GapsSkipped => Interlocked.Read(ref _gapsSkipped);
+
+    internal void OnResent() => Interlocked.Increment(ref _resent);
+
+    internal void OnDuplicate() => Interlocked.Increment(ref _duplicates);
+
+    internal void OnGapSkipped() => Interlocked.Increment(ref _gapsSkipped);
 
     internal void OnConfirmSlow() => Interlocked.Increment(ref _confirmSlow);
 

@@ -304,15 +304,17 @@ public sealed partial class ClusterNode
         return _peers.Values.Count(p => RunsNow(p, now));
     }
 
-    private async Task PublishOrLogAsync(string subject, byte[] payload)
+    private async Task<bool> PublishOrLogAsync(string subject, ReadOnlyMemory<byte> payload)
     {
         try
         {
             await _nats.PublishAsync(subject, payload, cancellationToken: _stop.Token).ConfigureAwait(false);
+            return true;
         }
         catch (NatsException e)
         {
             Log.PublishFailed(_log, e.Message);
+            return false;
         }
     }
 

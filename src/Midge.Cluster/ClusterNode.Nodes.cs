@@ -127,6 +127,10 @@ public sealed partial class ClusterNode
         Set("messages/received", Counters.Received);
         Set("messages/dropped", Counters.Dropped);
         Set("messages/local", Counters.KeptLocal);
+        Set("messages/resent", Counters.Resent);
+        Set("messages/duplicates", Counters.Duplicates);
+        Set("messages/gaps", Counters.GapsSkipped);
+        Set("messages/confirm_slow", Counters.ConfirmSlow);
         Set("takeovers", Counters.Takeovers);
         Set("total/clients/connected", running.Sum(n => (long)n.Connections));
         Set("total/sessions", running.Sum(n => (long)n.Sessions));

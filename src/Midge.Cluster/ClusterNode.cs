@@ -39,7 +39,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     private readonly NatsConnection _groupsNats;
     private readonly string _prefix;
     private readonly string _queueGroup;
-    private readonly Channel<(Message Message, bool GroupsServed, bool Wanted, long Seq)> _outbound = Channel.CreateBounded<(Message, bool, bool, long)>(
+    private readonly Channel<(Message Message, bool GroupsServed, bool Wanted, Outstanding[]? Numbers)> _outbound = Channel.CreateBounded<(Message, bool, bool, Outstanding[]?)>(
         new BoundedChannelOptions(OutboundCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     // A change of this node's filters: added or removed (Durable false), or a plain filter that persistent sessions
     // hold now, or no longer (Durable true).
@@ -163,15 +163,15 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
                         continue;
                     }
                     buffer.ResetWrittenCount();
-                    ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed,
-                        item.Seq > 0 ? new ClusterWire.Confirmation(Config.NodeName, item.Seq) : null);
+                    ClusterWire.Write(buffer, message, _broker.NowMs, item.GroupsServed, NumberingOf(item.Numbers));
                     try
                     {
-                        if (item.Wanted)
+                        if (item.Wanted && (item.Numbers is null || LoseNumberedForTest?.Invoke(message) != true))
                         {
                             await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
                             Counters.OnSent();
                         }
+                        Sent(item.Numbers);
                         if (message.Retain) await PutRetainedAsync(buffer.WrittenMemory, message.Topic).ConfigureAwait(false);
                     }
                     catch (NatsException e)
@@ -378,10 +378,10 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
     {
         Message message;
         bool groupsServed;
-        ClusterWire.Confirmation? confirm;
+        ClusterWire.Numbering? numbering;
         try
         {
-            message = ClusterWire.Read(payload, _broker.NowMs, out groupsServed, out confirm);
+            message = ClusterWire.Read(payload, _broker.NowMs, out groupsServed, out numbering);
         }
         catch (FormatException e)
         {
@@ -392,8 +392,9 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         Counters.OnReceived();
         if (group is null)
         {
-            _broker.RouteFromCluster(message);
-            if (confirm is { } c) NoteToConfirm(c); // its publisher's acknowledgement waits until this node kept it
+            // Numbered for this node: its publisher's acknowledgement waits until this node kept it.
+            if (numbering?.For(Config.NodeName) is { } number) AcceptNumbered(numbering, number, message);
+            else _broker.RouteFromCluster(message);
         }
         else if (groupsServed) return; // its node's groups had it while NATS was away: no group has it twice
         else if (!_broker.SharedFromCluster(message, filter, group, mayHandOff: true)) Counters.OnDropped(); // the group just went

@@ -17,30 +17,53 @@ namespace Midge.Cluster;
 /// </summary>
 internal static class ClusterWire
 {
-    /// <summary>Version 2 has a flags byte after the version (bit 0: <see cref="GroupsServed"/>); version 1, read still,
-    /// had none.</summary>
-    public const byte Version = 2;
+    /// <summary>Version 3 numbers a message per receiving node (<see cref="Numbering"/>); version 2, read still, had a
+    /// single number (ignored now: such a message is routed unnumbered); version 1 had no flags byte.</summary>
+    public const byte Version = 3;
 
     /// <summary>The publishing node's shared groups had the message (NATS was away): no node's group may have it.</summary>
     private const byte GroupsServed = 1;
 
-    /// <summary>The publishing node waits for the receiving nodes to confirm the message (its publisher's
-    /// acknowledgement waits): the flags byte is followed by the publishing node's name and its number for the
-    /// message (<see cref="Confirmation"/>).</summary>
-    private const byte Confirm = 2;
+    /// <summary>The publishing node waits for receiving nodes to confirm the message (its publisher's acknowledgement
+    /// waits): the flags byte is followed by a <see cref="Numbering"/>.</summary>
+    private const byte Numbered = 2;
 
-    /// <summary>Who wants to hear that a message is kept: the publishing node, and its number for the message.</summary>
-    public readonly record struct Confirmation(string Node, long Seq);
+    /// <summary>A receiving node's number for a message: its place in the stream of numbered messages from the
+    /// publishing node to <paramref name="Node"/>, and <paramref name="Floor"/>, the lowest number the publishing node
+    /// still holds for that node (it can send nothing below again: the receiving node waits for nothing below).</summary>
+    public readonly record struct Number(string Node, long Seq, long Floor);
+
+    /// <summary>Who wants to hear that a message is kept: the publishing node (in its run <paramref name="Epoch"/>: its
+    /// numbers start again when it restarts) and each receiving node's number for the message.</summary>
+    public sealed record Numbering(string Origin, long Epoch, Number[] Numbers)
+    {
+        /// <summary>The number for <paramref name="node"/>, if the message has one for it.</summary>
+        public Number? For(string node)
+        {
+            foreach (var n in Numbers)
+            {
+                if (n.Node == node) return n;
+            }
+            return null;
+        }
+    }
 
     /// <summary>Writes <paramref name="message"/> as it crosses to another node.</summary>
-    public static void Write(IBufferWriter<byte> output, Message message, long nowMs, bool groupsServed = false, Confirmation? confirm = null)
+    public static void Write(IBufferWriter<byte> output, Message message, long nowMs, bool groupsServed = false, Numbering? numbering = null)
     {
         WriteByte(output, Version);
-        WriteByte(output, (byte)((groupsServed ? GroupsServed : 0) | (confirm is null ? 0 : Confirm)));
-        if (confirm is { } c)
+        WriteByte(output, (byte)((groupsServed ? GroupsServed : 0) | (numbering is null ? 0 : Numbered)));
+        if (numbering is not null)
         {
-            WriteString(output, c.Node);
-            WriteInt64(output, c.Seq);
+            WriteString(output, numbering.Origin);
+            WriteInt64(output, numbering.Epoch);
+            WriteUInt32(output, (uint)numbering.Numbers.Length);
+            foreach (var n in numbering.Numbers)
+            {
+                WriteString(output, n.Node);
+                WriteInt64(output, n.Seq);
+                WriteInt64(output, n.Floor);
+            }
         }
         WriteMessage(output, message, nowMs);
     }
@@ -50,17 +73,31 @@ internal static class ClusterWire
     public static Message Read(ReadOnlySequence<byte> bytes, long nowMs) => Read(bytes, nowMs, out _, out _);
 
     /// <inheritdoc cref="Read(ReadOnlySequence{byte}, long)"/>
-    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs, out bool groupsServed, out Confirmation? confirm)
+    public static Message Read(ReadOnlySequence<byte> bytes, long nowMs, out bool groupsServed, out Numbering? numbering)
     {
         var reader = new SequenceReader<byte>(bytes);
-        if (!reader.TryRead(out byte version) || version is not (1 or Version)) throw new FormatException($"unknown cluster message format {version}");
-        byte flags = version == Version ? ReadByte(ref reader) : (byte)0;
+        if (!reader.TryRead(out byte version) || version is not (1 or 2 or Version)) throw new FormatException($"unknown cluster message format {version}");
+        byte flags = version == 1 ? (byte)0 : ReadByte(ref reader);
         groupsServed = (flags & GroupsServed) != 0;
-        confirm = null;
-        if ((flags & Confirm) != 0)
+        numbering = null;
+        if ((flags & Numbered) != 0 && version == 2)
         {
-            var node = ReadString(ref reader) ?? throw new FormatException("a confirmation without a node");
-            confirm = new Confirmation(node, ReadInt64(ref reader));
+            _ = ReadString(ref reader);
+            _ = ReadInt64(ref reader);
+        }
+        else if ((flags & Numbered) != 0)
+        {
+            var origin = ReadString(ref reader) ?? throw new FormatException("a numbered message without its node");
+            long epoch = ReadInt64(ref reader);
+            uint count = ReadUInt32(ref reader);
+            if (count > reader.Remaining / 20) throw new FormatException("truncated cluster message");
+            var numbers = new Number[count];
+            for (int i = 0; i < numbers.Length; i++)
+            {
+                var node = ReadString(ref reader) ?? throw new FormatException("a number without its node");
+                numbers[i] = new Number(node, ReadInt64(ref reader), ReadInt64(ref reader));
+            }
+            numbering = new Numbering(origin, epoch, numbers);
         }
         return ReadMessage(ref reader, nowMs);
     }

@@ -60,18 +60,40 @@ public class ClusterWireTests
     }
 
     [Fact]
-    public void A_confirmation_request_crosses_with_the_publishing_node_and_its_number()
+    public void A_numbered_message_crosses_with_the_publishing_node_its_run_and_each_receiving_nodes_number()
     {
         var sent = Message.Create("t/x", "p"u8.ToArray(), QoS.ExactlyOnce, retain: false, null, "c", nowMs: 0);
         var buffer = new ArrayBufferWriter<byte>();
-        ClusterWire.Write(buffer, sent, nowMs: 0, groupsServed: true, confirm: new ClusterWire.Confirmation("node-a", 1L << 40));
-        var got = ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory), 0, out bool served, out var confirm);
+        var numbering = new ClusterWire.Numbering("node-a", 77, [new("node-b", 1L << 40, 5), new("node-c", 3, 1)]);
+        ClusterWire.Write(buffer, sent, nowMs: 0, groupsServed: true, numbering);
+        var got = ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory), 0, out bool served, out var read);
         Assert.Equal(("t/x", "c", QoS.ExactlyOnce), (got.Topic, got.OriginClientId, got.QoS));
         Assert.True(served);
-        Assert.Equal(new ClusterWire.Confirmation("node-a", 1L << 40), confirm);
+        Assert.Equal(("node-a", 77L), (read!.Origin, read.Epoch));
+        Assert.Equal(numbering.Numbers, read.Numbers);
+        Assert.Equal(new ClusterWire.Number("node-c", 3, 1), read.For("node-c"));
+        Assert.Null(read.For("node-d"));
 
-        // Truncated inside the confirmation: refused, not misread.
-        Assert.Throws<FormatException>(() => ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory[..12]), 0, out _, out _));
+        // Truncated inside the numbering: refused, not misread; a count larger than what follows is refused before
+        // anything is allocated for it.
+        Assert.Throws<FormatException>(() => ClusterWire.Read(new ReadOnlySequence<byte>(buffer.WrittenMemory[..30]), 0, out _, out _));
+        var huge = buffer.WrittenMemory.ToArray();
+        int count = 2 + 4 + "node-a".Length + 8;
+        huge[count] = 0x7F;
+        Assert.Throws<FormatException>(() => ClusterWire.Read(new ReadOnlySequence<byte>(huge), 0, out _, out _));
+    }
+
+    [Fact]
+    public void A_version_2_message_with_its_single_number_is_read_unnumbered()
+    {
+        var sent = Message.Create("t/x", "p"u8.ToArray(), QoS.AtLeastOnce, retain: false, null, "c", nowMs: 0);
+        var buffer = new ArrayBufferWriter<byte>();
+        ClusterWire.Write(buffer, sent, nowMs: 0);
+        var rest = buffer.WrittenMemory.ToArray()[2..];
+        byte[] version2 = [2, 2, 0, 0, 0, 1, (byte)'a', 0, 0, 0, 0, 0, 0, 0, 9, .. rest];
+        var got = ClusterWire.Read(new ReadOnlySequence<byte>(version2), 0, out _, out var numbering);
+        Assert.Equal("t/x", got.Topic);
+        Assert.Null(numbering);
     }
 
     [Theory]

@@ -206,9 +206,8 @@ public class NatsClusterFailureTests(Xunit.Abstractions.ITestOutputHelper output
         await reading;
         await EveryNodeMovedAsync(cluster, killed);
 
-        // In order, each at most once, and the stream complete again after the failover. What is missing went in the
-        // failover (docs/cluster.md: between nodes at most once): PUBACKed by node A, never at node B. When node B
-        // moved, its subscription is made again on its new server and reaches the others a moment later.
+        // In order, each once, and nothing missing: what the failover lost between the nodes (PUBACKed by node A, not
+        // at node B: NATS had no subscription of node B's until it moved, or the dead server had it) was sent again.
         List<int> got;
         lock (received) got = [.. received];
         Assert.True(got.Zip(got.Skip(1)).All(p => p.First < p.Second), "out of order or twice: " + string.Join(",", got));
@@ -218,8 +217,9 @@ public class NatsClusterFailureTests(Xunit.Abstractions.ITestOutputHelper output
             + $"node A sent {a.Cluster.Counters.Sent}, dropped {a.Cluster.Counters.Dropped}; node B received {b.Cluster.Counters.Received}, "
             + $"dropped {b.Server.Broker.Stats.PublishDropped}");
         Assert.Equal(0, b.Server.Broker.Stats.PublishDropped); // the window keeps node B's queue for keeper under its bound
-        int resumedFrom = subscriberMoved ? got.First(i => i >= resumedAt) : resumedAt;
-        Assert.All(lost, i => Assert.InRange(i, receivedAtKill + 1, resumedFrom));
+        output.WriteLine($"node A sent again {a.Cluster.Counters.Resent}, node B saw {b.Cluster.Counters.Duplicates} twice and skipped "
+            + $"{b.Cluster.Counters.GapsSkipped} gaps; PUBACKs that did not wait for node B: {a.Cluster.Counters.ConfirmSlow}");
+        Assert.Empty(lost);
 
         // With one server of three down, once JetStream has elected leaders for what the dead server led, the buckets
         // still hold what they held before the kill.
