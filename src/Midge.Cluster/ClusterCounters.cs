@@ -3,7 +3,7 @@ namespace Midge.Cluster;
 /// <summary>What crossed between this node and the others (<c>$SYS/broker/cluster/</c>).</summary>
 public sealed class ClusterCounters
 {
-    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal, _confirmSlow, _resent, _duplicates, _gapsSkipped;
+    private long _sent, _received, _dropped, _malformed, _takeovers, _subscribeWaits, _handedOff, _keptLocal, _confirmSlow, _resent, _duplicates, _gapsSkipped, _sharedQueued, _sharedDequeued;
 
     /// <summary>Messages published to the other nodes.</summary>
     public long Sent => Interlocked.Read(ref _sent);
@@ -46,6 +46,18 @@ public sealed class ClusterCounters
     /// <summary>Gaps in another node's numbered messages this node stopped waiting for (what was missing had been let go
     /// by its node, or did not come within the gap's wait): the messages after them were routed without them.</summary>
     public long GapsSkipped => Interlocked.Read(ref _gapsSkipped);
+
+    /// <summary>Messages of shared groups this node put in the cluster's queue of their group (no member online
+    /// anywhere NATS found one).</summary>
+    public long SharedQueued => Interlocked.Read(ref _sharedQueued);
+
+    /// <summary>Messages this node took from the cluster's queues of shared groups (given to a member online here, or
+    /// expired).</summary>
+    public long SharedDequeued => Interlocked.Read(ref _sharedDequeued);
+
+    internal void OnSharedQueued() => Interlocked.Increment(ref _sharedQueued);
+
+    internal void OnSharedDequeued() => Interlocked.Increment(ref _sharedDequeued);
 
     internal void OnResent() => Interlocked.Increment(ref _resent);
 

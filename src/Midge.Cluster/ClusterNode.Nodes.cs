@@ -131,6 +131,8 @@ public sealed partial class ClusterNode
         Set("messages/duplicates", Counters.Duplicates);
         Set("messages/gaps", Counters.GapsSkipped);
         Set("messages/confirm_slow", Counters.ConfirmSlow);
+        Set("shared/queued", Counters.SharedQueued);
+        Set("shared/dequeued", Counters.SharedDequeued);
         Set("takeovers", Counters.Takeovers);
         Set("total/clients/connected", running.Sum(n => (long)n.Connections));
         Set("total/sessions", running.Sum(n => (long)n.Sessions));

@@ -52,21 +52,26 @@ public sealed partial class ClusterNode : ISessionClaims
     /// <summary>Opens (or makes) one of the cluster's JetStream key-value buckets, with <c>cluster_replicas</c> copies
     /// on disk and one value per key (each kept at most <paramref name="maxAge"/>, when given); null, logged, when NATS
     /// has no JetStream, or JetStream did not answer <see cref="OpenBucketTries"/> times.</summary>
-    private async Task<INatsKVStore?> OpenBucketAsync(string name, string description, TimeSpan maxAge = default)
+    private Task<INatsKVStore?> OpenBucketAsync(string name, string description, TimeSpan maxAge = default) =>
+        OpenJetStreamAsync(name, async ct => await new NatsKVContext(new NatsJSContext(_nats)).CreateOrUpdateStoreAsync(new NatsKVConfig(name)
+        {
+            History = 1,
+            Storage = NatsKVStorageType.File,
+            NumberOfReplicas = Config.Replicas,
+            Description = description,
+            MaxAge = maxAge,
+        }, ct).ConfigureAwait(false), e => Log.NoJetStream(_log, e));
+
+    /// <summary>Opens (or makes) a JetStream bucket or stream <paramref name="name"/>, trying again when JetStream does
+    /// not answer (<see cref="OpenBucketTries"/> times in all); null, with <paramref name="unavailable"/> told why, when
+    /// NATS has no JetStream or it never answered.</summary>
+    private async Task<T?> OpenJetStreamAsync<T>(string name, Func<CancellationToken, Task<T>> open, Action<string> unavailable) where T : class
     {
         for (int attempt = 1; ; attempt++)
         {
             try
             {
-                var kv = new NatsKVContext(new NatsJSContext(_nats));
-                return await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(name)
-                {
-                    History = 1,
-                    Storage = NatsKVStorageType.File,
-                    NumberOfReplicas = Config.Replicas,
-                    Description = description,
-                    MaxAge = maxAge,
-                }, _stop.Token).ConfigureAwait(false);
+                return await open(_stop.Token).ConfigureAwait(false);
             }
             catch (NatsJSApiNoResponseException e) when (attempt < OpenBucketTries && !_stop.IsCancellationRequested)
             {
@@ -74,7 +79,7 @@ public sealed partial class ClusterNode : ISessionClaims
             }
             catch (NatsException e)
             {
-                Log.NoJetStream(_log, e.Message);
+                unavailable(e.Message);
                 return null;
             }
         }

@@ -65,6 +65,10 @@ public sealed partial class ClusterNode
                     {
                         Counters.OnHandedOff();
                     }
+                    else if (await QueueInClusterAsync(buffer, item.Message, item.Filter, item.Group).ConfigureAwait(false))
+                    {
+                        // in the cluster's queue of the group (or refused there, as a full queue refuses it)
+                    }
                     else if (!_broker.SharedFromCluster(item.Message, item.Filter, item.Group, mayHandOff: false))
                     {
                         Counters.OnDropped(); // nobody took it, and the group has gone from this node too
@@ -107,7 +111,8 @@ public sealed partial class ClusterNode
     }
 
     /// <summary>A message another node handed on to this node's group (on the connection's reader): to one member
-    /// online here, or the group's queue; answered "taken" unless the group has gone from this node.</summary>
+    /// online here, answered "taken"; with none (or the group gone from this node), "not taken", and the other node
+    /// queues it in the cluster's queue of the group.</summary>
     private void OnHandedOn(in ReadOnlySequence<byte> payload, string? replyTo, string filter, string group)
     {
         bool taken = false;
@@ -115,7 +120,7 @@ public sealed partial class ClusterNode
         {
             var message = ClusterWire.Read(payload, _broker.NowMs);
             Counters.OnReceived();
-            taken = _broker.SharedFromCluster(message, filter, group, mayHandOff: false);
+            taken = _broker.SharedToOnlineMember(message, filter, group);
         }
         catch (FormatException e)
         {

@@ -122,6 +122,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         await StartWillsAsync().ConfigureAwait(false);
         await StartInterestAsync().ConfigureAwait(false);
         await StartConfirmationsAsync().ConfigureAwait(false);
+        await StartSharedQueueAsync().ConfigureAwait(false);
         await StartNodesAsync().ConfigureAwait(false);
         var publish = Task.Run(PublishLoopAsync);
         var interest = Task.Run(InterestLoopAsync);

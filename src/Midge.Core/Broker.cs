@@ -221,6 +221,21 @@ public sealed partial class Broker
     }
 
     /// <summary>
+    /// A message for this node's shared group <paramref name="group"/> of <paramref name="filter"/> that the cluster
+    /// holds (handed on by another node, or waiting in the cluster's queue of the group): delivered to one member online
+    /// here, or not at all. True when a member took it.
+    /// </summary>
+    public bool SharedToOnlineMember(Message message, string filter, string group)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Router.DeliverToOnlineMember(message, filter, group);
+    }
+
+    /// <summary>Whether this node's shared group <paramref name="group"/> of <paramref name="filter"/> has a member
+    /// online now.</summary>
+    public bool SharedGroupHasOnlineMember(string filter, string group) => Router.HasOnlineMember(filter, group);
+
+    /// <summary>
     /// Publishes a message on another node's behalf (the will of a client of a node that died): as one of this node's
     /// clients' messages, with the publish hooks, the retained store, and the cluster.
     /// </summary>

@@ -33,6 +33,11 @@ public interface IClusterRoute
     /// many waiting): the group's queue here keeps it. Quick, never blocking.</summary>
     bool HandOffShared(Message message, string filter, string group);
 
+    /// <summary>A member of this node's shared group <paramref name="group"/> of <paramref name="filter"/> came online
+    /// (connected, or subscribed): the cluster gives it what waits for the group in the cluster's own queue. Quick,
+    /// never blocking.</summary>
+    void SharedMemberOnline(string filter, string group);
+
     /// <summary>
     /// Completes once the filters that the subscriptions just made on this thread added to the routing index are
     /// subscribed in the cluster, so that a message published on any node from then on reaches them: at once when they

@@ -156,6 +156,13 @@ public sealed class Router
         return true;
     }
 
+    /// <summary>Delivers to one member of the group online now; false (nothing queued) when it has none, or is not here.</summary>
+    internal bool DeliverToOnlineMember(Message message, string filter, string name) =>
+        Subscriptions.FindGroup(filter, name) is { } group && SharedGroups.DeliverOnline(message, group, _broker.NowMs);
+
+    internal bool HasOnlineMember(string filter, string name) =>
+        Subscriptions.FindGroup(filter, name) is { } group && group.Members.Any(m => m.Subscriber.IsOnline);
+
     /// <summary>One delivery per session, at the highest QoS of its matching subscriptions and carrying every
     /// matching subscription identifier (MQTT 5 section 3.3.4).</summary>
     private static void DeliverMerged(Message message, RouteScratch scratch, in DeliveryRule rule, long now)

@@ -53,13 +53,31 @@ internal sealed class SharedGroups(Broker broker)
             }
             return false;
         }
-        var (session, sub) = members[chosen];
+        DeliverTo(message, group, members[chosen], now);
+        return true;
+    }
+
+    /// <summary>Delivers to one member online now, by the group's strategy; false, and nothing queued, when none is.</summary>
+    public bool DeliverOnline(Message message, SharedGroup<Session, Subscription> group, long now)
+    {
+        var members = group.Members;
+        if (members.Length == 0) return false;
+        var config = broker.Config;
+        var strategy = config.SharedGroupStrategies.TryGetValue(group.Name, out var s) ? s : config.SharedSubscriptionStrategy;
+        int chosen = Choose(message, group, members, strategy, exclude: null);
+        if (chosen < 0) return false;
+        DeliverTo(message, group, members[chosen], now);
+        return true;
+    }
+
+    private void DeliverTo(Message message, SharedGroup<Session, Subscription> group, (Session Subscriber, Subscription Value) member, long now)
+    {
+        var (session, sub) = member;
         // No Local never holds one back: a shared subscription cannot have it (MQTT-3.8.3-4).
-        if (new DeliveryRule(message, config.UpgradeOutgoingQoS).TryDecide(session, sub, out var delivery))
+        if (new DeliveryRule(message, broker.Config.UpgradeOutgoingQoS).TryDecide(session, sub, out var delivery))
         {
             session.Deliver(message, delivery, now, group);
         }
-        return true;
     }
 
     /// <summary>The index of the member to deliver to, or -1 when no member (other than
