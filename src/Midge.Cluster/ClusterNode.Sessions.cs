@@ -39,7 +39,7 @@ public sealed partial class ClusterNode : ISessionClaims
         _owners = await OpenBucketAsync(OwnersBucket, "Midge: the node that owns each client id").ConfigureAwait(false);
         if (_owners is null) return;
         _sessions = await OpenBucketAsync(SessionsBucket, "Midge: the persistent sessions, by client id, as their nodes last wrote them").ConfigureAwait(false);
-        if (_sessions is not null && _replica is not null) _ = _replica.RunAsync(_sessions, Config.NodeName, () => IsConnected, _stop.Token);
+        if (_sessions is not null && _replica is not null) _ = _replica.RunAsync(_nats, _sessions, Config.NodeName, () => IsConnected, _stop.Token);
         _handOvers = await _nats.SubscribeCoreAsync<byte[]>(HandOverSubject(Config.NodeName), cancellationToken: _stop.Token).ConfigureAwait(false);
         _handOverLoop = Task.Run(HandOverLoopAsync);
         _broker.SessionClaims = this;
@@ -190,9 +190,10 @@ public sealed partial class ClusterNode : ISessionClaims
         if (_sessions is not { } sessions) return null;
         try
         {
-            var entry = await sessions.GetEntryAsync<byte[]>(OwnerKey(clientId), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var key = OwnerKey(clientId);
+            var entry = await sessions.GetEntryAsync<byte[]>(key, cancellationToken: cancellationToken).ConfigureAwait(false);
             if (entry.Value is not { Length: > 0 } value) return null;
-            var state = SessionReplica.Decode(value, _broker.UtcNow);
+            var state = await SessionReplica.ReadAsync(_nats, sessions, key, value, _broker.UtcNow, cancellationToken).ConfigureAwait(false);
             if (state is not null) Log.Resumed(_log, clientId, owner, state.Subscriptions.Count, state.Queued.Count + state.Inflight.Count);
             return state;
         }
@@ -215,10 +216,11 @@ public sealed partial class ClusterNode : ISessionClaims
         if (_sessions is not { } sessions) return null;
         try
         {
-            var entry = await sessions.GetEntryAsync<byte[]>(OwnerKey(clientId)).ConfigureAwait(false);
+            var key = OwnerKey(clientId);
+            var entry = await sessions.GetEntryAsync<byte[]>(key).ConfigureAwait(false);
             if (entry.Value is not { Length: > 0 } value) return null;
             var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(value));
-            return (ClusterWire.ReadString(ref reader) ?? "", SessionReplica.Decode(value, _broker.UtcNow));
+            return (ClusterWire.ReadString(ref reader) ?? "", await SessionReplica.ReadAsync(_nats, sessions, key, value, _broker.UtcNow, default).ConfigureAwait(false));
         }
         catch (Exception e) when (e is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
         {

@@ -121,6 +121,54 @@ internal static class SessionStateCodec
         };
     }
 
+    /// <summary>A queued message as the sessions bucket keeps it, under a key of its own (<see cref="SessionReplica"/>).</summary>
+    public static byte[] EncodeQueued(QueuedMessage q, DateTimeOffset utcNow)
+    {
+        var w = new ArrayBufferWriter<byte>(64 + q.Message.Payload.Length);
+        ClusterWire.WriteByte(w, Version);
+        ClusterWire.WriteInt64(w, q.Sequence);
+        WriteDelivery(w, q.Message, q.QoS, q.Retain, q.SubscriptionIds, utcNow);
+        return w.WrittenSpan.ToArray();
+    }
+
+    /// <exception cref="FormatException">Not a queued message this version writes.</exception>
+    public static QueuedMessage DecodeQueued(ReadOnlySequence<byte> bytes, DateTimeOffset utcNow)
+    {
+        var r = new SequenceReader<byte>(bytes);
+        if (ClusterWire.ReadByte(ref r) != Version) throw new FormatException("unknown queued message format");
+        long sequence = ClusterWire.ReadInt64(ref r);
+        var (message, qos, retain, ids) = ReadDelivery(ref r, utcNow);
+        return new QueuedMessage(sequence, message, qos, retain, ids);
+    }
+
+    /// <summary>A message in flight as the sessions bucket keeps it, under a key of its own, with the queued message it
+    /// came from (<see cref="InflightMessage.FromQueue"/>: a session read back leaves that one out, should its removal
+    /// not have been written).</summary>
+    public static byte[] EncodeInflight(InflightMessage f, DateTimeOffset utcNow)
+    {
+        var w = new ArrayBufferWriter<byte>(64 + f.Message.Payload.Length);
+        ClusterWire.WriteByte(w, Version);
+        ClusterWire.WriteUInt32(w, f.PacketId);
+        ClusterWire.WriteInt64(w, f.Sequence);
+        ClusterWire.WriteInt64(w, f.FromQueue);
+        ClusterWire.WriteByte(w, (byte)f.State);
+        WriteDelivery(w, f.Message, f.QoS, f.Retain, f.SubscriptionIds, utcNow);
+        return w.WrittenSpan.ToArray();
+    }
+
+    /// <exception cref="FormatException">Not a message in flight this version writes.</exception>
+    public static InflightMessage DecodeInflight(ReadOnlySequence<byte> bytes, DateTimeOffset utcNow)
+    {
+        var r = new SequenceReader<byte>(bytes);
+        if (ClusterWire.ReadByte(ref r) != Version) throw new FormatException("unknown in-flight message format");
+        var packetId = (ushort)ClusterWire.ReadUInt32(ref r);
+        long sequence = ClusterWire.ReadInt64(ref r);
+        long fromQueue = ClusterWire.ReadInt64(ref r);
+        var state = (InflightState)ClusterWire.ReadByte(ref r);
+        var (message, qos, retain, ids) = ReadDelivery(ref r, utcNow);
+        return new InflightMessage(packetId, sequence, message, qos, retain, ids, state) { FromQueue = fromQueue };
+    }
+
     private static DateTimeOffset? Time(long unixMs) => unixMs < 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
 
     /// <summary>A count of items, each at least a byte: more than the bytes left is malformed.</summary>

@@ -47,8 +47,10 @@ public class NatsClusterFailureTests(Xunit.Abstractions.ITestOutputHelper output
         }
         foreach (var node in cluster.Nodes)
         {
+            // NATS.Net raises its "opened" event a moment after the connection's state says open: the line may follow.
             var server = cluster.NatsCluster!.Names[ServerOf(cluster, node)];
-            Assert.Contains(node.Log.Lines, l => l.EndsWith($"node {node.Name} connected to NATS server {server}", StringComparison.Ordinal));
+            bool Said() => node.Log.Lines.Any(l => l.EndsWith($"node {node.Name} connected to NATS server {server}", StringComparison.Ordinal));
+            Assert.True(SpinWait.SpinUntil(Said, TestCluster.Patience), $"{node.Name} did not log its move to {server}:\n{node.Log}");
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using Midge.Core.Sessions;
 using Midge.Core.Sessions.Store;
 using Midge.Protocol;
@@ -60,6 +61,22 @@ public class SessionStateCodecTests
         Assert.Null(back.Inflight[0].SubscriptionIds);
         Assert.Equal(("i/2", QoS.ExactlyOnce, true), (back.Inflight[0].Message.Topic, back.Inflight[0].Message.QoS, back.Inflight[0].Message.Retain));
         Assert.Equal((30u, Now.AddSeconds(30), "will/t", "client é"), (back.Will!.DelayInterval, back.Will.DueAt!.Value, back.Will.Message.Topic, back.Will.Message.OriginClientId));
+    }
+
+    [Fact]
+    public void A_queued_message_and_one_in_flight_survive_as_keys_of_their_own()
+    {
+        var utcNow = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000);
+        var m = new StoredMessage("q/1", "one"u8.ToArray(), QoS.ExactlyOnce, Retain: true) { OriginClientId = "c", ExpiresAt = utcNow.AddSeconds(60) };
+        var queued = SessionStateCodec.DecodeQueued(new ReadOnlySequence<byte>(SessionStateCodec.EncodeQueued(new QueuedMessage(41, m, QoS.AtLeastOnce, true, [3, 4]), utcNow)), utcNow);
+        Assert.Equal((41L, "q/1", QoS.AtLeastOnce, true, utcNow.AddSeconds(60)),
+            (queued.Sequence, queued.Message.Topic, queued.QoS, queued.Retain, queued.Message.ExpiresAt));
+        Assert.Equal([3u, 4u], queued.SubscriptionIds!);
+        var sent = new InflightMessage(65_535, 42, m, QoS.ExactlyOnce, false, null, InflightState.AwaitingPubComp) { FromQueue = 41 };
+        var inflight = SessionStateCodec.DecodeInflight(new ReadOnlySequence<byte>(SessionStateCodec.EncodeInflight(sent, utcNow)), utcNow);
+        Assert.Equal(((ushort)65_535, 42L, 41L, InflightState.AwaitingPubComp, "one"),
+            (inflight.PacketId, inflight.Sequence, inflight.FromQueue, inflight.State, Encoding.UTF8.GetString(inflight.Message.Payload.Span)));
+        Assert.Throws<FormatException>(() => SessionStateCodec.DecodeInflight(new ReadOnlySequence<byte>(SessionStateCodec.EncodeQueued(new QueuedMessage(1, m, QoS.AtLeastOnce, false, null), utcNow)[..12]), utcNow));
     }
 
     [Theory]

@@ -183,7 +183,45 @@ public class SessionsOfADeadNodeTests
     }
 
     [Fact]
-    public async Task A_session_too_large_to_replicate_is_logged_and_holds_no_other_sessions_acknowledgements()
+    public async Task A_backlog_larger_than_NATSs_max_payload_on_a_node_that_goes_is_resumed_whole_and_in_order_on_another()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var (n1, n2) = (cluster[0], cluster[1]);
+        await using (var keeper = await n2.ConnectAsync("backlog", cleanStart: false, sessionExpiry: 600))
+        {
+            await keeper.SubscribeAsync("backlog/#", QoS.AtLeastOnce);
+        }
+        await cluster.InterestSyncedAsync();
+
+        // 30 x 50 KB, PUBACKed by node 1 once node 2 has them in the bucket: 1.5 MB queued, more than one NATS message
+        // may carry, so the session's messages are written one by one.
+        await using (var pub = await n1.ConnectAsync("pub"))
+        {
+            for (int i = 0; i < 30; i++)
+            {
+                var payload = new byte[50_000];
+                payload[0] = (byte)i;
+                await pub.PublishAsync("backlog/x", payload, QoS.AtLeastOnce);
+            }
+        }
+        Assert.Equal(0, n1.Cluster.Counters.ConfirmSlow);
+        await n2.DisposeAsync();
+
+        await using var back = await n1.ConnectAsync("backlog", cleanStart: false, sessionExpiry: 600);
+        Assert.True(back.ServerConnAck!.SessionPresent);
+        for (int i = 0; i < 30; i++)
+        {
+            var m = await NextAsync(back);
+            Assert.Equal((50_000, (byte)i), (m.Payload.Length, m.Payload.Span[0]));
+        }
+
+        // Node 1 wrote it split too (its first write of it), then, as it emptied, whole again: nothing of it is left.
+        Assert.True(await ReplicatedAsync(n1, "backlog", (node, s) => node == "n1" && s is { Queued.Count: 0, Inflight.Count: 0 }),
+            "the replicated copy kept delivered messages");
+    }
+
+    [Fact]
+    public async Task A_session_holding_more_than_NATSs_max_payload_is_replicated_message_by_message_and_one_too_large_message_holds_no_other_acknowledgements()
     {
         await using var cluster = await TestCluster.StartAsync(1);
         foreach (var id in new[] { "huge", "small" })
@@ -193,16 +231,20 @@ public class SessionsOfADeadNodeTests
             await keeper.DisconnectAsync();
         }
         await using var pub = await cluster[0].ConnectAsync("pub");
-        // 12 x 100 KB queued: past NATS's max_payload (1 MiB), the session cannot be written.
+        // 12 x 100 KB queued: more than NATS's max_payload (1 MiB) together, each a write of its own.
         for (int i = 0; i < 12; i++) await pub.PublishAsync("huge/x", new byte[100_000], QoS.AtLeastOnce);
+        Assert.Equal(12, (await cluster[0].Cluster.ReplicatedSessionAsync("huge"))?.State?.Queued.Count);
 
-        // The other session's messages are acknowledged as they are written, not a retry pause (1 s) each: before,
-        // each waited for the pause the failed write put the whole loop in (40 took about 20 s).
+        // One message past max_payload cannot be written: logged, and the other session's messages are acknowledged as
+        // they are written, not a retry pause (1 s) each (before, each waited for the pause the failed write put the
+        // whole loop in: 40 took about 20 s).
+        await pub.PublishAsync("huge/x", new byte[1_200_000], QoS.AtLeastOnce);
         var started = System.Diagnostics.Stopwatch.StartNew();
         for (int i = 1; i <= 40; i++) await pub.PublishAsync("small/x", "x"u8.ToArray(), QoS.AtLeastOnce);
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(8), $"40 acknowledgements took {started.Elapsed}");
         Assert.Equal(40, (await cluster[0].Cluster.ReplicatedSessionAsync("small"))?.State?.Queued.Count);
-        Assert.InRange((await cluster[0].Cluster.ReplicatedSessionAsync("huge"))?.State?.Queued.Count ?? 0, 0, 11); // its last write that fit
+        Assert.Equal(12, (await cluster[0].Cluster.ReplicatedSessionAsync("huge"))?.State?.Queued.Count); // all that fit
+        Assert.Contains(cluster[0].Log.Lines, l => l.Contains("cannot replicate the session of client huge", StringComparison.Ordinal));
     }
 
     [Fact]
