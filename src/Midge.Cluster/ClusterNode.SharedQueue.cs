@@ -29,6 +29,13 @@ public sealed partial class ClusterNode
     // The groups being drained now, and whether another drain was asked meanwhile: one entry per group, while it drains.
     private readonly Dictionary<string, bool> _drains = new(StringComparer.Ordinal);
 
+    // The groups whose queue this node's last drain found empty, with no "queued" note heard since (by any node, for any
+    // group) while it ran: a member coming online then costs no JetStream request. At most EmptyGroupsLimit entries
+    // (beyond, all are forgotten: drains find out again); forgotten when NATS reconnects (a note may have been missed).
+    private readonly HashSet<string> _emptyGroups = new(StringComparer.Ordinal);
+    private long _queuedNotesHeard;
+    private const int EmptyGroupsLimit = 10_000;
+
     /// <summary>The JetStream stream of the groups' queues: <c>midge-{cluster}-shared</c>.</summary>
     private string SharedStream => $"midge-{Config.Name}-shared";
 
@@ -87,6 +94,7 @@ public sealed partial class ClusterNode
             return false;
         }
         Counters.OnSharedQueued();
+        MayHoldQueued(InterestKey(filter, group));
         await PublishOrLogAsync(QueuedNoteSubject(filter, group), Encoding.UTF8.GetBytes(InterestKey(filter, group))).ConfigureAwait(false);
         return true;
     }
@@ -94,7 +102,26 @@ public sealed partial class ClusterNode
     /// <inheritdoc/>
     public void SharedMemberOnline(string filter, string group)
     {
-        if (_sharedQueue) Drain(filter, group);
+        if (!_sharedQueue) return;
+        lock (_emptyGroups)
+        {
+            if (_emptyGroups.Contains(InterestKey(filter, group))) return;
+        }
+        Drain(filter, group);
+    }
+
+    /// <summary>Something may wait in the group's queue (queued by this node, or another node said so).</summary>
+    private void MayHoldQueued(string key)
+    {
+        Interlocked.Increment(ref _queuedNotesHeard);
+        lock (_emptyGroups) _emptyGroups.Remove(key);
+    }
+
+    /// <summary>NATS reconnected: a "queued" note may have been missed meanwhile.</summary>
+    private void ForgetEmptyGroups()
+    {
+        Interlocked.Increment(ref _queuedNotesHeard);
+        lock (_emptyGroups) _emptyGroups.Clear();
     }
 
     /// <summary>Another node queued a message for a group (the note carries it as <c>$share/{group}/{filter}</c>): this
@@ -110,6 +137,7 @@ public sealed partial class ClusterNode
                     Counters.OnMalformed();
                     continue;
                 }
+                MayHoldQueued(InterestKey(filter, group));
                 if (_broker.SharedGroupHasOnlineMember(filter, group)) Drain(filter, group);
             }
         }
@@ -167,6 +195,7 @@ public sealed partial class ClusterNode
     private async Task<bool> DrainOnceAsync(string filter, string group)
     {
         if (_js is not { } js) return true;
+        long notesBefore = Interlocked.Read(ref _queuedNotesHeard);
         try
         {
             var consumer = await js.CreateOrUpdateConsumerAsync(SharedStream, new ConsumerConfig("q-" + SharedQueueGroup(filter, group).Replace('.', '-'))
@@ -209,6 +238,14 @@ public sealed partial class ClusterNode
                     {
                         nobody = true;
                         await msg.NakAsync(cancellationToken: _stop.Token).ConfigureAwait(false);
+                    }
+                }
+                if (fetched == 0 && Interlocked.Read(ref _queuedNotesHeard) == notesBefore)
+                {
+                    lock (_emptyGroups)
+                    {
+                        if (_emptyGroups.Count >= EmptyGroupsLimit) _emptyGroups.Clear();
+                        _emptyGroups.Add(InterestKey(filter, group));
                     }
                 }
                 if (fetched == 0 || nobody) return true;

@@ -67,6 +67,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
         };
         _nats.ConnectionOpened += (_, _) =>
         {
+            ForgetEmptyGroups();
             Log.NatsConnected(_log, Config.Name, Config.NodeName, _nats.ServerInfo?.Name ?? "?");
             return ValueTask.CompletedTask;
         };
@@ -161,6 +162,7 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
                     {
                         Counters.OnDropped();
                         Log.TopicTooLong(_log, message.Topic.Length);
+                        Sent(item.Numbers); // its numbers go again on the nodes' own subjects, and hold none behind them
                         continue;
                     }
                     buffer.ResetWrittenCount();
@@ -172,13 +174,16 @@ public sealed partial class ClusterNode : IClusterRoute, IClusterDirectory, IAsy
                             await _nats.PublishAsync(subject, buffer.WrittenMemory, cancellationToken: _stop.Token).ConfigureAwait(false);
                             Counters.OnSent();
                         }
-                        Sent(item.Numbers);
                         if (message.Retain) await PutRetainedAsync(buffer.WrittenMemory, message.Topic).ConfigureAwait(false);
                     }
                     catch (NatsException e)
                     {
                         Counters.OnDropped();
                         Log.PublishFailed(_log, e.Message);
+                    }
+                    finally
+                    {
+                        Sent(item.Numbers); // sent, or failed: either way it goes again if not confirmed
                     }
                 }
             }
