@@ -158,7 +158,7 @@ public sealed class Router
 
     /// <summary>Delivers to one member of the group online now; false (nothing queued) when it has none, or is not here.</summary>
     internal bool DeliverToOnlineMember(Message message, string filter, string name) =>
-        Subscriptions.FindGroup(filter, name) is { } group && SharedGroups.DeliverOnline(message, group, _broker.NowMs);
+        Subscriptions.FindGroup(filter, name) is { } group && SharedGroups.TryDeliverOnline(message, group, _broker.NowMs);
 
     internal bool HasOnlineMember(string filter, string name) =>
         Subscriptions.FindGroup(filter, name) is { } group && group.Members.Any(m => m.Subscriber.IsOnline);

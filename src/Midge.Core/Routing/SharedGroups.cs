@@ -32,52 +32,41 @@ internal sealed class SharedGroups(Broker broker)
     /// holding the group (<see cref="IClusterRoute.HandOffShared"/>).</summary>
     public bool Deliver(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null, bool mayHandOff = false)
     {
+        if (group.Members.Length == 0) return false;
+        if (TryDeliverOnline(message, group, now, exclude)) return true;
+        if (mayHandOff && broker.Router.Cluster is { } cluster && cluster.HandOffShared(message, group.Filter, group.Name)) return false;
+        var state = StateOf(group);
+        int limit = broker.Config.MaxQueuedMessages;
+        lock (state)
+        {
+            if (limit > 0 && state.Waiting.Count >= limit)
+            {
+                broker.Dropped(null, message, $"shared group {group.Name} has no member online and its queue is full");
+                return false;
+            }
+            state.Waiting.Enqueue(message);
+            Interlocked.Increment(ref _waiting);
+        }
+        return false;
+    }
+
+    /// <summary>Delivers to one member online now (other than <paramref name="exclude"/>), by the group's strategy;
+    /// false, and nothing queued, when none is.</summary>
+    public bool TryDeliverOnline(Message message, SharedGroup<Session, Subscription> group, long now, Session? exclude = null)
+    {
         var members = group.Members;
         if (members.Length == 0) return false;
         var config = broker.Config;
         var strategy = config.SharedGroupStrategies.TryGetValue(group.Name, out var s) ? s : config.SharedSubscriptionStrategy;
         int chosen = Choose(message, group, members, strategy, exclude);
-        if (chosen < 0)
-        {
-            if (mayHandOff && broker.Router.Cluster is { } cluster && cluster.HandOffShared(message, group.Filter, group.Name)) return false;
-            var state = StateOf(group);
-            lock (state)
-            {
-                if (config.MaxQueuedMessages > 0 && state.Waiting.Count >= config.MaxQueuedMessages)
-                {
-                    broker.Dropped(null, message, $"shared group {group.Name} has no member online and its queue is full");
-                    return false;
-                }
-                state.Waiting.Enqueue(message);
-                Interlocked.Increment(ref _waiting);
-            }
-            return false;
-        }
-        DeliverTo(message, group, members[chosen], now);
-        return true;
-    }
-
-    /// <summary>Delivers to one member online now, by the group's strategy; false, and nothing queued, when none is.</summary>
-    public bool DeliverOnline(Message message, SharedGroup<Session, Subscription> group, long now)
-    {
-        var members = group.Members;
-        if (members.Length == 0) return false;
-        var config = broker.Config;
-        var strategy = config.SharedGroupStrategies.TryGetValue(group.Name, out var s) ? s : config.SharedSubscriptionStrategy;
-        int chosen = Choose(message, group, members, strategy, exclude: null);
         if (chosen < 0) return false;
-        DeliverTo(message, group, members[chosen], now);
-        return true;
-    }
-
-    private void DeliverTo(Message message, SharedGroup<Session, Subscription> group, (Session Subscriber, Subscription Value) member, long now)
-    {
-        var (session, sub) = member;
+        var (session, sub) = members[chosen];
         // No Local never holds one back: a shared subscription cannot have it (MQTT-3.8.3-4).
-        if (new DeliveryRule(message, broker.Config.UpgradeOutgoingQoS).TryDecide(session, sub, out var delivery))
+        if (new DeliveryRule(message, config.UpgradeOutgoingQoS).TryDecide(session, sub, out var delivery))
         {
             session.Deliver(message, delivery, now, group);
         }
+        return true;
     }
 
     /// <summary>The index of the member to deliver to, or -1 when no member (other than
