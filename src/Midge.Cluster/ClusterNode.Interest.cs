@@ -298,10 +298,22 @@ public sealed partial class ClusterNode
         if (answered < expected) Log.InterestSlow(_log, answered, expected, SubscribeWait.TotalMilliseconds);
     }
 
+    /// <summary>The other nodes a change of this node's filters waits for: those running (heard from within the
+    /// heartbeat timeout), and those that announced their filters within it but whose heartbeat has not come yet (a node
+    /// just joined: it already publishes by what it knows of this node's filters).</summary>
     private int RunningPeerCount()
     {
         var now = _broker.UtcNow;
-        return _peers.Values.Count(p => RunsNow(p, now));
+        int running = _peers.Values.Count(p => RunsNow(p, now));
+        long tick = Environment.TickCount64;
+        lock (_interestGate)
+        {
+            foreach (var (name, interest) in _interestOf)
+            {
+                if (!_peers.ContainsKey(name) && tick - interest.LastHeard < (long)HeartbeatTimeout.TotalMilliseconds) running++;
+            }
+        }
+        return running;
     }
 
     private async Task<bool> PublishOrLogAsync(string subject, ReadOnlyMemory<byte> payload)

@@ -199,7 +199,10 @@ public static partial class Program
         {
             try
             {
-                File.WriteAllText(pidFile, Environment.ProcessId + "\n");
+                // Written beside it, then moved over it: whoever reads the file sees the whole pid or no file.
+                string partial = pidFile + ".new";
+                File.WriteAllText(partial, Environment.ProcessId + "\n");
+                File.Move(partial, pidFile, overwrite: true);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
