@@ -30,7 +30,7 @@ namespace Midge.Cluster;
 /// change recorded before it is in the bucket, so with <c>persistence_mode durable</c> a PUBACK waits for it; at most
 /// <see cref="FlushWait"/>, and at once while the bucket is not open or NATS is unreachable: then acknowledgements go
 /// as without replication (logged). What waits is bounded by the sessions: one entry per changed client id, each with
-/// at most the sequences and packet ids its session holds.
+/// at most the sequences and packet ids its session holds to write, and <see cref="MaxNotedDeletes"/> of each to delete.
 /// </remarks>
 internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, Func<Task?>? takeConfirmation = null,
     Action<string, bool>? durableFilterChanged = null) : ISessionStore, IDisposable
@@ -116,10 +116,22 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
         }
     }
 
+    /// <summary>How many deletes one session's changes list before they give way to a whole write (which deletes every
+    /// key the session no longer has): what a pass that takes long (JetStream slow) leaves waiting stays bounded.</summary>
+    private const int MaxNotedDeletes = 4_096;
+
     /// <summary>A queued message gone (sent, or dropped): deleted from the bucket, unless it was never written.</summary>
     private static void NoteDequeued(Changes changes, long sequence)
     {
-        if (!changes.Queued.Remove(sequence)) changes.Dequeued.Add(sequence);
+        if (!changes.Queued.Remove(sequence)) NoteDelete(changes, changes.Dequeued, sequence);
+    }
+
+    private static void NoteDelete<T>(Changes changes, HashSet<T> deletes, T item)
+    {
+        if (!deletes.Add(item) || deletes.Count <= MaxNotedDeletes) return;
+        changes.Whole = true;
+        changes.Dequeued.Clear();
+        changes.Completed.Clear();
     }
 
     private async Task WriteLoopAsync(INatsKVStore bucket, CancellationToken stop)
@@ -562,7 +574,7 @@ internal sealed partial class SessionReplica(ISessionStore? inner, ILogger log, 
         Record(clientId, packetId, static (store, id, p) => store.InflightCompleted(id, p), static (c, p) =>
         {
             c.Inflight.Remove(p);
-            c.Completed.Add(p); // deleted unless the packet id is in flight again by the write
+            NoteDelete(c, c.Completed, p); // deleted unless the packet id is in flight again by the write
         });
 
     public void IncomingQoS2Added(string clientId, ushort packetId) =>
